@@ -1,0 +1,29 @@
+/// The pass protocol and the context passes share: the weights they may transform and the statistics they report.
+import HybridIR
+
+public protocol Pass {
+    /// The kebab-case name used on the command line (`expand-blocks`).
+    static var name: String { get }
+    /// One line for `--list-passes`.
+    static var summary: String { get }
+    init()
+    func run(_ graph: inout Graph, _ context: PassContext) throws
+}
+
+/// What a pass can read and change besides the graph.
+public final class PassContext {
+    /// Weights by key; passes that transform weights (fold-constants, later) add new keys here.
+    public var weights: WeightStore
+    /// Statistics of the pass being run, by name ("blocks expanded": 12); collected per pass by the manager.
+    public var statistics: [(String, Int)] = []
+
+    public init(weights: WeightStore = [:]) { self.weights = weights }
+
+    public func record(_ name: String, _ value: Int) {
+        if let i = statistics.firstIndex(where: { $0.0 == name }) {
+            statistics[i].1 += value
+        } else {
+            statistics.append((name, value))
+        }
+    }
+}

@@ -1,0 +1,9 @@
+/// Every pass hybridc has, by command-line name. A test fails if a pass file exists that is not listed here.
+public enum PassRegistry {
+    public static let all: [Pass.Type] = [
+        InferShapes.self,
+        ExpandBlocks.self,
+    ]
+
+    public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }
+}

@@ -1,0 +1,69 @@
+/// Analytic operation counts (ARCHITECTURES.md section 4): multiply-accumulates of convolutions and matmuls,
+/// and FLOP = 2·MAC + an elementwise estimate per op.
+public struct Cost: Equatable {
+    public var macs: Int = 0
+    public var elementwiseFlops: Int = 0
+
+    public init(macs: Int = 0, elementwiseFlops: Int = 0) {
+        self.macs = macs
+        self.elementwiseFlops = elementwiseFlops
+    }
+
+    public var flops: Int { 2 * macs + elementwiseFlops }
+
+    public static func + (l: Cost, r: Cost) -> Cost {
+        Cost(macs: l.macs + r.macs, elementwiseFlops: l.elementwiseFlops + r.elementwiseFlops)
+    }
+
+    public static func += (l: inout Cost, r: Cost) { l = l + r }
+
+    /// FLOP per output element of elementwise-style ops (the estimate of section 4).
+    public static func flopsPerElement(_ op: Operation) -> Int {
+        switch op.kind {
+        case .layerNorm: return op.operands.count == 3 ? 8 : 6
+        case .l2Normalize: return 3
+        case .gelu: return 9
+        case .silu, .softplus, .softmax: return 5
+        case .sigmoid: return 4
+        case .relu, .exp, .neg, .add, .sub, .mul, .div: return 1
+        default: return 0
+        }
+    }
+
+    /// The cost of one typed primitive op given its operand types.
+    public static func of(_ op: Operation, operands t: [TensorType]) -> Cost {
+        guard let out = op.type else { return Cost() }
+        switch op.kind {
+        case .conv2d:
+            let w = t[1].shape
+            return Cost(macs: out.elementCount * w[1] * w[2] * w[3])
+        case .matmul:
+            return Cost(macs: out.elementCount * t[0].shape[t[0].rank - 1])
+        case .reduceMean:
+            return Cost(elementwiseFlops: t[0].elementCount)
+        case .selectiveScan:
+            let n = t[2].shape[1]
+            return Cost(elementwiseFlops: out.elementCount * (7 * n + 8))
+        default:
+            return Cost(elementwiseFlops: out.elementCount * flopsPerElement(op))
+        }
+    }
+
+    /// Per-op costs of a typed graph. Ops computed from weights alone (such as A = −exp(A_log)) cost nothing:
+    /// they happen once, at compile time.
+    public static func perOp(_ graph: Graph) -> [(op: Operation, cost: Cost)] {
+        let types = graph.valueTypes()
+        var constant = Set<ValueID>()
+        var result: [(Operation, Cost)] = []
+        for op in graph.ops {
+            if op.kind == .weight || (!op.operands.isEmpty && op.operands.allSatisfy(constant.contains)) {
+                constant.insert(op.result)
+                continue
+            }
+            let operandTypes = op.operands.compactMap { types[$0] }
+            guard operandTypes.count == op.operands.count else { continue }
+            result.append((op, of(op, operands: operandTypes)))
+        }
+        return result
+    }
+}

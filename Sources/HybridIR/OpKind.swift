@@ -1,0 +1,56 @@
+/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops.
+public enum OpKind: String, CaseIterable {
+    // Graph values.
+    case weight
+
+    // Block ops: what the frontend emits; `expand-blocks` turns them into primitive ops.
+    case transformerBlock = "transformer_block"
+    case ssmBlock = "ssm_block"
+    case downsample
+    case upsample
+
+    // Primitive ops: what the interpreter executes.
+    case conv2d
+    case matmul
+    case layerNorm = "layer_norm"
+    case softmax
+    case l2Normalize = "l2_normalize"
+    case gelu, silu, sigmoid, softplus, relu, exp, neg
+    case add, sub, mul, div
+    case concat
+    case slice
+    case reshape
+    case transpose
+    case flip
+    case pixelShuffle = "pixel_shuffle"
+    case pixelUnshuffle = "pixel_unshuffle"
+    case reduceMean = "reduce_mean"
+    case selectiveScan = "selective_scan"
+
+    public enum Level { case value, block, primitive }
+
+    public var level: Level {
+        switch self {
+        case .weight: return .value
+        case .transformerBlock, .ssmBlock, .downsample, .upsample: return .block
+        default: return .primitive
+        }
+    }
+
+    public var isUnaryElementwise: Bool {
+        switch self {
+        case .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg: return true
+        default: return false
+        }
+    }
+
+    public var isBinaryElementwise: Bool {
+        switch self {
+        case .add, .sub, .mul, .div: return true
+        default: return false
+        }
+    }
+
+    /// The op's name in the text IR.
+    public var name: String { rawValue }
+}

@@ -1,0 +1,247 @@
+/// The typing rule of every op: checks operand types and attributes and gives the result type.
+public enum ShapeRules {
+    /// The result type of `op` given its operand types. Throws a message without the op's name; callers
+    /// (the verifier, `infer-shapes`) prefix it with the op's label.
+    public static func resultType(of op: Operation, operands t: [TensorType]) throws -> TensorType {
+        let a = op.attributes
+        func expectOperands(_ range: ClosedRange<Int>) throws {
+            guard range.contains(t.count) else {
+                let want = range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
+                throw HybridError("expects \(want) operands, got \(t.count)")
+            }
+        }
+        func rank(_ i: Int, _ r: Int, _ what: String) throws {
+            guard t[i].rank == r else { throw HybridError("\(what) must have rank \(r), got \(t[i])") }
+        }
+        func axis(_ key: String, rank r: Int) throws -> Int {
+            let v = try a.int(key)
+            guard v >= 0 && v < r else { throw HybridError("\(key) \(v) is out of range for rank \(r)") }
+            return v
+        }
+        let elem = t.first?.elementType ?? .f32
+
+        switch op.kind {
+        case .weight:
+            _ = try a.string("name")
+            guard t.isEmpty else { throw HybridError("expects no operands") }
+            guard let declared = op.type else { throw HybridError("a weight needs its type written out") }
+            return declared
+
+        case .transformerBlock, .ssmBlock:
+            guard !t.isEmpty else { throw HybridError("expects the block input as its first operand") }
+            try rank(0, 4, "input")
+            let c = t[0].shape[1]
+            if op.kind == .transformerBlock {
+                let heads = try a.int("heads")
+                guard heads > 0 && c % heads == 0 else {
+                    throw HybridError("\(c) channels are not divisible by \(heads) heads")
+                }
+            } else {
+                let squeeze = try a.int("squeeze_factor")
+                guard squeeze > 0 && c / squeeze >= 1 else {
+                    throw HybridError("\(c) channels leave no channel for the channel attention (C // \(squeeze) = 0)")
+                }
+                guard try a.int("compress_ratio") > 0 && c / (try a.int("compress_ratio")) >= 1 else {
+                    throw HybridError("compress_ratio leaves no channels")
+                }
+            }
+            let params = try BlockParameters.of(op, channels: c)
+            guard t.count == params.count + 1 else {
+                throw HybridError("expects \(params.count + 1) operands (input and \(params.count) weights), got \(t.count)")
+            }
+            for (i, p) in params.enumerated() where t[i + 1].shape != p.shape {
+                throw HybridError("weight operand \(i + 1) (\(p.key)) must have shape \(p.shape), got \(t[i + 1].shape)")
+            }
+            return t[0]
+
+        case .downsample, .upsample:
+            try expectOperands(2...2)
+            try rank(0, 4, "input")
+            try rank(1, 4, "weight")
+            let (x, w) = (t[0].shape, t[1].shape)
+            guard w[1] == x[1], w[2] == 3, w[3] == 3 else {
+                throw HybridError("weight \(w) must be [out, \(x[1]), 3, 3]")
+            }
+            if op.kind == .downsample {
+                guard x[2] % 2 == 0, x[3] % 2 == 0 else { throw HybridError("height and width \(x[2])x\(x[3]) must be even") }
+                return TensorType(elem, [x[0], w[0] * 4, x[2] / 2, x[3] / 2])
+            }
+            guard w[0] % 4 == 0 else { throw HybridError("output channels \(w[0]) must be divisible by 4") }
+            return TensorType(elem, [x[0], w[0] / 4, x[2] * 2, x[3] * 2])
+
+        case .conv2d:
+            try expectOperands(2...3)
+            try rank(0, 4, "input")
+            try rank(1, 4, "weight")
+            let (x, w) = (t[0].shape, t[1].shape)
+            let groups = try a.int("groups"), padding = try a.int("padding"), stride = try a.int("stride", default: 1)
+            guard groups > 0, x[1] % groups == 0, w[0] % groups == 0 else {
+                throw HybridError("groups \(groups) must divide input channels \(x[1]) and output channels \(w[0])")
+            }
+            guard w[1] == x[1] / groups else {
+                throw HybridError("weight \(w) must have \(x[1] / groups) input channels per group")
+            }
+            guard padding >= 0, stride > 0 else { throw HybridError("padding must be >= 0 and stride > 0") }
+            if t.count == 3 {
+                guard t[2].shape == [w[0]] else { throw HybridError("bias must have shape [\(w[0])], got \(t[2].shape)") }
+            }
+            let ho = (x[2] + 2 * padding - w[2]) / stride + 1, wo = (x[3] + 2 * padding - w[3]) / stride + 1
+            guard ho > 0, wo > 0 else { throw HybridError("kernel \(w[2])x\(w[3]) does not fit input \(x[2])x\(x[3])") }
+            return TensorType(elem, [x[0], w[0], ho, wo])
+
+        case .matmul:
+            try expectOperands(2...2)
+            guard t[0].rank >= 2, t[1].rank >= 2 else { throw HybridError("operands must have rank >= 2") }
+            let (l, r) = (t[0].shape, t[1].shape)
+            guard l[l.count - 1] == r[r.count - 2] else {
+                throw HybridError("inner dimensions do not match: \(t[0]) @ \(t[1])")
+            }
+            let batch = try broadcast(Array(l.dropLast(2)), Array(r.dropLast(2)))
+            return TensorType(elem, batch + [l[l.count - 2], r[r.count - 1]])
+
+        case .layerNorm:
+            try expectOperands(2...3)
+            let ax = try axis("axis", rank: t[0].rank)
+            _ = try a.float("eps")
+            _ = try a.bool("centered")
+            let n = t[0].shape[ax]
+            for i in 1..<t.count where t[i].shape != [n] {
+                throw HybridError("\(i == 1 ? "weight" : "bias") must have shape [\(n)], got \(t[i].shape)")
+            }
+            return t[0]
+
+        case .softmax, .l2Normalize:
+            try expectOperands(1...1)
+            _ = try axis("axis", rank: t[0].rank)
+            if op.kind == .l2Normalize { _ = try a.float("eps") }
+            return t[0]
+
+        case .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg:
+            try expectOperands(1...1)
+            return t[0]
+
+        case .add, .sub, .mul, .div:
+            try expectOperands(2...2)
+            return TensorType(elem, try broadcast(t[0].shape, t[1].shape))
+
+        case .concat:
+            guard t.count >= 1 else { throw HybridError("expects at least one operand") }
+            let ax = try axis("axis", rank: t[0].rank)
+            var shape = t[0].shape
+            for other in t.dropFirst() {
+                guard other.rank == shape.count,
+                      (0..<shape.count).allSatisfy({ $0 == ax || other.shape[$0] == shape[$0] }) else {
+                    throw HybridError("operands \(t[0]) and \(other) differ outside axis \(ax)")
+                }
+                shape[ax] += other.shape[ax]
+            }
+            return TensorType(elem, shape)
+
+        case .slice:
+            try expectOperands(1...1)
+            let ax = try axis("axis", rank: t[0].rank)
+            let start = try a.int("start"), size = try a.int("size")
+            guard start >= 0, size >= 1, start + size <= t[0].shape[ax] else {
+                throw HybridError("slice [\(start), \(start + size)) is outside axis \(ax) of size \(t[0].shape[ax])")
+            }
+            var shape = t[0].shape
+            shape[ax] = size
+            return TensorType(elem, shape)
+
+        case .reshape:
+            try expectOperands(1...1)
+            let shape = try a.ints("shape")
+            guard shape.allSatisfy({ $0 > 0 }), shape.reduce(1, *) == t[0].elementCount else {
+                throw HybridError("cannot reshape \(t[0]) to \(shape)")
+            }
+            return TensorType(elem, shape)
+
+        case .transpose:
+            try expectOperands(1...1)
+            let perm = try a.ints("perm")
+            guard perm.sorted() == Array(0..<t[0].rank) else {
+                throw HybridError("perm \(perm) is not a permutation of 0..<\(t[0].rank)")
+            }
+            return TensorType(elem, perm.map { t[0].shape[$0] })
+
+        case .flip:
+            try expectOperands(1...1)
+            _ = try axis("axis", rank: t[0].rank)
+            return t[0]
+
+        case .pixelShuffle, .pixelUnshuffle:
+            try expectOperands(1...1)
+            try rank(0, 4, "input")
+            let r = try a.int("factor")
+            guard r >= 1 else { throw HybridError("factor must be >= 1") }
+            let s = t[0].shape
+            if op.kind == .pixelShuffle {
+                guard s[1] % (r * r) == 0 else { throw HybridError("channels \(s[1]) are not divisible by \(r * r)") }
+                return TensorType(elem, [s[0], s[1] / (r * r), s[2] * r, s[3] * r])
+            }
+            guard s[2] % r == 0, s[3] % r == 0 else {
+                throw HybridError("height and width \(s[2])x\(s[3]) are not divisible by \(r)")
+            }
+            return TensorType(elem, [s[0], s[1] * r * r, s[2] / r, s[3] / r])
+
+        case .reduceMean:
+            try expectOperands(1...1)
+            let axes = try a.ints("axes")
+            var shape = t[0].shape
+            for ax in axes {
+                guard ax >= 0 && ax < shape.count else { throw HybridError("axis \(ax) is out of range for \(t[0])") }
+                shape[ax] = 1
+            }
+            return TensorType(elem, shape)
+
+        case .selectiveScan:
+            return try selectiveScanType(op, t)
+        }
+    }
+
+    /// Operand roles of `selective_scan` in order: u, delta, A, B, C, then the optional D, z, delta_bias.
+    public static func selectiveScanRoles(_ a: Attributes) throws -> [String] {
+        var roles = ["u", "delta", "A", "B", "C"]
+        if try a.bool("has_D") { roles.append("D") }
+        if try a.bool("has_z") { roles.append("z") }
+        if try a.bool("has_delta_bias") { roles.append("delta_bias") }
+        return roles
+    }
+
+    private static func selectiveScanType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
+        let roles = try selectiveScanRoles(op.attributes)
+        _ = try op.attributes.bool("delta_softplus")
+        guard t.count == roles.count else {
+            throw HybridError("expects \(roles.count) operands (\(roles.joined(separator: ", "))), got \(t.count)")
+        }
+        guard t[0].rank == 3 else { throw HybridError("u must be (batch, channels, length), got \(t[0])") }
+        let (b, d, l) = (t[0].shape[0], t[0].shape[1], t[0].shape[2])
+        guard t[1].shape == t[0].shape else { throw HybridError("delta must match u \(t[0].shape), got \(t[1].shape)") }
+        guard t[2].rank == 2, t[2].shape[0] == d else { throw HybridError("A must be (\(d), N), got \(t[2])") }
+        let n = t[2].shape[1]
+        for (i, name) in [(3, "B"), (4, "C")] {
+            let s = t[i].shape
+            let ok = s == [d, n] || s == [b, n, l] || (s.count == 4 && s[0] == b && s[1] > 0 && d % s[1] == 0 && s[2] == n && s[3] == l)
+            guard ok else {
+                throw HybridError("\(name) must be (\(d), \(n)), (\(b), \(n), \(l)) or (\(b), G, \(n), \(l)) with G dividing \(d), got \(s)")
+            }
+        }
+        for (i, role) in roles.enumerated().dropFirst(5) {
+            let want = role == "z" ? [b, d, l] : [d]
+            guard t[i].shape == want else { throw HybridError("\(role) must have shape \(want), got \(t[i].shape)") }
+        }
+        return t[0]
+    }
+
+    /// NumPy broadcasting of two shapes.
+    public static func broadcast(_ x: [Int], _ y: [Int]) throws -> [Int] {
+        let n = max(x.count, y.count)
+        let px = [Int](repeating: 1, count: n - x.count) + x
+        let py = [Int](repeating: 1, count: n - y.count) + y
+        return try (0..<n).map { i in
+            if px[i] == py[i] || py[i] == 1 { return px[i] }
+            if px[i] == 1 { return py[i] }
+            throw HybridError("shapes \(x) and \(y) do not broadcast")
+        }
+    }
+}

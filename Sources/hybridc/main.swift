@@ -1,0 +1,116 @@
+/// The hybridc command line: parses arguments and hands the work to Driver.
+import ArgumentParser
+import Driver
+import Foundation
+import HybridIR
+
+struct Hybridc: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hybridc",
+        abstract: "Compile hybrid image-restoration networks (Restormer + MambaIR U-Nets) to scheduled C.",
+        subcommands: [Check.self, Interpret.self, Weights.self])
+}
+
+/// Where the weights come from: a safetensors file or a seed.
+struct WeightOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Weights as safetensors with PyTorch key names.", valueName: "file"))
+    var weights: String?
+
+    @Option(name: .customLong("random-weights"), help: ArgumentHelp("Seeded random weights instead of a file.", valueName: "seed"))
+    var randomWeights: UInt64?
+
+    func validate() throws {
+        if weights != nil && randomWeights != nil {
+            throw ValidationError("give either --weights or --random-weights, not both")
+        }
+    }
+
+    var source: WeightSource? {
+        if let weights { return .file(weights) }
+        if let randomWeights { return .random(seed: randomWeights) }
+        return nil
+    }
+}
+
+/// Runs `body`, printing warnings and turning a HybridError into a message and exit status 1.
+func report(_ body: () throws -> [String]) throws {
+    do {
+        for warning in try body() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+    } catch let e as HybridError {
+        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a model spec (and weights) and count its parameters, GMAC and GFLOP per stage.")
+
+    @Argument(help: ArgumentHelp("Model spec (.yml) or text IR (.hir).", valueName: "spec"))
+    var spec: String
+
+    @Option(name: .long, help: ArgumentHelp("Weights to validate against the spec (safetensors).", valueName: "file"))
+    var weights: String?
+
+    @Option(name: .long, help: ArgumentHelp("Input size CxHxW (default: inp_channels x 256 x 256).", valueName: "CxHxW"))
+    var input: String?
+
+    func run() throws {
+        try report {
+            let size = try input.map { try InputSize(parsing: $0) }
+            let (text, warnings) = try Commands.check(spec: spec, weights: weights.map { .file($0) }, input: size)
+            print(text, terminator: "")
+            return warnings
+        }
+    }
+}
+
+struct Interpret: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the reference interpreter on a float32 .npy image of shape (1,C,H,W) or (C,H,W).")
+
+    @Argument(help: ArgumentHelp("Model spec (.yml) or text IR (.hir).", valueName: "spec"))
+    var spec: String
+
+    @OptionGroup var weightOptions: WeightOptions
+
+    @Argument(help: ArgumentHelp("Input image (.npy, float32).", valueName: "in.npy"))
+    var input: String
+
+    @Argument(help: ArgumentHelp("Output image (.npy), written with the input's rank.", valueName: "out.npy"))
+    var output: String
+
+    func validate() throws {
+        if weightOptions.source == nil { throw ValidationError("give --weights FILE or --random-weights SEED") }
+    }
+
+    func run() throws {
+        try report {
+            try Commands.interpret(spec: spec, weights: weightOptions.source!, input: input, output: output)
+        }
+    }
+}
+
+struct Weights: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a model's seeded random weights as safetensors (PyTorch key names).")
+
+    @Argument(help: ArgumentHelp("Model spec (.yml).", valueName: "spec"))
+    var spec: String
+
+    @Option(name: .customLong("random-weights"), help: ArgumentHelp("Seed of the weights.", valueName: "seed"))
+    var seed: UInt64 = 0
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output file.", valueName: "file.safetensors"))
+    var output: String
+
+    func run() throws {
+        try report {
+            let (count, warnings) = try Commands.exportWeights(spec: spec, seed: seed, output: output)
+            print("wrote \(count) tensors to \(output)")
+            return warnings
+        }
+    }
+}
+
+Hybridc.main()
