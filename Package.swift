@@ -22,7 +22,8 @@ let package = Package(
             path: "Sources/hybridc"),
         .testTarget(name: "HybridIRTests", dependencies: ["HybridIR"], path: "Tests/HybridIRTests"),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "HybridIR"], path: "Tests/FrontendTests"),
-        .testTarget(name: "PassesTests", dependencies: ["Passes", "HybridIR", "Frontend", "Driver"], path: "Tests/PassesTests"),
-        .testTarget(name: "CLITests", dependencies: ["Driver"], path: "Tests/CLITests"),
+        .testTarget(name: "PassesTests", dependencies: ["Passes", "HybridIR", "Frontend", "Driver"], path: "Tests/PassesTests",
+                    exclude: ["Inputs"]),
+        .testTarget(name: "CLITests", dependencies: ["Driver", "Frontend", "HybridIR", "hybridc"], path: "Tests/CLITests"),
     ]
 )

@@ -86,7 +86,7 @@ def to_float32_arrays(state_dict, to_numpy=np.asarray):
         if arr.dtype.kind not in "f":
             skipped.append(name)  # e.g. BatchNorm's num_batches_tracked
             continue
-        arrays[name] = np.ascontiguousarray(arr, dtype=np.float32)
+        arrays[name] = np.asarray(arr, dtype=np.float32, order="C")
     return arrays, skipped
 
 
@@ -98,7 +98,7 @@ def write_safetensors(path, arrays, metadata=None):
     blobs = []
     offset = 0
     for name in sorted(arrays):
-        arr = np.ascontiguousarray(arrays[name], dtype="<f4")
+        arr = np.asarray(arrays[name], dtype="<f4", order="C")
         raw = arr.tobytes()
         header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)

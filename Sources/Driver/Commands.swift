@@ -25,7 +25,7 @@ public enum Commands {
         }
         let s = Array(image.shape.suffix(3))
         let model = try ModelLoader.load(spec, weights: weights,
-                                         input: InputSize(channels: s[0], height: s[1], width: s[2]))
+                                         input: InputSize(channels: s[0], height: s[1], width: s[2]), inputSource: input)
         let result = try Interpret.run(model: model, image: image, source: input)
         try Npy.write(result, to: output)
         return model.warnings

@@ -20,15 +20,17 @@ public enum WeightSource: Equatable {
 
 public enum ModelLoader {
     /// Reads `path` (a `.yml` spec or `.hir` text IR), builds the graph at `input` (default: the spec's
-    /// inp_channels x 256 x 256, padded to multiples of 8) and binds the weights.
-    public static func load(_ path: String, weights: WeightSource?, input: InputSize? = nil) throws -> LoadedModel {
+    /// inp_channels x 256 x 256, padded to multiples of 8) and binds the weights (none when `weights` is nil).
+    /// `inputSource` names the image the size came from, for messages.
+    public static func load(_ path: String, weights: WeightSource?, input: InputSize? = nil,
+                            inputSource: String = "") throws -> LoadedModel {
         if path.hasSuffix(".hir") {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw HybridError("cannot read the IR file", at: path)
             }
             var graph = try Parser.parse(text, source: path)
             try PassManager([InferShapes.self]).run(&graph, PassContext())
-            let store = try bind(graph, weights ?? .random(seed: 0))
+            let store = try weights.map { try bind(graph, $0) } ?? [:]
             let t = graph.inputs.first?.type.shape ?? []
             let size = t.count == 4 ? InputSize(channels: t[1], height: t[2], width: t[3]) : InputSize(channels: 0, height: 0, width: 0)
             return LoadedModel(spec: nil, graph: graph, weights: store, warnings: [], input: size)
@@ -36,13 +38,14 @@ public enum ModelLoader {
         let (spec, warnings) = try ModelSpecReader.load(path: path)
         let size = input ?? InputSize(channels: spec.inpChannels, height: 256, width: 256)
         guard size.channels == spec.inpChannels else {
-            throw HybridError("the input has \(size.channels) channels but the model takes inp_channels = \(spec.inpChannels)")
+            throw HybridError("the input has \(size.channels) channels but the model takes inp_channels = \(spec.inpChannels)",
+                              at: inputSource)
         }
         let padded = size.padded
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             .map { $0.isLetter || $0.isNumber ? $0 : "_" }
         let graph = try UNetBuilder.build(spec, height: padded.height, width: padded.width, name: String(name))
-        let store = try bind(graph, weights ?? .random(seed: 0))
+        let store = try weights.map { try bind(graph, $0) } ?? [:]
         return LoadedModel(spec: spec, graph: graph, weights: store, warnings: warnings, input: size)
     }
 

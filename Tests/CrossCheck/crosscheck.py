@@ -60,7 +60,7 @@ def run_case(hybridc, name, spec_rel, size, stress, seed, workdir, tolerance):
         return False, f"{label} FAIL (cannot run hybridc: {e})"
     seconds = time.time() - start
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:] or ["(no output)"]
         return False, f"{label} FAIL (hybridc exit {proc.returncode})\n    " + "\n    ".join(tail)
     if not os.path.exists(out_path):
         return False, f"{label} FAIL (hybridc wrote no {out_path})"

@@ -277,7 +277,7 @@ def write_safetensors(path, tensors):
     chunks = []
     offset = 0
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(np.asarray(tensors[name], dtype="<f4"))
+        arr = np.asarray(tensors[name], dtype="<f4", order="C")
         raw = arr.tobytes()
         header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
         chunks.append(raw)
@@ -423,12 +423,9 @@ class Params:
         self.used.add(key)
         return self.weights[key]
 
-    def opt(self, key):
-        """The tensor, or None when the key is absent (optional biases)."""
-        if key in self.weights:
-            self.used.add(key)
-            return self.weights[key]
-        return None
+    def bias(self, key, present):
+        """The bias tensor when the model has it (its `bias` flag), else None."""
+        return self(key) if present else None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -440,33 +437,33 @@ def restormer_norm(x, p, prefix, cfg):
     return layer_norm_channels(x, p(prefix + "body.weight"), bias, bias_free=bias_free)
 
 
-def mdta(x, p, prefix, heads):
+def mdta(x, p, prefix, heads, bias):
     """Multi-Dconv-head Transposed Attention (1.2)."""
     B, C, H, W = x.shape
-    t = linear_channels(x, p(prefix + "qkv.weight"), p.opt(prefix + "qkv.bias"))
-    t = conv2d(t, p(prefix + "qkv_dwconv.weight"), p.opt(prefix + "qkv_dwconv.bias"), groups=3 * C)
+    t = linear_channels(x, p(prefix + "qkv.weight"), p.bias(prefix + "qkv.bias", bias))
+    t = conv2d(t, p(prefix + "qkv_dwconv.weight"), p.bias(prefix + "qkv_dwconv.bias", bias), groups=3 * C)
     q, k, v = (t[:, i * C:(i + 1) * C].reshape(B, heads, C // heads, H * W) for i in range(3))
     q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
     k = k / np.maximum(np.linalg.norm(k, axis=-1, keepdims=True), 1e-12)
     temperature = p(prefix + "temperature").reshape(1, heads, 1, 1)
     attn = softmax(np.matmul(q, k.transpose(0, 1, 3, 2)) * temperature, axis=-1)
     o = np.matmul(attn, v).reshape(B, C, H, W)
-    return linear_channels(o, p(prefix + "project_out.weight"), p.opt(prefix + "project_out.bias"))
+    return linear_channels(o, p(prefix + "project_out.weight"), p.bias(prefix + "project_out.bias", bias))
 
 
-def gdfn(x, p, prefix):
+def gdfn(x, p, prefix, bias):
     """Gated-Dconv Feed-forward Network (1.3)."""
-    u = linear_channels(x, p(prefix + "project_in.weight"), p.opt(prefix + "project_in.bias"))
-    u = conv2d(u, p(prefix + "dwconv.weight"), p.opt(prefix + "dwconv.bias"), groups=u.shape[1])
+    u = linear_channels(x, p(prefix + "project_in.weight"), p.bias(prefix + "project_in.bias", bias))
+    u = conv2d(u, p(prefix + "dwconv.weight"), p.bias(prefix + "dwconv.bias", bias), groups=u.shape[1])
     hidden = u.shape[1] // 2
     g = gelu(u[:, :hidden]) * u[:, hidden:]
-    return linear_channels(g, p(prefix + "project_out.weight"), p.opt(prefix + "project_out.bias"))
+    return linear_channels(g, p(prefix + "project_out.weight"), p.bias(prefix + "project_out.bias", bias))
 
 
 def transformer_block(x, p, prefix, heads, cfg):
     """1.4: x + attn(norm1 x), then + ffn(norm2 x)."""
-    x = x + mdta(restormer_norm(x, p, prefix + "norm1.", cfg), p, prefix + "attn.", heads)
-    x = x + gdfn(restormer_norm(x, p, prefix + "norm2.", cfg), p, prefix + "ffn.")
+    x = x + mdta(restormer_norm(x, p, prefix + "norm1.", cfg), p, prefix + "attn.", heads, cfg["bias"])
+    x = x + gdfn(restormer_norm(x, p, prefix + "norm2.", cfg), p, prefix + "ffn.", cfg["bias"])
     return x
 
 
@@ -594,10 +591,8 @@ def upsample(x, p, name):
 
 def unet(img, p, cfg):
     """img (b, inp_channels, H, W), H and W multiples of 8."""
-    bias = cfg["bias"]
-
     def opt_bias(name):
-        return p(name + ".bias") if bias else None
+        return p.bias(name + ".bias", cfg["bias"])
 
     inp1 = conv2d(img, p("patch_embed.proj.weight"))
     enc1 = run_stage(inp1, p, cfg, 0)

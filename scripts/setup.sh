@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine for hybridc and builds it (release). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# Debian packages the tests and the generated programs use.
+apt_packages=(python3 python3-pip)
+missing=()
+for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Python packages of the numpy cross-check (no PyTorch: that is only for Benchmarks/).
+if ! python3 -c "import numpy, yaml" >/dev/null 2>&1; then
+    python3 -m pip install --quiet numpy pyyaml || python3 -m pip install --quiet --break-system-packages numpy pyyaml
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: swift is not on PATH; hybridc needs Swift 5.9 or later (checked with 6.3.1)" >&2
+    exit 1
+fi
+swift build -c release --product hybridc
+echo "hybridc is at $(swift build -c release --show-bin-path)/hybridc"
