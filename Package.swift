@@ -15,7 +15,9 @@ let package = Package(
         .target(name: "HybridIR", path: "Sources/HybridIR"),
         .target(name: "Passes", dependencies: ["HybridIR"], path: "Passes"),
         .target(name: "Frontend", dependencies: ["HybridIR", "Yams"], path: "Sources/Frontend"),
-        .target(name: "Driver", dependencies: ["HybridIR", "Passes", "Frontend"], path: "Sources/Driver"),
+        .target(name: "Runtime", path: "Sources/Runtime", resources: [.copy("c")]),
+        .target(name: "Codegen", dependencies: ["HybridIR", "Runtime"], path: "Sources/Codegen"),
+        .target(name: "Driver", dependencies: ["HybridIR", "Passes", "Frontend", "Codegen", "Runtime"], path: "Sources/Driver"),
         .executableTarget(
             name: "hybridc",
             dependencies: ["Driver", .product(name: "ArgumentParser", package: "swift-argument-parser")],

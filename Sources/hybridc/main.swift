@@ -1,5 +1,6 @@
 /// The hybridc command line: parses arguments and hands the work to Driver.
 import ArgumentParser
+import Codegen
 import Driver
 import Foundation
 import HybridIR
@@ -8,7 +9,7 @@ struct Hybridc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridc",
         abstract: "Compile hybrid image-restoration networks (Restormer + MambaIR U-Nets) to scheduled C.",
-        subcommands: [Check.self, Interpret.self, Weights.self])
+        subcommands: [Compile.self, Check.self, Interpret.self, Weights.self])
 }
 
 /// Where the weights come from: a safetensors file or a seed.
@@ -39,6 +40,44 @@ func report(_ body: () throws -> [String]) throws {
     } catch let e as HybridError {
         FileHandle.standardError.write(Data("error: \(e)\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a model to C and build a program that restores images (sources kept in OUT.src/).")
+
+    @Argument(help: ArgumentHelp("Model spec (.yml) or text IR (.hir).", valueName: "spec"))
+    var spec: String
+
+    @OptionGroup var weightOptions: WeightOptions
+
+    @Option(name: .long, help: ArgumentHelp("Largest input CxHxW the program takes (default: inp_channels x 256 x 256); larger images are tiled.", valueName: "CxHxW"))
+    var input: String?
+
+    @Option(name: .long, help: ArgumentHelp("Target: \(Target.names.joined(separator: ", ")).", valueName: "target"))
+    var target: String = "host"
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The program to write; its sources go to OUT.src/.", valueName: "OUT"))
+    var output: String
+
+    func validate() throws {
+        if weightOptions.source == nil { throw ValidationError("give --weights FILE or --random-weights SEED") }
+        if Target.named(target) == nil {
+            throw ValidationError("unknown target '\(target)'; known targets: \(Target.names.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        try report {
+            let size = try input.map { try InputSize(parsing: $0) }
+            var options = CompileOptions(spec: spec, weights: weightOptions.source!, input: size,
+                                         target: Target.named(target)!, output: output)
+            options.extraCFlags = []
+            let result = try Driver.Compile.run(options)
+            print("wrote \(result.executable.path) (\(result.plan.kernels.count) kernels, target \(result.plan.target.name)); sources in \(result.sources.path)")
+            return result.warnings
+        }
     }
 }
 

@@ -1,0 +1,554 @@
+/// Prints one kernel as a C function: a comment of its shapes and schedule, the dimension variables, the body.
+import HybridIR
+
+public enum KernelEmitter {
+    /// The whole C function of `kernel`.
+    public static func emit(_ kernel: Kernel) throws -> String {
+        let op = kernel.op
+        let names = kernel.operands.indices.map { "x\($0)" }
+        var s = "/* \(kernel.name): \(op.kind.name)("
+        s += zip(names, kernel.operands).map { "\($0) f32\(shapeText($1.shape))" }.joined(separator: ", ")
+        s += ") -> y f32\(shapeText(kernel.result.shape))"
+        if !op.scope.isEmpty { s += "\n   from: \(op.scope)" }
+        let attrs = op.attributes.values.keys.sorted().map { "\($0)=\(op.attributes.values[$0]!)" }
+        if !attrs.isEmpty { s += "\n   attributes: \(attrs.joined(separator: ", "))" }
+        s += "\n   schedule: \(kernel.schedule) */\n"
+        s += "static void \(kernel.name)(void *argp, int tid, int nt) {\n"
+        s += "    const hc_kargs *a = (const hc_kargs *)argp;\n"
+        s += "    const long h8 = a->h8, w8 = a->w8;\n"
+        var unused = ["h8", "w8", "tid", "nt"]
+        for (i, operand) in kernel.operands.enumerated() {
+            s += "    const float *restrict x\(i) = a->in[\(i)];\n"
+            unused.append("x\(i)")
+            for (d, dim) in operand.shape.enumerated() {
+                s += "    const long x\(i)_d\(d) = \(dim.c);\n"
+                unused.append("x\(i)_d\(d)")
+            }
+        }
+        s += "    float *restrict y = a->out;\n"
+        unused.append("y")
+        for (d, dim) in kernel.result.shape.enumerated() {
+            s += "    const long y_d\(d) = \(dim.c);\n"
+            unused.append("y_d\(d)")
+        }
+        s += "    " + unused.map { "(void)\($0);" }.joined(separator: " ") + "\n"
+        s += try body(kernel)
+        s += "}\n"
+        return s
+    }
+
+    static func shapeText(_ shape: SymbolicShape) -> String { "[" + shape.map(\.description).joined(separator: ",") + "]" }
+
+    /// C product of dims d[from..<to] of tensor `t` ("1" when empty).
+    static func product(_ t: String, _ range: Range<Int>) -> String {
+        range.isEmpty ? "1" : range.map { "\(t)_d\($0)" }.joined(separator: " * ")
+    }
+
+    static func body(_ k: Kernel) throws -> String {
+        let op = k.op
+        let a = op.attributes
+        let rank = k.result.shape.count
+        switch op.kind {
+        case .conv2d:
+            return try conv2d(k)
+        case .matmul:
+            return matmul(k)
+        case .layerNorm:
+            let axis = try a.int("axis")
+            return layerNorm(k, axis: axis, eps: try a.float("eps"), centered: try a.bool("centered"))
+        case .softmax, .l2Normalize:
+            return try rowReduction(k, axis: try a.int("axis"))
+        case .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg:
+            return unary(k)
+        case .add, .sub, .mul, .div:
+            return binary(k)
+        case .concat:
+            return concat(k, axis: try a.int("axis"))
+        case .slice:
+            let axis = try a.int("axis")
+            return """
+                const long OUTER = \(product("y", 0..<axis)), INNER = \(product("y", (axis + 1)..<rank));
+                const long N = x0_d\(axis), SIZE = y_d\(axis), START = \(try a.int("start"));
+                long b, e;
+                hc_split(OUTER, tid, nt, &b, &e);
+                for (long o = b; o < e; o++)
+                    memcpy(y + o * SIZE * INNER, x0 + (o * N + START) * INNER, (size_t)(SIZE * INNER) * sizeof(float));
+
+            """
+        case .transpose:
+            return transpose(k, perm: try a.ints("perm"))
+        case .flip:
+            let axis = try a.int("axis")
+            return """
+                const long OUTER = \(product("y", 0..<axis)), N = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
+                long b, e;
+                hc_split(OUTER * N, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long o = item / N, i = item % N;
+                    memcpy(y + item * INNER, x0 + (o * N + (N - 1 - i)) * INNER, (size_t)INNER * sizeof(float));
+                }
+
+            """
+        case .pixelShuffle, .pixelUnshuffle:
+            return pixelShuffle(k, factor: try a.int("factor"), inverse: op.kind == .pixelUnshuffle)
+        case .reduceMean:
+            return reduceMean(k, axes: try a.ints("axes"))
+        case .selectiveScan:
+            return try selectiveScan(k)
+        case .reshape, .weight, .transformerBlock, .ssmBlock, .downsample, .upsample:
+            throw HybridError("\(op.kind.name) has no kernel (it must be expanded, folded or viewed before code generation)", at: op.label)
+        }
+    }
+
+    // MARK: convolution
+
+    static func conv2d(_ k: Kernel) throws -> String {
+        let a = k.op.attributes
+        let groups = try a.int("groups"), padding = try a.int("padding"), stride = try a.int("stride", default: 1)
+        let w = k.operands[1].shape.map { $0.coefficient }
+        let hasBias = k.operands.count == 3
+        let bias = { (co: String) in hasBias ? "x2[\(co)]" : "0.0f" }
+        if w[2] == 1 && w[3] == 1 && groups == 1 && padding == 0 && stride == 1 {
+            let tco = k.schedule.tile("co"), tp = k.schedule.tile("p")
+            precondition(tco == 4, "the pointwise kernel's register tile is 4 output channels")
+            return """
+                const long N = x0_d0, CI = x0_d1, CO = y_d1, P = y_d2 * y_d3;
+                const long TCO = \(tco), TP = \(tp);
+                const long nco = (CO + TCO - 1) / TCO, np = (P + TP - 1) / TP;
+                long b, e;
+                hc_split(N * nco * np, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long n = item / (nco * np), rest = item % (nco * np);
+                    const long co0 = (rest / np) * TCO, p0 = (rest % np) * TP;
+                    const long co1 = co0 + TCO < CO ? co0 + TCO : CO, p1 = p0 + TP < P ? p0 + TP : P;
+                    const float *xs = x0 + n * CI * P;
+                    float *ys = y + n * CO * P;
+                    if (co1 - co0 == 4) {
+                        const float *w0 = x1 + co0 * CI, *w1 = w0 + CI, *w2 = w1 + CI, *w3 = w2 + CI;
+                        long p = p0;
+                        for (; p + 2 * HC_VLEN <= p1; p += 2 * HC_VLEN) {
+                            hc_vf a00 = hc_vset1(\(bias("co0"))), a01 = a00;
+                            hc_vf a10 = hc_vset1(\(bias("co0 + 1"))), a11 = a10;
+                            hc_vf a20 = hc_vset1(\(bias("co0 + 2"))), a21 = a20;
+                            hc_vf a30 = hc_vset1(\(bias("co0 + 3"))), a31 = a30;
+                            for (long ci = 0; ci < CI; ci++) {
+                                const float *xr = xs + ci * P + p;
+                                const hc_vf v0 = hc_vld(xr), v1 = hc_vld(xr + HC_VLEN);
+                                hc_vf c = hc_vset1(w0[ci]);
+                                a00 = hc_vfma(c, v0, a00); a01 = hc_vfma(c, v1, a01);
+                                c = hc_vset1(w1[ci]);
+                                a10 = hc_vfma(c, v0, a10); a11 = hc_vfma(c, v1, a11);
+                                c = hc_vset1(w2[ci]);
+                                a20 = hc_vfma(c, v0, a20); a21 = hc_vfma(c, v1, a21);
+                                c = hc_vset1(w3[ci]);
+                                a30 = hc_vfma(c, v0, a30); a31 = hc_vfma(c, v1, a31);
+                            }
+                            float *yr = ys + co0 * P + p;
+                            hc_vst(yr, a00); hc_vst(yr + HC_VLEN, a01); yr += P;
+                            hc_vst(yr, a10); hc_vst(yr + HC_VLEN, a11); yr += P;
+                            hc_vst(yr, a20); hc_vst(yr + HC_VLEN, a21); yr += P;
+                            hc_vst(yr, a30); hc_vst(yr + HC_VLEN, a31);
+                        }
+                        for (; p < p1; p++) {
+                            float s0 = \(bias("co0")), s1 = \(bias("co0 + 1")), s2 = \(bias("co0 + 2")), s3 = \(bias("co0 + 3"));
+                            for (long ci = 0; ci < CI; ci++) {
+                                const float v = xs[ci * P + p];
+                                s0 += w0[ci] * v; s1 += w1[ci] * v; s2 += w2[ci] * v; s3 += w3[ci] * v;
+                            }
+                            ys[co0 * P + p] = s0; ys[(co0 + 1) * P + p] = s1;
+                            ys[(co0 + 2) * P + p] = s2; ys[(co0 + 3) * P + p] = s3;
+                        }
+                    } else {
+                        for (long co = co0; co < co1; co++) {
+                            float *yr = ys + co * P;
+                            const float bv = \(bias("co"));
+                            for (long p = p0; p < p1; p++) yr[p] = bv;
+                            for (long ci = 0; ci < CI; ci++) {
+                                const float wv = x1[co * CI + ci];
+                                const float *xr = xs + ci * P;
+                                for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
+                            }
+                        }
+                    }
+                }
+
+            """
+        }
+        // Direct convolution over tiles of output rows: each tile of one output plane stays in L1 while every
+        // input channel and kernel tap is added to it as a shifted row.
+        let rowsPerTile = 8
+        return """
+            const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
+            const long CO = y_d1, OH = y_d2, OW = y_d3;
+            const long KH = x1_d2, KW = x1_d3, G = \(groups), CIG = CI / G, COG = CO / G;
+            const long S = \(stride), PAD = \(padding), TOY = \(rowsPerTile);
+            const long ntiles = (OH + TOY - 1) / TOY;
+            long b, e;
+            hc_split(N * CO * ntiles, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+                const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
+                const long n = plane / CO, co = plane % CO, g = co / COG;
+                float *yp = y + plane * OH * OW;
+                const float bv = \(bias("co"));
+                for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
+                for (long cig = 0; cig < CIG; cig++) {
+                    const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
+                    const float *wk = x1 + (co * CIG + cig) * KH * KW;
+                    for (long ky = 0; ky < KH; ky++) {
+                        for (long kx = 0; kx < KW; kx++) {
+                            const float wv = wk[ky * KW + kx];
+                            /* ox range whose input column ox*S + kx - PAD lies inside the row. */
+                            long lo = 0, hi = OW;
+                            while (lo < OW && lo * S + kx - PAD < 0) lo++;
+                            while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
+                            for (long oy = oy0; oy < oy1; oy++) {
+                                const long iy = oy * S + ky - PAD;
+                                if (iy < 0 || iy >= H) continue;
+                                const float *xr = xp + iy * W + kx - PAD;
+                                float *yr = yp + oy * OW;
+                                if (S == 1) {
+                                    for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
+                                } else {
+                                    for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+        """
+    }
+
+    // MARK: matmul
+
+    static func matmul(_ k: Kernel) -> String {
+        let ra = k.operands[0].shape.count, rb = k.operands[1].shape.count, ry = k.result.shape.count
+        let batchRank = ry - 2
+        // Batch strides of each operand under broadcasting: 0 where its dimension is 1 (or missing).
+        func strides(_ t: String, _ r: Int, _ shape: SymbolicShape) -> [String] {
+            (0..<batchRank).map { d in
+                let od = d - (batchRank - (r - 2))
+                if od < 0 || (shape[od].isConstant && shape[od].coefficient == 1) { return "0" }
+                return product(t, (od + 1)..<r)
+            }
+        }
+        let sa = strides("x0", ra, k.operands[0].shape), sb = strides("x1", rb, k.operands[1].shape)
+        var decompose = "        long r = bi;\n"
+        var aoff = "0", boff = "0"
+        for d in stride(from: batchRank - 1, through: 0, by: -1) {
+            decompose += "        const long i\(d) = r % y_d\(d); r /= y_d\(d);\n"
+            aoff += " + i\(d) * (\(sa[d]))"
+            boff += " + i\(d) * (\(sb[d]))"
+        }
+        decompose += "        (void)r;\n"
+        return """
+            const long M = y_d\(ry - 2), NN = y_d\(ry - 1), K = x0_d\(ra - 1);
+            const long BATCH = \(product("y", 0..<batchRank));
+            long b, e;
+            hc_split(BATCH * M, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long bi = item / M, i = item % M;
+        \(decompose)        const float *ar = x0 + (\(aoff)) + i * K;
+                const float *bm = x1 + (\(boff));
+                float *yr = y + item * NN;
+                for (long j = 0; j < NN; j++) yr[j] = 0.0f;
+                for (long p = 0; p < K; p++) {
+                    const float av = ar[p];
+                    const float *br = bm + p * NN;
+                    for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+                }
+            }
+
+        """
+    }
+
+    // MARK: normalisation
+
+    static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool) -> String {
+        let rank = k.result.shape.count
+        let hasBias = k.operands.count == 3
+        let tile = k.schedule.tile("inner")
+        return """
+            const long OUTER = \(product("y", 0..<axis)), NC = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
+            const long TI = \(tile), ntiles = (INNER + TI - 1) / TI;
+            const float eps = \(cFloat(eps));
+            long b, e;
+            hc_split(OUTER * ntiles, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long o = item / ntiles, j0 = (item % ntiles) * TI;
+                const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
+                const float *xs = x0 + o * NC * INNER + j0;
+                float *ys = y + o * NC * INNER + j0;
+                float mean[\(tile)], rstd[\(tile)];
+                for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+                for (long c = 0; c < NC; c++)
+                    for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
+                for (long j = 0; j < m; j++) mean[j] /= (float)NC;
+                for (long c = 0; c < NC; c++)
+                    for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
+                for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+                for (long c = 0; c < NC; c++) {
+                    const float wc = x1[c], bc = \(hasBias ? "x2[c]" : "0.0f");
+                    for (long j = 0; j < m; j++)
+                        ys[c * INNER + j] = (xs[c * INNER + j]\(centered ? " - mean[j]" : "")) * rstd[j] * wc + bc;
+                }
+            }
+
+        """
+    }
+
+    /// softmax and l2_normalize: one reduction per (outer, inner) position along the axis, accumulated in double.
+    static func rowReduction(_ k: Kernel, axis: Int) throws -> String {
+        let rank = k.result.shape.count
+        let head = """
+            const long OUTER = \(product("y", 0..<axis)), NA = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
+            long b, e;
+            hc_split(OUTER * INNER, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long o = item / INNER, j = item % INNER;
+                const float *xs = x0 + o * NA * INNER + j;
+                float *ys = y + o * NA * INNER + j;
+
+        """
+        if k.op.kind == .softmax {
+            return head + """
+                    float top = xs[0];
+                    for (long i = 1; i < NA; i++) if (xs[i * INNER] > top) top = xs[i * INNER];
+                    double sum = 0.0;
+                    for (long i = 0; i < NA; i++) sum += (double)hc_expf(xs[i * INNER] - top);
+                    const float inv = (float)(1.0 / sum);
+                    for (long i = 0; i < NA; i++) ys[i * INNER] = hc_expf(xs[i * INNER] - top) * inv;
+                }
+
+            """
+        }
+        let eps = try k.op.attributes.float("eps")
+        return head + """
+                double sum = 0.0;
+                for (long i = 0; i < NA; i++) sum += (double)xs[i * INNER] * (double)xs[i * INNER];
+                double norm = sqrt(sum);
+                if (norm < \(cFloat(eps, double: true))) norm = \(cFloat(eps, double: true));
+                const float inv = (float)(1.0 / norm);
+                for (long i = 0; i < NA; i++) ys[i * INNER] = xs[i * INNER] * inv;
+            }
+
+        """
+    }
+
+    // MARK: elementwise
+
+    static func unary(_ k: Kernel) -> String {
+        let f: String
+        switch k.op.kind {
+        case .gelu: f = "hc_geluf(v)"
+        case .silu: f = "hc_siluf(v)"
+        case .sigmoid: f = "hc_sigmoidf(v)"
+        case .softplus: f = "hc_softplusf(v)"
+        case .relu: f = "(v > 0.0f ? v : 0.0f)"
+        case .exp: f = "hc_expf(v)"
+        default: f = "(-v)"
+        }
+        return """
+            const long COUNT = \(product("y", 0..<k.result.shape.count)), CHUNK = \(k.schedule.tile("elements"));
+            long b, e;
+            hc_split((COUNT + CHUNK - 1) / CHUNK, tid, nt, &b, &e);
+            for (long c = b; c < e; c++) {
+                const long i1 = (c + 1) * CHUNK < COUNT ? (c + 1) * CHUNK : COUNT;
+                for (long i = c * CHUNK; i < i1; i++) { const float v = x0[i]; y[i] = \(f); }
+            }
+
+        """
+    }
+
+    /// Binary ops with NumPy broadcasting: rows of the output's last axis, operand strides 0 where broadcast.
+    static func binary(_ k: Kernel) -> String {
+        let r = k.result.shape.count
+        let symbol = ["add": "+", "sub": "-", "mul": "*", "div": "/"][k.op.kind.name]!
+        func strides(_ t: String, _ shape: SymbolicShape) -> [String] {
+            (0..<r).map { d in
+                let od = d - (r - shape.count)
+                if od < 0 || (shape[od].isConstant && shape[od].coefficient == 1 && !(k.result.shape[d].isConstant && k.result.shape[d].coefficient == 1)) {
+                    return "0"
+                }
+                return product(t, (od + 1)..<shape.count)
+            }
+        }
+        if r == 0 { return "    if (tid == 0) y[0] = x0[0] \(symbol) x1[0];\n" }
+        let sa = strides("x0", k.operands[0].shape), sb = strides("x1", k.operands[1].shape)
+        var decompose = "        long r = row;\n"
+        var aoff = "0", boff = "0"
+        for d in stride(from: r - 2, through: 0, by: -1) {
+            decompose += "        const long i\(d) = r % y_d\(d); r /= y_d\(d);\n"
+            aoff += " + i\(d) * (\(sa[d]))"
+            boff += " + i\(d) * (\(sb[d]))"
+        }
+        decompose += "        (void)r;\n"
+        let last = r - 1
+        let aIndex = sa[last] == "0" ? "ap[0]" : "ap[j]", bIndex = sb[last] == "0" ? "bp[0]" : "bp[j]"
+        return """
+            const long LAST = y_d\(last), ROWS = \(product("y", 0..<last));
+            long b, e;
+            hc_split(ROWS, tid, nt, &b, &e);
+            for (long row = b; row < e; row++) {
+        \(decompose)        const float *ap = x0 + (\(aoff)), *bp = x1 + (\(boff));
+                float *yr = y + row * LAST;
+                for (long j = 0; j < LAST; j++) yr[j] = \(aIndex) \(symbol) \(bIndex);
+            }
+
+        """
+    }
+
+    // MARK: data movement
+
+    static func concat(_ k: Kernel, axis: Int) -> String {
+        let rank = k.result.shape.count
+        var s = """
+            const long OUTER = \(product("y", 0..<axis)), N = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
+            const long K = \(k.operands.count);
+            const float *srcs[\(k.operands.count)] = {\(k.operands.indices.map { "x\($0)" }.joined(separator: ", "))};
+            const long sizes[\(k.operands.count)] = {\(k.operands.indices.map { "x\($0)_d\(axis)" }.joined(separator: ", "))};
+            long b, e;
+            hc_split(OUTER * K, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long o = item / K, q = item % K;
+                long offset = 0;
+                for (long i = 0; i < q; i++) offset += sizes[i];
+                memcpy(y + (o * N + offset) * INNER, srcs[q] + o * sizes[q] * INNER, (size_t)(sizes[q] * INNER) * sizeof(float));
+            }
+
+        """
+        s += ""
+        return s
+    }
+
+    static func transpose(_ k: Kernel, perm: [Int]) -> String {
+        let r = perm.count
+        // Input stride of each output axis.
+        let inStride = (0..<r).map { product("x0", (perm[$0] + 1)..<r) }
+        var decompose = "        long r = row;\n"
+        var off = "0"
+        for d in stride(from: r - 2, through: 0, by: -1) {
+            decompose += "        const long i\(d) = r % y_d\(d); r /= y_d\(d);\n"
+            off += " + i\(d) * (\(inStride[d]))"
+        }
+        decompose += "        (void)r;\n"
+        return """
+            const long LAST = y_d\(r - 1), ROWS = \(product("y", 0..<(r - 1)));
+            const long SL = \(inStride[r - 1]);
+            long b, e;
+            hc_split(ROWS, tid, nt, &b, &e);
+            for (long row = b; row < e; row++) {
+        \(decompose)        const float *xp = x0 + (\(off));
+                float *yr = y + row * LAST;
+                for (long j = 0; j < LAST; j++) yr[j] = xp[j * SL];
+            }
+
+        """
+    }
+
+    static func pixelShuffle(_ k: Kernel, factor r: Int, inverse: Bool) -> String {
+        // Channel c·r² + i·r + j of the small tensor is pixel (c, y·r + i, x·r + j) of the large one.
+        let small = inverse ? "y" : "x0", large = inverse ? "x0" : "y"
+        let assign = inverse ? "sp[yy * W + xx] = lp[(yy * R + i) * W * R + xx * R + j]"
+                             : "lp[(yy * R + i) * W * R + xx * R + j] = sp[yy * W + xx]"
+        return """
+            const long R = \(r), N = \(small)_d0, CS = \(small)_d1, H = \(small)_d2, W = \(small)_d3;
+            const long CL = CS / (R * R);
+            long b, e;
+            hc_split(N * CS, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long n = item / CS, cs = item % CS;
+                const long c = cs / (R * R), i = (cs / R) % R, j = cs % R;
+                \(inverse ? "float" : "const float") *sp = \(inverse ? "y" : "x0") + item * H * W;
+                \(inverse ? "const float" : "float") *lp = \(large) + (n * CL + c) * H * R * W * R;
+                for (long yy = 0; yy < H; yy++)
+                    for (long xx = 0; xx < W; xx++) \(assign);
+            }
+
+        """
+    }
+
+    static func reduceMean(_ k: Kernel, axes: [Int]) -> String {
+        let r = k.result.shape.count
+        let inStrides = (0..<r).map { product("x0", ($0 + 1)..<r) }
+        var decompose = "        long r = item;\n"
+        var base = "0"
+        for d in stride(from: r - 1, through: 0, by: -1) where !axes.contains(d) {
+            decompose += "        const long i\(d) = r % y_d\(d); r /= y_d\(d);\n"
+            base += " + i\(d) * (\(inStrides[d]))"
+        }
+        decompose += "        (void)r;\n"
+        var loops = "", indent = "        ", offset = "base"
+        for d in axes.sorted() {
+            loops += "\(indent)for (long r\(d) = 0; r\(d) < x0_d\(d); r\(d)++)\n"
+            indent += "    "
+            offset += " + r\(d) * (\(inStrides[d]))"
+        }
+        let count = axes.map { "x0_d\($0)" }.joined(separator: " * ")
+        return """
+            const long COUNT = \(product("y", 0..<r));
+            long b, e;
+            hc_split(COUNT, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+        \(decompose)        const long base = \(base);
+                double sum = 0.0;
+        \(loops)\(indent)sum += (double)x0[\(offset)];
+                y[item] = (float)(sum / (double)(\(count.isEmpty ? "1" : count)));
+            }
+
+        """
+    }
+
+    // MARK: selective scan
+
+    static func selectiveScan(_ k: Kernel) throws -> String {
+        let roles = try ShapeRules.selectiveScanRoles(k.op.attributes)
+        let softplus = try k.op.attributes.bool("delta_softplus")
+        func operand(_ role: String) -> String? { roles.firstIndex(of: role).map { "x\($0)" } }
+        let n = k.operands[2].shape[1].coefficient
+        // B and C: (D, N) fixed, (B, N, L) shared, or (B, G, N, L) grouped by channel.
+        func index(_ i: Int) -> String {
+            switch k.operands[i].shape.count {
+            case 2: return "x\(i)[d * NS + s]"
+            case 3: return "x\(i)[(bb * NS + s) * L + l]"
+            default: return "x\(i)[((bb * x\(i)_d1 + d / (D / x\(i)_d1)) * NS + s) * L + l]"
+            }
+        }
+        var dt = "x1[row + l]"
+        if let bias = operand("delta_bias") { dt = "(\(dt) + \(bias)[d])" }
+        let dtExpr = softplus ? "hc_softplusf(\(dt))" : dt
+        var out = "yv"
+        if let dSkip = operand("D") { out = "(\(out) + u * \(dSkip)[d])" }
+        if let z = operand("z") { out = "\(out) * hc_siluf(\(z)[row + l])" }
+        return """
+            const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = \(n);
+            long b, e;
+            hc_split(BT * D, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long bb = item / D, d = item % D, row = item * L;
+                float h[\(n)];
+                for (long s = 0; s < NS; s++) h[s] = 0.0f;
+                for (long l = 0; l < L; l++) {
+                    const float dt = \(dtExpr);
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * \(index(3)) * u;
+                        yv += h[s] * \(index(4));
+                    }
+                    y[row + l] = \(out);
+                }
+            }
+
+        """
+    }
+
+    /// A C float literal that reads back exactly.
+    static func cFloat(_ v: Double, double: Bool = false) -> String {
+        var s = double ? "\(v)" : "\(Float(v))"
+        if !s.contains(".") && !s.contains("e") { s += ".0" }
+        return double ? s : s + "f"
+    }
+}

@@ -1,0 +1,158 @@
+/// From a lowered graph to what the C file needs: weight-only ops folded into constants, one kernel per
+/// remaining op (reshapes become views), and every intermediate placed in one workspace arena.
+import HybridIR
+
+/// Where a kernel operand lives.
+public enum Storage: Equatable {
+    /// Offset in floats into the workspace.
+    case workspace(Int)
+    /// Offset in bytes into the weights blob.
+    case constant(Int)
+}
+
+public struct Kernel {
+    public var index: Int
+    /// C function name, after the ops it computes: `k12_conv2d`.
+    public var name: String
+    /// The IR ops it computes, e.g. ["conv2d"].
+    public var ops: [String]
+    public var op: Operation
+    public var operands: [(storage: Storage, shape: SymbolicShape)]
+    public var result: (storage: Storage, shape: SymbolicShape)
+    public var schedule: Schedule
+}
+
+public struct KernelPlan {
+    public var name: String
+    /// Image mode: the input is (1, C, H, W) with H and W chosen at run time up to the compiled maximum.
+    public var imageMode: Bool
+    public var maxH8: Int
+    public var maxW8: Int
+    public var inputShape: SymbolicShape
+    public var outputShape: SymbolicShape
+    public var inputOffset: Int
+    public var outputStorage: Storage
+    public var kernels: [Kernel]
+    /// Constants in blob order with their byte offsets.
+    public var constants: [(name: String, tensor: Tensor, offset: Int)]
+    public var blobBytes: Int
+    /// Arena size in floats at the maximum image size, and the largest set of simultaneously live intermediates.
+    public var workspaceFloats: Int
+    public var lowerBoundFloats: Int
+    public var target: Target
+
+    public static let blobHeaderBytes = 64
+    static let alignFloats = 16
+
+    /// Builds the plan. `shapes` gives every value's symbolic shape.
+    public init(graph: Graph, shapes: [ValueID: SymbolicShape], weights: WeightStore, imageMode: Bool,
+                maxH8: Int, maxW8: Int, target: Target) throws {
+        name = graph.name
+        self.imageMode = imageMode
+        self.maxH8 = maxH8
+        self.maxW8 = maxW8
+        self.target = target
+        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
+            throw HybridError("code generation needs a graph with one input and one output, @\(graph.name) has \(graph.inputs.count) and \(graph.outputs.count)")
+        }
+        let input = graph.inputs[0].id
+        inputShape = shapes[input]!
+        outputShape = shapes[graph.outputs[0]]!
+        let types = graph.valueTypes()
+
+        // 1. Constants: weights, and ops computed from constants alone (evaluated now, once).
+        var constantValues: [ValueID: Tensor] = [:]
+        var constantNames: [ValueID: String] = [:]
+        var constants: [(String, Tensor, Int)] = []
+        var blob = KernelPlan.blobHeaderBytes
+        func addConstant(_ id: ValueID, _ name: String, _ t: Tensor) {
+            constantValues[id] = t
+            if let existing = constants.first(where: { $0.0 == name }) {
+                constantNames[id] = existing.0
+                return
+            }
+            constantNames[id] = name
+            constants.append((name, t, blob))
+            blob += (t.count * 4 + 63) / 64 * 64
+        }
+        // 2. Views: a reshape of a workspace value shares its buffer.
+        var root: [ValueID: ValueID] = [:]
+        var kernelOps: [Operation] = []
+        for op in graph.ops {
+            if op.kind == .weight {
+                let key = try op.attributes.string("name")
+                guard let t = weights[key] else { throw HybridError("weight '\(key)' is not bound", at: op.label) }
+                addConstant(op.result, key, t)
+            } else if !op.operands.isEmpty && op.operands.allSatisfy({ constantValues[$0] != nil }) {
+                let t = try Interpreter.evaluate(op, op.operands.map { constantValues[$0]! }, weights: weights)
+                addConstant(op.result, "folded.\(op.scope.isEmpty ? "" : op.scope + ".")\(op.kind.name).\(op.result)", t)
+            } else if op.kind == .reshape {
+                root[op.result] = root[op.operands[0]] ?? op.operands[0]
+            } else {
+                kernelOps.append(op)
+            }
+        }
+        let constantList = constants.map { (name: $0.0, tensor: $0.1, offset: $0.2) }
+        self.constants = constantList
+        blobBytes = blob
+
+        // 3. Buffers and lifetimes, in kernel order (kernel 0 copies the input in; the last copies the output out).
+        var defAt: [ValueID: Int] = [input: 0]
+        var lastUse: [ValueID: Int] = [input: 0]
+        for (i, op) in kernelOps.enumerated() {
+            defAt[op.result] = i + 1
+            for v in op.operands { let r = root[v] ?? v; if constantValues[r] == nil { lastUse[r] = i + 1 } }
+        }
+        let finalValue = root[graph.outputs[0]] ?? graph.outputs[0]
+        guard constantValues[finalValue] == nil else { throw HybridError("the graph's output is a constant") }
+        lastUse[finalValue] = kernelOps.count + 1
+        func floats(_ v: ValueID) -> Int {
+            (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
+                / KernelPlan.alignFloats * KernelPlan.alignFloats
+        }
+        let buffers = defAt.keys.sorted { defAt[$0]! < defAt[$1]! }
+        var placed: [(v: ValueID, offset: Int, size: Int, from: Int, to: Int)] = []
+        for v in buffers {
+            let (from, to, size) = (defAt[v]!, lastUse[v] ?? defAt[v]!, floats(v))
+            let live = placed.filter { $0.from <= to && from <= $0.to }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for p in live where offset + size > p.offset && p.offset + p.size > offset { offset = p.offset + p.size }
+            // Moving past one block can collide with an earlier one: repeat until nothing overlaps.
+            var moved = true
+            while moved {
+                moved = false
+                for p in live where offset + size > p.offset && p.offset + p.size > offset {
+                    offset = p.offset + p.size
+                    moved = true
+                }
+            }
+            placed.append((v, offset, size, from, to))
+        }
+        workspaceFloats = placed.map { $0.offset + $0.size }.max() ?? 0
+        var peak = 0
+        for step in 0...(kernelOps.count + 1) {
+            peak = max(peak, placed.filter { $0.from <= step && step <= $0.to }.map(\.size).reduce(0, +))
+        }
+        lowerBoundFloats = peak
+        let offsets = Dictionary(uniqueKeysWithValues: placed.map { ($0.v, $0.offset) })
+        func storage(_ v: ValueID) -> Storage {
+            let r = root[v] ?? v
+            if let name = constantNames[r] ?? constantNames[v] {
+                return .constant(constantList.first { $0.name == name }!.offset)
+            }
+            return .workspace(offsets[r]!)
+        }
+        inputOffset = offsets[input]!
+        outputStorage = storage(graph.outputs[0])
+
+        // 4. Kernels with their schedules.
+        let target = self.target
+        kernels = kernelOps.enumerated().map { i, op in
+            let operandShapes = op.operands.map { types[$0]!.shape }
+            return Kernel(index: i + 1, name: "k\(i + 1)_\(op.kind.name)", ops: [op.kind.name], op: op,
+                          operands: op.operands.map { (storage($0), shapes[$0]!) },
+                          result: (storage(op.result), shapes[op.result]!),
+                          schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target))
+        }
+    }
+}

@@ -1,0 +1,344 @@
+/// Writes a kernel plan as C: `model.h` (the library API), `model.c` (kernels and the run sequence), the weights
+/// blob, and `weights.S`, which links the blob into a program.
+import Foundation
+import HybridIR
+
+public struct GeneratedModel {
+    public var header: String
+    public var source: String
+    public var blob: [UInt8]
+    public var assembly: String
+}
+
+public enum ModelEmitter {
+    public static let blobMagic = "HCWB"
+    public static let blobVersion: UInt32 = 1
+
+    public static func emit(_ plan: KernelPlan, source: String) throws -> GeneratedModel {
+        let blob = makeBlob(plan)
+        let hash = blobHash(plan)
+        return GeneratedModel(header: header(plan, source: source), source: try model(plan, source: source, hash: hash),
+                              blob: blob, assembly: assembly)
+    }
+
+    /// FNV-1a over constant names, shapes and offsets: the blob and the code must come from the same compile.
+    static func blobHash(_ plan: KernelPlan) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+        for c in plan.constants { mix("\(c.name)|\(c.tensor.shape)|\(c.offset);") }
+        mix("\(plan.blobBytes)")
+        return h
+    }
+
+    static func makeBlob(_ plan: KernelPlan) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: plan.blobBytes)
+        func put32(_ v: UInt32, at o: Int) { for i in 0..<4 { bytes[o + i] = UInt8((v >> (8 * UInt32(i))) & 0xff) } }
+        func put64(_ v: UInt64, at o: Int) { for i in 0..<8 { bytes[o + i] = UInt8((v >> (8 * UInt64(i))) & 0xff) } }
+        for (i, b) in blobMagic.utf8.enumerated() { bytes[i] = b }
+        put32(blobVersion, at: 4)
+        put64(blobHash(plan), at: 8)
+        put64(UInt64(plan.blobBytes), at: 16)
+        put64(UInt64(plan.constants.count), at: 24)
+        for c in plan.constants {
+            for (i, v) in c.tensor.data.enumerated() { put32(v.bitPattern, at: c.offset + 4 * i) }
+        }
+        return bytes
+    }
+
+    static let assembly = """
+        /* The weights blob, linked into the program (the bytes of model.weights). */
+            .section .rodata
+            .balign 64
+            .globl model_weights_blob
+        model_weights_blob:
+            .incbin "model.weights"
+            .globl model_weights_blob_end
+        model_weights_blob_end:
+            .section .note.GNU-stack,"",%progbits
+
+        """
+
+    static func header(_ plan: KernelPlan, source: String) -> String {
+        """
+        /* model.h: the C API of the model compiled by hybridc from \(source).
+         *
+         * Usage: model_create() from the weights blob (in memory, e.g. model_weights_blob when weights.S is linked,
+         * or model_create_from_file() to mmap model.weights), allocate model_workspace_size(ctx, H, W) bytes once,
+         * then model_run() as often as needed. run() allocates nothing, creates no threads and does no I/O.
+         * Images are planar float (C, H, W); any H x W up to the compiled maximum is accepted (reflect-padded to a
+         * multiple of 8 inside and cropped back). All functions return HC_OK (0) or an HC_ERR_* code.
+         */
+        #ifndef HYBRIDC_MODEL_H
+        #define HYBRIDC_MODEL_H
+        #include <stddef.h>
+        #include "hc_runtime.h"
+
+        #define MODEL_IN_CHANNELS \(plan.imageMode ? plan.inputShape[1].coefficient : 0)
+        #define MODEL_OUT_CHANNELS \(plan.imageMode ? plan.outputShape[1].coefficient : 0)
+        #define MODEL_MAX_HEIGHT \(plan.imageMode ? plan.maxH8 * 8 : 0)
+        #define MODEL_MAX_WIDTH \(plan.imageMode ? plan.maxW8 * 8 : 0)
+
+        typedef struct model_ctx model_ctx;
+
+        void   model_get_info(hc_model_info *info);
+        int    model_create(const void *blob, size_t size, int nthreads, model_ctx **out);
+        int    model_create_from_file(const char *path, int nthreads, model_ctx **out);
+        size_t model_workspace_size(const model_ctx *ctx, int height, int width);
+        int    model_run(model_ctx *ctx, const float *in, float *out, int height, int width, void *workspace);
+        void   model_destroy(model_ctx *ctx);
+        const char *model_error_message(int code);
+
+        void   model_set_profiling(model_ctx *ctx, int on);
+        int    model_kernel_count(void);
+        const char *model_kernel_name(int i);
+        const char *model_kernel_ops(int i);
+        double model_kernel_seconds(const model_ctx *ctx, int i);
+        long   model_kernel_calls(const model_ctx *ctx, int i);
+
+        extern const unsigned char model_weights_blob[];
+        extern const unsigned char model_weights_blob_end[];
+
+        #endif
+
+        """
+    }
+
+    static func pointer(_ s: Storage) -> String {
+        switch s {
+        case .workspace(let off): return "ws + \(off)"
+        case .constant(let off): return "(const float *)(ctx->blob + \(off))"
+        }
+    }
+
+    /// (C, H, W) view of a tensor for the copy-in and copy-out kernels: leading axes folded into C.
+    static func planes(_ shape: SymbolicShape) -> (c: String, h: String, w: String) {
+        let dims = shape.map(\.c)
+        switch dims.count {
+        case 0: return ("1", "1", "1")
+        case 1: return ("1", "1", dims[0])
+        default: return (dims.dropLast(2).isEmpty ? "1" : dims.dropLast(2).joined(separator: " * "), dims[dims.count - 2], dims[dims.count - 1])
+        }
+    }
+
+    static func model(_ plan: KernelPlan, source: String, hash: UInt64) throws -> String {
+        let nk = plan.kernels.count + 2
+        var names = ["k0_copy_in"] + plan.kernels.map(\.name) + ["k\(nk - 1)_copy_out"]
+        var ops = [plan.imageMode ? "reflect_pad" : "copy"] + plan.kernels.map { $0.ops.joined(separator: "+") }
+            + [plan.imageMode ? "crop" : "copy"]
+        names = names.map { "\"\($0)\"" }
+        ops = ops.map { "\"\($0)\"" }
+        let inRank = plan.inputShape.count, outRank = plan.outputShape.count
+        let maxShape = { (s: SymbolicShape) in s.map { String($0.value(h8: plan.maxH8, w8: plan.maxW8)) } }
+        let pin = planes(plan.inputShape), pout = planes(plan.outputShape)
+
+        var s = """
+        /* model.c: generated by hybridc from \(source) for target \(plan.target.name).
+         * \(plan.kernels.count) kernels, \(plan.constants.count) constants (\(plan.blobBytes) bytes of weights),
+         * workspace \(plan.workspaceFloats * 4) bytes at the maximum size (largest live set \(plan.lowerBoundFloats * 4) bytes).
+         * Every kernel splits fixed tiles of its output among the threads, so results do not depend on the thread count.
+         */
+        #include <math.h>
+        #include <stdint.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include "hc_runtime.h"
+        #include "hc_simd.h"
+        #include "hc_math.h"
+        #include "model.h"
+
+        #define MODEL_IMAGE \(plan.imageMode ? 1 : 0)
+        #define MODEL_MAX_H8 \(plan.maxH8)
+        #define MODEL_MAX_W8 \(plan.maxW8)
+        #define MODEL_WORKSPACE_FLOATS \(plan.workspaceFloats)L
+        #define MODEL_BLOB_BYTES \(plan.blobBytes)UL
+        #define MODEL_BLOB_HASH 0x\(String(hash, radix: 16))ULL
+        #define MODEL_KERNELS \(nk)
+
+        /* Arguments of every kernel: operand pointers, the output, and the image size in units of 8 pixels. */
+        typedef struct { const float *in[8]; float *out; long h8, w8; } hc_kargs;
+
+        /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
+        typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;
+
+        /* Index i of an axis of length n reflected into range (period 2(n-1), the edge pixel not repeated). */
+        static long hc_reflect(long i, long n) {
+            if (n <= 1) return 0;
+            const long period = 2 * (n - 1), r = i % period;
+            return r < n ? r : period - r;
+        }
+
+        /* k0: the input (c, h, w) into a (c, dh, dw) buffer, reflect-padding the bottom and right edges. */
+        static void k0_copy_in(void *argp, int tid, int nt) {
+            const hc_copyargs *a = (const hc_copyargs *)argp;
+            long b, e;
+            hc_split(a->c * a->dh, tid, nt, &b, &e);
+            for (long row = b; row < e; row++) {
+                const long c = row / a->dh, yy = row % a->dh;
+                const float *src = a->src + (c * a->h + hc_reflect(yy, a->h)) * a->w;
+                float *dst = a->dst + row * a->dw;
+                memcpy(dst, src, (size_t)a->w * sizeof(float));
+                for (long x = a->w; x < a->dw; x++) dst[x] = src[hc_reflect(x, a->w)];
+            }
+        }
+
+        /* The last kernel: the top-left (c, dh, dw) of a (c, h, w) buffer into the output. */
+        static void k\(nk - 1)_copy_out(void *argp, int tid, int nt) {
+            const hc_copyargs *a = (const hc_copyargs *)argp;
+            long b, e;
+            hc_split(a->c * a->dh, tid, nt, &b, &e);
+            for (long row = b; row < e; row++) {
+                const long c = row / a->dh, yy = row % a->dh;
+                memcpy(a->dst + row * a->dw, a->src + (c * a->h + yy) * a->w, (size_t)a->dw * sizeof(float));
+            }
+        }
+
+
+        """
+        for kernel in plan.kernels { s += try KernelEmitter.emit(kernel) + "\n" }
+
+        s += """
+        struct model_ctx {
+            hc_pool *pool;
+            const unsigned char *blob;
+            const void *mapped;
+            size_t mapped_size;
+            int profiling;
+            double seconds[MODEL_KERNELS];
+            long calls[MODEL_KERNELS];
+        };
+
+        static const char *const kernel_names[MODEL_KERNELS] = {\(names.joined(separator: ", "))};
+        static const char *const kernel_ops[MODEL_KERNELS] = {\(ops.joined(separator: ", "))};
+
+        void model_get_info(hc_model_info *info) {
+            static const int in_shape[] = {\(maxShape(plan.inputShape).joined(separator: ", "))\(inRank == 0 ? "0" : "")};
+            static const int out_shape[] = {\(maxShape(plan.outputShape).joined(separator: ", "))\(outRank == 0 ? "0" : "")};
+            memset(info, 0, sizeof *info);
+            info->image = MODEL_IMAGE;
+            info->in_channels = MODEL_IN_CHANNELS;
+            info->out_channels = MODEL_OUT_CHANNELS;
+            info->max_height = MODEL_MAX_HEIGHT;
+            info->max_width = MODEL_MAX_WIDTH;
+            info->in_rank = \(inRank);
+            info->out_rank = \(outRank);
+            for (int i = 0; i < info->in_rank; i++) info->in_shape[i] = in_shape[i];
+            for (int i = 0; i < info->out_rank; i++) info->out_shape[i] = out_shape[i];
+            info->num_kernels = MODEL_KERNELS;
+        }
+
+        static uint64_t read_u64(const unsigned char *p) {
+            uint64_t v = 0;
+            for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+            return v;
+        }
+
+        int model_create(const void *blob, size_t size, int nthreads, model_ctx **out) {
+            if (!out) return HC_ERR_ARGUMENT;
+            *out = NULL;
+            const unsigned char *b = (const unsigned char *)blob;
+            if (!b || size < MODEL_BLOB_BYTES || ((uintptr_t)b % 4) != 0 || memcmp(b, "\(blobMagic)", 4) != 0
+                || b[4] != \(blobVersion) || b[5] || b[6] || b[7]
+                || read_u64(b + 8) != MODEL_BLOB_HASH || read_u64(b + 16) != MODEL_BLOB_BYTES)
+                return HC_ERR_BLOB;
+            if (nthreads < 1 || nthreads > 256) return HC_ERR_THREADS;
+            model_ctx *ctx = (model_ctx *)calloc(1, sizeof *ctx);
+            if (!ctx) return HC_ERR_MEMORY;
+            if (hc_pool_create(&ctx->pool, nthreads) != 0) {
+                free(ctx);
+                return HC_ERR_THREADS;
+            }
+            ctx->blob = b;
+            *out = ctx;
+            return HC_OK;
+        }
+
+        int model_create_from_file(const char *path, int nthreads, model_ctx **out) {
+            if (!out || !path) return HC_ERR_ARGUMENT;
+            *out = NULL;
+            const void *data = NULL;
+            size_t size = 0;
+            if (hc_map_file(path, &data, &size) != 0) return HC_ERR_IO;
+            int rc = model_create(data, size, nthreads, out);
+            if (rc != HC_OK) {
+                hc_unmap_file(data, size);
+                return rc;
+            }
+            (*out)->mapped = data;
+            (*out)->mapped_size = size;
+            return HC_OK;
+        }
+
+        void model_destroy(model_ctx *ctx) {
+            if (!ctx) return;
+            hc_pool_destroy(ctx->pool);
+            if (ctx->mapped) hc_unmap_file(ctx->mapped, ctx->mapped_size);
+            free(ctx);
+        }
+
+        const char *model_error_message(int code) { return hc_error_string(code); }
+
+        size_t model_workspace_size(const model_ctx *ctx, int height, int width) {
+            (void)ctx;
+        #if MODEL_IMAGE
+            if (height < 1 || width < 1 || height > MODEL_MAX_HEIGHT || width > MODEL_MAX_WIDTH) return 0;
+        #else
+            if (height != \(pin.h) || width != \(pin.w)) return 0;
+        #endif
+            /* Offsets are planned at the maximum size; smaller images use the front of each slot. */
+            return (size_t)MODEL_WORKSPACE_FLOATS * sizeof(float);
+        }
+
+        void model_set_profiling(model_ctx *ctx, int on) { if (ctx) ctx->profiling = on; }
+        int model_kernel_count(void) { return MODEL_KERNELS; }
+        const char *model_kernel_name(int i) { return i >= 0 && i < MODEL_KERNELS ? kernel_names[i] : ""; }
+        const char *model_kernel_ops(int i) { return i >= 0 && i < MODEL_KERNELS ? kernel_ops[i] : ""; }
+        double model_kernel_seconds(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->seconds[i] : 0.0; }
+        long model_kernel_calls(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->calls[i] : 0; }
+
+        static void run_kernel(model_ctx *ctx, int i, hc_task_fn fn, void *args) {
+            if (ctx->profiling) {
+                const double t0 = hc_now();
+                hc_pool_run(ctx->pool, fn, args);
+                ctx->seconds[i] += hc_now() - t0;
+                ctx->calls[i] += 1;
+            } else {
+                hc_pool_run(ctx->pool, fn, args);
+            }
+        }
+
+        int model_run(model_ctx *ctx, const float *in, float *out, int height, int width, void *workspace) {
+            if (!ctx || !in || !out || !workspace) return HC_ERR_ARGUMENT;
+        #if MODEL_IMAGE
+            if (height < 1 || width < 1 || height > MODEL_MAX_HEIGHT || width > MODEL_MAX_WIDTH) return HC_ERR_SIZE;
+            const long h8 = (height + 7) / 8, w8 = (width + 7) / 8;
+        #else
+            if (height != \(pin.h) || width != \(pin.w)) return HC_ERR_SIZE;
+            const long h8 = 0, w8 = 0;
+        #endif
+            float *ws = (float *)workspace;
+            hc_copyargs io = {in, ws + \(plan.inputOffset), \(pin.c), height, width, \(pin.h), \(pin.w)};
+            run_kernel(ctx, 0, k0_copy_in, &io);
+            hc_kargs a;
+
+        """
+        for kernel in plan.kernels {
+            s += "    memset(&a, 0, sizeof a);\n"
+            for (i, operand) in kernel.operands.enumerated() { s += "    a.in[\(i)] = \(pointer(operand.storage));\n" }
+            s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
+            s += "    a.h8 = h8; a.w8 = w8;\n"
+            s += "    run_kernel(ctx, \(kernel.index), \(kernel.name), &a);\n"
+        }
+        s += """
+            hc_copyargs oa = {\(pointer(plan.outputStorage)), out, \(pout.c), \(pout.h), \(pout.w), height, width};
+        #if !MODEL_IMAGE
+            oa.dh = oa.h; oa.dw = oa.w;
+        #endif
+            run_kernel(ctx, MODEL_KERNELS - 1, k\(nk - 1)_copy_out, &oa);
+            (void)h8; (void)w8; (void)a;
+            return HC_OK;
+        }
+
+        """
+        return s
+    }
+}
