@@ -26,6 +26,8 @@ let package = Package(
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "HybridIR"], path: "Tests/FrontendTests"),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "HybridIR", "Frontend", "Driver"], path: "Tests/PassesTests",
                     exclude: ["Inputs"]),
+        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Driver", "Frontend", "HybridIR", "hybridc"],
+                    path: "Tests/CodegenTests"),
         .testTarget(name: "CLITests", dependencies: ["Driver", "Frontend", "HybridIR", "hybridc"], path: "Tests/CLITests"),
     ]
 )

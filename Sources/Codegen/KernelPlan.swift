@@ -44,9 +44,10 @@ public struct KernelPlan {
     public static let blobHeaderBytes = 64
     static let alignFloats = 16
 
-    /// Builds the plan. `shapes` gives every value's symbolic shape.
+    /// Builds the plan. `shapes` gives every value's symbolic shape. Without `foldConstants` even ops on weights
+    /// alone become kernels (kernel tests use this to run every op in generated C).
     public init(graph: Graph, shapes: [ValueID: SymbolicShape], weights: WeightStore, imageMode: Bool,
-                maxH8: Int, maxW8: Int, target: Target) throws {
+                maxH8: Int, maxW8: Int, target: Target, foldConstants: Bool = true) throws {
         name = graph.name
         self.imageMode = imageMode
         self.maxH8 = maxH8
@@ -83,7 +84,7 @@ public struct KernelPlan {
                 let key = try op.attributes.string("name")
                 guard let t = weights[key] else { throw HybridError("weight '\(key)' is not bound", at: op.label) }
                 addConstant(op.result, key, t)
-            } else if !op.operands.isEmpty && op.operands.allSatisfy({ constantValues[$0] != nil }) {
+            } else if foldConstants && !op.operands.isEmpty && op.operands.allSatisfy({ constantValues[$0] != nil }) {
                 let t = try Interpreter.evaluate(op, op.operands.map { constantValues[$0]! }, weights: weights)
                 addConstant(op.result, "folded.\(op.scope.isEmpty ? "" : op.scope + ".")\(op.kind.name).\(op.result)", t)
             } else if op.kind == .reshape {

@@ -155,7 +155,7 @@ public enum ModelEmitter {
         #define MODEL_KERNELS \(nk)
 
         /* Arguments of every kernel: operand pointers, the output, and the image size in units of 8 pixels. */
-        typedef struct { const float *in[8]; float *out; long h8, w8; } hc_kargs;
+        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; } hc_kargs;
 
         /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
         typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;

@@ -49,6 +49,18 @@ public enum Compile {
         return (plan, model.warnings)
     }
 
+    /// Builds a fixed-shape graph (tensor mode) into a program; used by kernel tests and `.hir` inputs.
+    public static func build(graph: Graph, weights: WeightStore, target: Target, output: URL, foldConstants: Bool = true,
+                             extraFlags: [String] = []) throws -> KernelPlan {
+        let plan = try KernelPlan(graph: graph, shapes: SymbolicShapes.constant(graph), weights: weights, imageMode: false,
+                                  maxH8: 0, maxW8: 0, target: target, foldConstants: foldConstants)
+        let generated = try ModelEmitter.emit(plan, source: graph.name)
+        let sources = URL(fileURLWithPath: output.path + ".src")
+        try writeSources(generated, plan: plan, to: sources, target: target)
+        try build(sources: sources, executable: output, target: target, extraFlags: extraFlags)
+        return plan
+    }
+
     /// Writes `OUT.src/` (model.c, model.h, model.weights, weights.S, the runtime, a Makefile) and builds `OUT`.
     public static func run(_ options: CompileOptions) throws -> CompileResult {
         let (plan, warnings) = try plan(spec: options.spec, weights: options.weights, input: options.input, target: options.target)

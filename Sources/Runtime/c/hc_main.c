@@ -94,6 +94,13 @@ static int mul_size(size_t a, size_t b, size_t *r)
     return 0;
 }
 
+/* Deletes a partly written output, but only a regular file (never e.g. /dev/full or a device node). */
+static void remove_partial(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) remove(path);
+}
+
 static void *alloc_floats(size_t count)
 {
     size_t bytes;
@@ -424,7 +431,7 @@ static int write_npy(const char *path, const float *data, int rank, const int *s
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
         fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
-        remove(path);
+        remove_partial(path);
         return -1;
     }
     return 0;
@@ -572,7 +579,7 @@ static int write_png(const char *path, const float *data, int channels, int heig
         fprintf(stderr, "error: cannot write %s: out of memory\n", path);
         png_destroy_write_struct(&png, NULL);
         fclose(f);
-        remove(path);
+        remove_partial(path);
         return -1;
     }
     unsigned char *volatile row = NULL;
@@ -581,7 +588,7 @@ static int write_png(const char *path, const float *data, int channels, int heig
         png_destroy_write_struct(&png, &info);
         free(row);
         fclose(f);
-        remove(path);
+        remove_partial(path);
         return -1;
     }
     png_init_io(png, f);
@@ -624,7 +631,7 @@ static int write_png(const char *path, const float *data, int channels, int heig
     free(row);
     if (fclose(f) != 0) {
         fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
-        remove(path);
+        remove_partial(path);
         return -1;
     }
     return 0;

@@ -1,0 +1,43 @@
+/// Helpers to build generated programs for a target, run them (natively or under qemu) and compare with the interpreter.
+import Codegen
+import Driver
+import Foundation
+import Frontend
+import HybridIR
+import XCTest
+
+enum GeneratedProgram {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func temporaryDirectory(_ test: XCTestCase) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridc-cg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    /// Runs a built program for `target` with arguments; returns (status, output).
+    static func run(_ program: URL, _ arguments: [String], target: Target) throws -> Toolchain.Result {
+        try Toolchain.run(target.runner + [program.path] + arguments, environment: Toolchain.runEnvironment(target))
+    }
+
+    /// Whether this machine can build and run programs for `target` (cross compiler and qemu for aarch64).
+    static func canRun(_ target: Target) -> Bool {
+        Toolchain.available(target.compiler) && (target.runner.isEmpty || Toolchain.available(target.runner[0]))
+    }
+
+    /// max |a − b| / max |b|.
+    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        var diff: Float = 0, top: Float = 0
+        for (x, y) in zip(a, b) {
+            if !x.isFinite || !y.isFinite { return .infinity }
+            diff = max(diff, abs(x - y))
+            top = max(top, abs(y))
+        }
+        return top == 0 ? diff : diff / top
+    }
+
+    /// Flags that turn on AddressSanitizer and UndefinedBehaviorSanitizer (traps on the first report).
+    static let sanitizerFlags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+}

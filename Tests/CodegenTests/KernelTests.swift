@@ -1,0 +1,177 @@
+/// Every kernel the code generator emits, compiled (-Wall -Werror) and run against the interpreter with a per-op
+/// tolerance, at the odd sizes of the real networks: on this host, on this host under ASan and UBSan, and
+/// cross-compiled for aarch64 under qemu.
+///
+/// All cases go into one graph (each op reads its own seeded operands and its flattened result is concatenated
+/// into the output), so one build per target covers every op; each op's slice of the output is checked on its own.
+import Codegen
+import Driver
+import Foundation
+import Frontend
+import HybridIR
+import XCTest
+
+final class KernelTests: XCTestCase {
+    struct Case {
+        var name: String
+        var kind: OpKind
+        var shapes: [[Int]]
+        var attributes: Attributes = [:]
+        /// Range of each operand's seeded values (default [-1, 1]).
+        var ranges: [Int: ClosedRange<Double>] = [:]
+        var tolerance: Float = 1e-5
+    }
+
+    static let scanAttributes: Attributes = ["has_D": .bool(true), "has_z": .bool(false), "has_delta_bias": .bool(true),
+                                             "delta_softplus": .bool(true)]
+
+    /// The ops and sizes the bundled networks use, plus edge cases of each kernel.
+    static let cases: [Case] = [
+        // conv2d 1x1 (pointwise GEMM): GDFN project_in 48 -> 2*127, project_out 127 -> 48, CAB squeeze to 1 and 3.
+        Case(name: "pointwise 48->254 7x9", kind: .conv2d, shapes: [[1, 48, 7, 9], [254, 48, 1, 1]],
+             attributes: ["groups": .int(1), "padding": .int(0)]),
+        Case(name: "pointwise 127->48 bias 5x40", kind: .conv2d, shapes: [[1, 127, 5, 40], [48, 127, 1, 1], [48]],
+             attributes: ["groups": .int(1), "padding": .int(0)]),
+        Case(name: "pointwise CA squeeze 48->1", kind: .conv2d, shapes: [[1, 48, 1, 1], [1, 48, 1, 1], [1]],
+             attributes: ["groups": .int(1), "padding": .int(0)]),
+        Case(name: "pointwise CA excite 3->96", kind: .conv2d, shapes: [[1, 3, 1, 1], [96, 3, 1, 1], [96]],
+             attributes: ["groups": .int(1), "padding": .int(0)]),
+        // Depthwise 3x3: GDFN dwconv at 2*127 and 2*255 channels, SS2D conv2d with bias.
+        Case(name: "depthwise 254 9x7", kind: .conv2d, shapes: [[1, 254, 9, 7], [254, 1, 3, 3]],
+             attributes: ["groups": .int(254), "padding": .int(1)]),
+        Case(name: "depthwise 510 bias 3x40", kind: .conv2d, shapes: [[1, 510, 3, 40], [510, 1, 3, 3], [510]],
+             attributes: ["groups": .int(510), "padding": .int(1)]),
+        // Dense 3x3: patch embed, downsample, CAB (C -> C/3 -> C), output.
+        Case(name: "dense 3->48 11x13", kind: .conv2d, shapes: [[1, 3, 11, 13], [48, 3, 3, 3]],
+             attributes: ["groups": .int(1), "padding": .int(1)]),
+        Case(name: "dense CAB 96->32 bias 8x40", kind: .conv2d, shapes: [[1, 96, 8, 40], [32, 96, 3, 3], [32]],
+             attributes: ["groups": .int(1), "padding": .int(1)]),
+        Case(name: "dense 96->3 5x6", kind: .conv2d, shapes: [[1, 96, 5, 6], [3, 96, 3, 3]],
+             attributes: ["groups": .int(1), "padding": .int(1)]),
+        Case(name: "grouped strided 8->6 g2 s2", kind: .conv2d, shapes: [[1, 8, 9, 11], [6, 4, 3, 3], [6]],
+             attributes: ["groups": .int(2), "padding": .int(1), "stride": .int(2)]),
+        // matmul: x_proj (rows R+2N = 11), dt_proj, q·kᵀ and attn·v of MDTA.
+        Case(name: "x_proj 4x11x40", kind: .matmul, shapes: [[4, 11, 40], [1, 4, 40, 37]]),
+        Case(name: "dt_proj 4x40x3", kind: .matmul, shapes: [[4, 40, 3], [1, 4, 3, 37]]),
+        Case(name: "q k^T", kind: .matmul, shapes: [[1, 2, 24, 300], [1, 2, 300, 24]], tolerance: 1e-4),
+        Case(name: "attn v", kind: .matmul, shapes: [[1, 2, 24, 24], [1, 2, 24, 63]]),
+        // Norms and reductions.
+        Case(name: "layer_norm WithBias 48", kind: .layerNorm, shapes: [[1, 48, 5, 7], [48], [48]],
+             attributes: ["axis": .int(1), "eps": .float(1e-5), "centered": .bool(true)],
+             ranges: [0: 2...6], tolerance: 1e-4),
+        Case(name: "layer_norm BiasFree 40", kind: .layerNorm, shapes: [[1, 40, 3, 130], [40]],
+             attributes: ["axis": .int(1), "eps": .float(1e-5), "centered": .bool(false)], tolerance: 1e-4),
+        Case(name: "softmax", kind: .softmax, shapes: [[1, 2, 24, 24]], attributes: ["axis": .int(3)], ranges: [0: -10...10]),
+        Case(name: "l2_normalize", kind: .l2Normalize, shapes: [[1, 2, 24, 301]], attributes: ["axis": .int(3), "eps": .float(1e-12)]),
+        Case(name: "reduce_mean HW", kind: .reduceMean, shapes: [[1, 32, 9, 13]], attributes: ["axes": .ints([2, 3])]),
+        // Elementwise (softplus across its threshold of 20).
+        Case(name: "gelu", kind: .gelu, shapes: [[1, 127, 3, 5]], ranges: [0: -6...6]),
+        Case(name: "silu", kind: .silu, shapes: [[1, 40, 3, 5]], ranges: [0: -30...30]),
+        Case(name: "sigmoid", kind: .sigmoid, shapes: [[1, 3, 1, 1]], ranges: [0: -30...30]),
+        Case(name: "softplus", kind: .softplus, shapes: [[1, 160, 7]], ranges: [0: -25...25]),
+        Case(name: "relu", kind: .relu, shapes: [[1, 3, 1, 1]]),
+        Case(name: "exp", kind: .exp, shapes: [[40, 4]], ranges: [0: -5...2]),
+        Case(name: "neg", kind: .neg, shapes: [[40, 4]]),
+        Case(name: "add residual", kind: .add, shapes: [[1, 48, 5, 7], [1, 48, 5, 7]]),
+        Case(name: "mul skip scale", kind: .mul, shapes: [[1, 48, 5, 7], [1, 48, 1, 1]]),
+        Case(name: "mul temperature", kind: .mul, shapes: [[1, 2, 24, 24], [1, 2, 1, 1]]),
+        Case(name: "sub broadcast rows", kind: .sub, shapes: [[2, 3, 5], [3, 1]]),
+        Case(name: "div", kind: .div, shapes: [[1, 3, 4, 5], [1, 3, 4, 5]], ranges: [1: 0.5...2]),
+        // Data movement.
+        Case(name: "concat skip", kind: .concat, shapes: [[1, 24, 4, 6], [1, 48, 4, 6]], attributes: ["axis": .int(1)]),
+        Case(name: "concat directions", kind: .concat, shapes: [[1, 1, 40, 37], [1, 1, 40, 37], [1, 1, 40, 37], [1, 1, 40, 37]],
+             attributes: ["axis": .int(1)]),
+        Case(name: "slice channels", kind: .slice, shapes: [[1, 254, 3, 5]], attributes: ["axis": .int(1), "start": .int(127), "size": .int(127)]),
+        Case(name: "slice rows", kind: .slice, shapes: [[1, 4, 11, 37]], attributes: ["axis": .int(2), "start": .int(3), "size": .int(4)]),
+        Case(name: "transpose HW", kind: .transpose, shapes: [[1, 40, 5, 8]], attributes: ["perm": .ints([0, 1, 3, 2])]),
+        Case(name: "transpose kT", kind: .transpose, shapes: [[1, 2, 24, 35]], attributes: ["perm": .ints([0, 1, 3, 2])]),
+        Case(name: "transpose 3d", kind: .transpose, shapes: [[3, 5, 7]], attributes: ["perm": .ints([2, 0, 1])]),
+        Case(name: "flip", kind: .flip, shapes: [[1, 40, 37]], attributes: ["axis": .int(2)]),
+        Case(name: "pixel_shuffle", kind: .pixelShuffle, shapes: [[1, 96, 3, 5]], attributes: ["factor": .int(2)]),
+        Case(name: "pixel_unshuffle", kind: .pixelUnshuffle, shapes: [[1, 24, 6, 10]], attributes: ["factor": .int(2)]),
+        // The selective scan as SS2D uses it (K = 4 directions of E = 10, d_state 4, grouped B/C, D, delta bias,
+        // softplus), and the other forms of section 3 (shared or fixed B/C, z gate, no softplus).
+        Case(name: "selective_scan SS2D", kind: .selectiveScan,
+             shapes: [[1, 40, 37], [1, 40, 37], [40, 4], [1, 4, 4, 37], [1, 4, 4, 37], [40], [40]],
+             attributes: scanAttributes, ranges: [1: -4...1, 2: -4 ... -0.5], tolerance: 1e-4),
+        Case(name: "selective_scan z shared B fixed C", kind: .selectiveScan,
+             shapes: [[2, 6, 19], [2, 6, 19], [6, 3], [2, 3, 19], [6, 3], [2, 6, 19]],
+             attributes: ["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false), "delta_softplus": .bool(false)],
+             ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
+    ]
+
+    /// One graph holding every case, and the slice of the output that belongs to each.
+    static func makeGraph() throws -> (Graph, WeightStore, [Range<Int>]) {
+        var b = Builder(name: "kernels")
+        let input = b.input(TensorType(.f32, [1]))
+        var weights: WeightStore = [:]
+        var flat: [ValueID] = []
+        var ranges: [Range<Int>] = []
+        var offset = 0
+        for (i, c) in cases.enumerated() {
+            var operands: [ValueID] = []
+            for (j, shape) in c.shapes.enumerated() {
+                let name = "case\(i).operand\(j)"
+                var rng = SplitMix64(seed: UInt64(1000 * i + j))
+                let range = c.ranges[j] ?? -1...1
+                let count = shape.reduce(1, *)
+                weights[name] = Tensor(shape: shape, data: (0..<count).map { _ in
+                    Float(range.lowerBound + rng.nextUnit() * (range.upperBound - range.lowerBound))
+                })
+                operands.append(try b.weight(name, shape))
+            }
+            b.scope = c.name
+            let result = try b.add(c.kind, operands, c.attributes)
+            let n = b.type(of: result).elementCount
+            flat.append(try b.add(.reshape, [result], ["shape": .ints([n])]))
+            ranges.append(offset..<(offset + n))
+            offset += n
+        }
+        // The input takes part so that the graph is a function of it (it adds zero times itself).
+        let zero = try b.add(.sub, [input, input])
+        let all = try b.add(.concat, flat, ["axis": .int(0)])
+        b.output(try b.add(.add, [all, zero]))
+        return (b.graph, weights, ranges)
+    }
+
+    func check(target: Target, sanitize: Bool = false) throws {
+        guard GeneratedProgram.canRun(target) else {
+            throw XCTSkip("\(target.name): the compiler or qemu is not installed (run scripts/setup.sh)")
+        }
+        let dir = try GeneratedProgram.temporaryDirectory(self)
+        let (graph, weights, ranges) = try Self.makeGraph()
+        try Verifier.verify(graph)
+        let expected = try Interpreter.run(graph, inputs: [Tensor(shape: [1], data: [0.5])], weights: weights)[0]
+        let program = dir.appendingPathComponent("kernels")
+        let plan = try Compile.build(graph: graph, weights: weights, target: target, output: program, foldConstants: false,
+                                     extraFlags: sanitize ? GeneratedProgram.sanitizerFlags : [])
+        XCTAssertGreaterThanOrEqual(plan.kernels.count, Self.cases.count)
+        let input = dir.appendingPathComponent("in.npy").path, output = dir.appendingPathComponent("out.npy").path
+        try Npy.write(Tensor(shape: [1], data: [0.5]), to: input)
+        for threads in [1, 3] {
+            let r = try GeneratedProgram.run(program, [input, output, "--threads", "\(threads)"], target: target)
+            XCTAssertEqual(r.status, 0, r.output)
+            let actual = try Npy.read(path: output)
+            XCTAssertEqual(actual.shape, expected.shape)
+            for (c, range) in zip(Self.cases, ranges) {
+                let err = GeneratedProgram.relativeError(Array(actual.data[range]), Array(expected.data[range]))
+                XCTAssertLessThanOrEqual(err, c.tolerance, "\(target.name)\(sanitize ? " (sanitizers)" : ""): \(c.name) with \(threads) threads")
+            }
+        }
+    }
+
+    func testKernelsOnHost() throws { try check(target: .host) }
+
+    func testKernelsUnderAddressAndUndefinedBehaviorSanitizers() throws { try check(target: .host, sanitize: true) }
+
+    func testKernelsOnAArch64UnderQemu() throws { try check(target: .aarch64) }
+
+    func testKernelsWithPortableC() throws { try check(target: .generic) }
+
+    func testEveryPrimitiveOpHasACase() {
+        let covered = Set(Self.cases.map(\.kind))
+        for kind in OpKind.allCases where kind.level == .primitive && kind != .reshape {
+            XCTAssertTrue(covered.contains(kind), "no kernel test for \(kind.name)")
+        }
+    }
+}
