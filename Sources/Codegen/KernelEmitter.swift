@@ -176,7 +176,7 @@ public enum KernelEmitter {
         }
         // Direct convolution over tiles of output rows: each tile of one output plane stays in L1 while every
         // input channel and kernel tap is added to it as a shifted row.
-        let rowsPerTile = 8
+        let rowsPerTile = k.schedule.tile("oy")
         return """
             const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
             const long CO = y_d1, OH = y_d2, OW = y_d3;

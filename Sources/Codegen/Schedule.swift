@@ -46,7 +46,9 @@ public enum DefaultScheduler {
             if groups == w[0] && w[1] == 1 {
                 return Schedule(parallelOver: "channel", loopOrder: ["channel", "oy", "ky", "ox", "kx"], vectorWidth: vw)
             }
-            return Schedule(parallelOver: "co*oy", tiles: ["co": 4], loopOrder: ["co_tile", "oy", "ci", "ky", "kx", "ox"],
+            // Dense or grouped: tiles of output rows of one output plane, so the tile stays in L1 while every
+            // input channel and tap is added to it.
+            return Schedule(parallelOver: "plane*oy", tiles: ["oy": 8], loopOrder: ["plane", "oy_tile", "ci", "ky", "kx", "oy", "ox"],
                             vectorWidth: vw)
         case .matmul:
             return Schedule(parallelOver: "batch*m", loopOrder: ["batch", "m", "k", "n"], vectorWidth: vw)
