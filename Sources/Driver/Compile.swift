@@ -32,19 +32,25 @@ public struct CompileResult {
 
 public enum Compile {
     /// The kernel plan of a spec (image mode, sizes chosen at run time) or a `.hir` graph (fixed shapes).
-    public static func plan(spec path: String, weights: WeightSource, input: InputSize?, target: Target) throws -> (KernelPlan, [String]) {
+    /// `passes` defaults to the compile pipeline; the graph is also built one step (8 pixels) taller and wider
+    /// and run through the same passes, to find which dimensions follow the image size.
+    public static func plan(spec path: String, weights: WeightSource, input: InputSize?, target: Target,
+                            passes: [Pass.Type] = Pipelines.compile) throws -> (KernelPlan, [String]) {
         let model = try ModelLoader.load(path, weights: weights, input: input)
-        let lowered = try ModelLoader.lower(model.graph, weights: model.weights)
+        let (optimized, packed) = try ModelLoader.optimize(model.graph, weights: model.weights, passes: passes)
         guard let spec = model.spec else {
-            return (try KernelPlan(graph: lowered, shapes: SymbolicShapes.constant(lowered), weights: model.weights,
+            return (try KernelPlan(graph: optimized, shapes: SymbolicShapes.constant(optimized), weights: packed,
                                    imageMode: false, maxH8: 0, maxW8: 0, target: target), model.warnings)
         }
         let padded = model.input.padded
         let (h8, w8) = (padded.height / 8, padded.width / 8)
-        let taller = try ModelLoader.lower(try UNetBuilder.build(spec, height: padded.height + 8, width: padded.width), weights: [:])
-        let wider = try ModelLoader.lower(try UNetBuilder.build(spec, height: padded.height, width: padded.width + 8), weights: [:])
-        let shapes = try SymbolicShapes.derive(base: lowered, tallerByEight: taller, widerByEight: wider, h8: h8, w8: w8)
-        let plan = try KernelPlan(graph: lowered, shapes: shapes, weights: model.weights, imageMode: true,
+        func variant(_ height: Int, _ width: Int) throws -> Graph {
+            let g = try UNetBuilder.build(spec, height: height, width: width)
+            return try ModelLoader.optimize(g, weights: RandomWeights.generate(for: g, seed: 0), passes: passes).0
+        }
+        let shapes = try SymbolicShapes.derive(base: optimized, tallerByEight: try variant(padded.height + 8, padded.width),
+                                               widerByEight: try variant(padded.height, padded.width + 8), h8: h8, w8: w8)
+        let plan = try KernelPlan(graph: optimized, shapes: shapes, weights: packed, imageMode: true,
                                   maxH8: h8, maxW8: w8, target: target)
         return (plan, model.warnings)
     }

@@ -59,6 +59,15 @@ public enum ModelLoader {
         }
     }
 
+    /// Runs `passes` on the graph; passes may transform weights (folding, packing), so both come back.
+    public static func optimize(_ graph: Graph, weights: WeightStore, passes: [Pass.Type]) throws -> (Graph, WeightStore) {
+        var g = graph
+        let context = PassContext(weights: weights)
+        try PassManager(passes).run(&g, context)
+        try Verifier.verify(g, Verifier.Options(requireTypes: true, allowBlockOps: false))
+        return (g, context.weights)
+    }
+
     /// The graph lowered to primitive ops (infer-shapes, expand-blocks, infer-shapes), verified after each pass.
     public static func lower(_ graph: Graph, weights: WeightStore) throws -> Graph {
         var g = graph

@@ -3,13 +3,18 @@ import HybridIR
 import Passes
 
 public enum Pipelines {
-    /// From the frontend's block-level graph to primitive ops the interpreter runs.
+    /// From the frontend's block-level graph to primitive ops the interpreter runs (also `-O0`).
     public static let lower: [Pass.Type] = [InferShapes.self, ExpandBlocks.self, InferShapes.self]
 
-    public static let named: [String: [Pass.Type]] = [
-        "lower": lower,
-        "default": lower,
-    ]
+    /// The optimisation passes after lowering, in order.
+    public static let optimize: [Pass.Type] = []
+
+    /// What `hybridc compile` runs by default.
+    public static var compile: [Pass.Type] { lower + optimize }
+
+    public static var named: [String: [Pass.Type]] {
+        ["lower": lower, "O0": lower, "default": compile]
+    }
 
     /// Passes from a comma-separated list of names; unknown names list the known ones.
     public static func parse(list: String) throws -> [Pass.Type] {
