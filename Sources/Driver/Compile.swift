@@ -13,6 +13,8 @@ public struct CompileOptions {
     public var target: Target
     public var output: String
     public var extraCFlags: [String] = []
+    /// The passes to run (default: the compile pipeline; `-O0` runs only the lowering).
+    public var passes: [Pass.Type] = Pipelines.compile
 
     public init(spec: String, weights: WeightSource, input: InputSize?, target: Target, output: String) {
         self.spec = spec
@@ -69,7 +71,8 @@ public enum Compile {
 
     /// Writes `OUT.src/` (model.c, model.h, model.weights, weights.S, the runtime, a Makefile) and builds `OUT`.
     public static func run(_ options: CompileOptions) throws -> CompileResult {
-        let (plan, warnings) = try plan(spec: options.spec, weights: options.weights, input: options.input, target: options.target)
+        let (plan, warnings) = try plan(spec: options.spec, weights: options.weights, input: options.input, target: options.target,
+                                        passes: options.passes)
         let generated = try ModelEmitter.emit(plan, source: URL(fileURLWithPath: options.spec).lastPathComponent)
         let executable = URL(fileURLWithPath: options.output).standardizedFileURL
         let sources = URL(fileURLWithPath: executable.path + ".src")

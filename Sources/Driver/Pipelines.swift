@@ -7,13 +7,22 @@ public enum Pipelines {
     public static let lower: [Pass.Type] = [InferShapes.self, ExpandBlocks.self, InferShapes.self]
 
     /// The optimisation passes after lowering, in order.
-    public static let optimize: [Pass.Type] = []
+    public static let optimize: [Pass.Type] = [
+        Canonicalize.self,
+        FoldConstants.self,
+        EliminateDeadCode.self,
+    ]
 
     /// What `hybridc compile` runs by default.
     public static var compile: [Pass.Type] { lower + optimize }
 
     public static var named: [String: [Pass.Type]] {
         ["lower": lower, "O0": lower, "default": compile]
+    }
+
+    /// The compile pipeline, or only the lowering with `optimize` false (`-O0`), without the `disabled` passes.
+    public static func select(optimize: Bool, disabled: [String]) -> [Pass.Type] {
+        (optimize ? compile : lower).filter { pass in !disabled.contains(pass.name) || lower.contains { $0 == pass } }
     }
 
     /// Passes from a comma-separated list of names; unknown names list the known ones.

@@ -4,12 +4,13 @@ import Codegen
 import Driver
 import Foundation
 import HybridIR
+import Passes
 
 struct Hybridc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridc",
         abstract: "Compile hybrid image-restoration networks (Restormer + MambaIR U-Nets) to scheduled C.",
-        subcommands: [Compile.self, Check.self, Interpret.self, Weights.self])
+        subcommands: [Compile.self, Opt.self, Check.self, Interpret.self, Weights.self])
 }
 
 /// Where the weights come from: a safetensors file or a seed.
@@ -61,8 +62,17 @@ struct Compile: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("The program to write; its sources go to OUT.src/.", valueName: "OUT"))
     var output: String
 
+    @Flag(name: .customLong("O0", withSingleDash: true), help: "Run only the passes code generation needs (expansion, shapes); no optimisation.")
+    var noOptimization = false
+
+    @Option(name: .customLong("disable-pass"), help: ArgumentHelp("Leave a pass out of the pipeline (repeatable).", valueName: "name"))
+    var disabledPasses: [String] = []
+
     func validate() throws {
         if weightOptions.source == nil { throw ValidationError("give --weights FILE or --random-weights SEED") }
+        for name in disabledPasses where PassRegistry.named(name) == nil {
+            throw ValidationError("--disable-pass: unknown pass '\(name)'; known passes: \(PassRegistry.all.map { $0.name }.joined(separator: ", "))")
+        }
         if Target.named(target) == nil {
             throw ValidationError("unknown target '\(target)'; known targets: \(Target.names.joined(separator: ", "))")
         }
@@ -73,10 +83,94 @@ struct Compile: ParsableCommand {
             let size = try input.map { try InputSize(parsing: $0) }
             var options = CompileOptions(spec: spec, weights: weightOptions.source!, input: size,
                                          target: Target.named(target)!, output: output)
-            options.extraCFlags = []
+            options.passes = Pipelines.select(optimize: !noOptimization, disabled: disabledPasses)
             let result = try Driver.Compile.run(options)
             print("wrote \(result.executable.path) (\(result.plan.kernels.count) kernels, target \(result.plan.target.name)); sources in \(result.sources.path)")
             return result.warnings
+        }
+    }
+}
+
+struct Opt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run passes on a model and inspect what each did (IR after each pass, timing, statistics, DOT, C).")
+
+    @Argument(help: ArgumentHelp("Model spec (.yml) or text IR (.hir).", valueName: "spec-or-ir"))
+    var input: String?
+
+    @OptionGroup var weightOptions: WeightOptions
+
+    @Option(name: .long, help: ArgumentHelp("Input size CxHxW (default: inp_channels x 256 x 256).", valueName: "CxHxW"))
+    var size: String?
+
+    @Option(name: .long, help: ArgumentHelp("A named pipeline (see --list-passes); default: the compile pipeline.", valueName: "name"))
+    var pipeline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Comma-separated passes to run instead of a pipeline.", valueName: "a,b,c"))
+    var passes: String?
+
+    @Flag(name: .customLong("list-passes"), help: "List every pass with its summary, and the pipelines.")
+    var listPasses = false
+
+    @Flag(name: .customLong("print-ir-after-all"), help: "Print the IR after every pass, headed by the pass name.")
+    var printAfterAll = false
+
+    @Option(name: .customLong("print-ir-after"), help: ArgumentHelp("Print the IR after this pass (repeatable).", valueName: "pass"))
+    var printAfter: [String] = []
+
+    @Flag(name: .customLong("print-ir-after-change"), help: "Print the IR after each pass that changed it, \"(unchanged)\" otherwise.")
+    var printAfterChange = false
+
+    @Flag(name: .customLong("time-passes"), help: "Report the time each pass took.")
+    var timePasses = false
+
+    @Flag(name: .long, help: "Report each pass's statistics (ops fused, bytes removed, ...).")
+    var stats = false
+
+    @Option(name: .customLong("dump-dir"), help: ArgumentHelp("Write one numbered text-IR file per pass into this folder.", valueName: "dir"))
+    var dumpDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("What to print at the end: ir, dot (Graphviz, one node per kernel) or c.", valueName: "ir|dot|c"))
+    var emit = "ir"
+
+    @Option(name: .long, help: ArgumentHelp("Target for --emit c.", valueName: "target"))
+    var target = "host"
+
+    func validate() throws {
+        if !listPasses && input == nil { throw ValidationError("give a model spec or text IR file (or --list-passes)") }
+        if pipeline != nil && passes != nil { throw ValidationError("give either --pipeline or --passes, not both") }
+        if !["ir", "dot", "c"].contains(emit) { throw ValidationError("--emit must be ir, dot or c") }
+        if Target.named(target) == nil {
+            throw ValidationError("unknown target '\(target)'; known targets: \(Target.names.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        if listPasses {
+            print(Driver.Opt.listPasses(), terminator: "")
+            return
+        }
+        try report {
+            var o = OptOptions(input: input!)
+            o.weights = weightOptions.source
+            o.size = try size.map { try InputSize(parsing: $0) }
+            if let pipeline {
+                guard let list = Pipelines.named[pipeline] else {
+                    throw HybridError("unknown pipeline '\(pipeline)'; known pipelines: \(Pipelines.named.keys.sorted().joined(separator: ", "))")
+                }
+                o.passes = list
+            } else if let passes {
+                o.passes = try Pipelines.parse(list: passes)
+            }
+            o.printAfterAll = printAfterAll
+            o.printAfter = Set(printAfter)
+            o.printAfterChange = printAfterChange
+            o.timePasses = timePasses
+            o.stats = stats
+            o.dumpDir = dumpDir
+            o.emit = emit
+            o.target = Target.named(target)!
+            return try Driver.Opt.run(o) { print($0, terminator: "") }
         }
     }
 }

@@ -31,7 +31,8 @@ final class PassFileTests: XCTestCase {
     func runCase(_ chunk: String, passes: [Pass.Type], name: String) throws {
         let input = try Parser.parse(chunk, source: name)
         var graph = input
-        try PassManager(passes).run(&graph, PassContext())
+        let weights = RandomWeights.generate(for: input, seed: 7)
+        try PassManager(passes).run(&graph, PassContext(weights: weights))
         let output = Printer.print(graph)
         try FileCheck.match(output, checks: chunk, name: name)
 
@@ -39,13 +40,15 @@ final class PassFileTests: XCTestCase {
         var typedInput = input
         try PassManager([InferShapes.self]).run(&typedInput, PassContext())
         guard !typedInput.ops.contains(where: { $0.kind.level == .block }) else { return }
-        let weights = RandomWeights.generate(for: typedInput, seed: 7)
+        let context = PassContext(weights: weights)
+        var rerun = typedInput
+        try PassManager(passes).run(&rerun, context)
         var rng = SplitMix64(seed: 3)
         let tensors = typedInput.inputs.map { i in
             Tensor(shape: i.type.shape, data: (0..<i.type.elementCount).map { _ in Float(rng.nextUnit() * 2 - 1) })
         }
         let before = try Interpreter.run(typedInput, inputs: tensors, weights: weights)
-        let after = try Interpreter.run(graph, inputs: tensors, weights: weights)
+        let after = try Interpreter.run(rerun, inputs: tensors, weights: context.weights)
         XCTAssertEqual(before, after, "\(name): the pass changed the result")
     }
 }
