@@ -39,6 +39,9 @@ public struct KernelPlan {
     /// Arena size in floats at the maximum image size, and the largest set of simultaneously live intermediates.
     public var workspaceFloats: Int
     public var lowerBoundFloats: Int
+    /// Every workspace buffer: its offset and size in floats (at the maximum image size) and the kernels that
+    /// write it first and read it last (0 is the copy-in kernel, kernels.count + 1 the copy-out).
+    public var buffers: [(offset: Int, floats: Int, first: Int, last: Int)]
     public var target: Target
 
     public static let blobHeaderBytes = 64
@@ -111,9 +114,13 @@ public struct KernelPlan {
             (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
                 / KernelPlan.alignFloats * KernelPlan.alignFloats
         }
-        let buffers = defAt.keys.sorted { defAt[$0]! < defAt[$1]! }
+        // Greedy by size (largest first, each at the lowest offset free for its whole lifetime): big tensors
+        // claim the arena first and small ones fill the gaps between them.
+        let bufferOrder = defAt.keys.sorted { a, b in
+            floats(a) != floats(b) ? floats(a) > floats(b) : defAt[a]! < defAt[b]!
+        }
         var placed: [(v: ValueID, offset: Int, size: Int, from: Int, to: Int)] = []
-        for v in buffers {
+        for v in bufferOrder {
             let (from, to, size) = (defAt[v]!, lastUse[v] ?? defAt[v]!, floats(v))
             let live = placed.filter { $0.from <= to && from <= $0.to }.sorted { $0.offset < $1.offset }
             var offset = 0
@@ -130,6 +137,7 @@ public struct KernelPlan {
             placed.append((v, offset, size, from, to))
         }
         workspaceFloats = placed.map { $0.offset + $0.size }.max() ?? 0
+        buffers = placed.map { (offset: $0.offset, floats: $0.size, first: $0.from, last: $0.to) }
         var peak = 0
         for step in 0...(kernelOps.count + 1) {
             peak = max(peak, placed.filter { $0.from <= step && step <= $0.to }.map(\.size).reduce(0, +))

@@ -327,6 +327,14 @@ public enum ModelEmitter {
             s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
             s += "    a.h8 = h8; a.w8 = w8;\n"
             s += "    run_kernel(ctx, \(kernel.index), \(kernel.name), &a);\n"
+            // Debug builds (-DHC_POISON) fill every buffer with NaN after its last reader, so that a memory plan
+            // that reuses a slot too early shows up as NaN in the output.
+            let dead = plan.buffers.filter { $0.last == kernel.index }
+            if !dead.isEmpty {
+                s += "#ifdef HC_POISON\n"
+                for b in dead { s += "    memset(ws + \(b.offset), 0xff, (size_t)\(b.floats) * sizeof(float));\n" }
+                s += "#endif\n"
+            }
         }
         s += """
             hc_copyargs oa = {\(pointer(plan.outputStorage)), out, \(pout.c), \(pout.h), \(pout.w), height, width};
