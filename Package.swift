@@ -27,7 +27,7 @@ let package = Package(
         .testTarget(name: "PassesTests", dependencies: ["Passes", "HybridIR", "Frontend", "Driver"], path: "Tests/PassesTests",
                     exclude: ["Inputs"]),
         .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Driver", "Frontend", "HybridIR", "hybridc"],
-                    path: "Tests/CodegenTests"),
+                    path: "Tests/CodegenTests", exclude: ["Golden"]),
         .testTarget(name: "CLITests", dependencies: ["Driver", "Frontend", "HybridIR", "hybridc"], path: "Tests/CLITests"),
     ]
 )

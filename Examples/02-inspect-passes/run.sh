@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Lesson 2: watch one T block and one S block go through the pass pipeline.
+#
+# `hybridc opt` runs passes on a spec or on a text-IR file and shows what each did. Graphs/blocks/ holds one
+# Restormer T block and one MambaIR S block as single block ops, small enough to read.
+#
+# Run from anywhere: bash Examples/02-inspect-passes/run.sh
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+hybridc="${HYBRIDC:-$root/.build/release/hybridc}"
+[ -x "$hybridc" ] || hybridc="$root/.build/debug/hybridc"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# 1. The passes, their one-line summaries, and the named pipelines (`default` is what `compile` runs).
+"$hybridc" opt --list-passes
+
+# 2. The T block before any pass: one transformer_block op taking its input and its eleven weights.
+grep -c "weight" "$root/Graphs/blocks/transformer-block.hir"
+
+# 3. After expand-blocks the T block is LayerNorm, MDTA (qkv 1x1, depthwise 3x3, L2 norms, q·kᵀ, temperature,
+#    softmax, attn·v, project_out) and GDFN (project_in, depthwise 3x3, GELU gate, project_out), with the
+#    residual adds. Each op keeps the PyTorch module it came from in loc("...").
+"$hybridc" opt "$root/Graphs/blocks/transformer-block.hir" --passes infer-shapes,expand-blocks | grep -E "conv2d|matmul|softmax" | head -6
+
+# 4. The S block through the whole default pipeline, printing the IR only after passes that changed it.
+#    fold-constants computes A = -exp(A_logs), the reshaped Linear weights and skip scales at compile time.
+"$hybridc" opt "$root/Graphs/blocks/ssm-block.hir" --print-ir-after-change > "$work/ssm.txt"
+grep -E "^// -----|unchanged" "$work/ssm.txt"
+grep -m2 "A_logs" "$work/ssm.txt"
+
+# 5. What each pass did and what it cost, and one numbered IR file per pass to diff.
+"$hybridc" opt "$root/Graphs/blocks/ssm-block.hir" --stats --time-passes --dump-dir "$work/dumps" | grep "^// "
+ls "$work/dumps"
+diff "$work/dumps/04-canonicalize.hir" "$work/dumps/05-fold-constants.hir" | head -8 || true
+
+# 6. The kernel graph as Graphviz DOT (one node per kernel; `dot -Tsvg` draws it), and the generated C.
+"$hybridc" opt "$root/Graphs/blocks/ssm-block.hir" --emit dot > "$work/ssm.dot"
+head -5 "$work/ssm.dot"
+"$hybridc" opt "$root/Graphs/tests/tiny-s.yml" --size 3x16x16 --emit c > "$work/model.c"
+grep -c "^static void k" "$work/model.c"
