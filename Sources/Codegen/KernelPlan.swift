@@ -20,6 +20,10 @@ public struct Kernel {
     public var operands: [(storage: Storage, shape: SymbolicShape)]
     public var result: (storage: Storage, shape: SymbolicShape)
     public var schedule: Schedule
+    /// Ops that run as several C kernels in sequence (`fused_attention`: phases with no barrier inside one kernel)
+    /// give each kernel its phase; the phases of one op share a workspace scratch block (offset in floats).
+    public var phase: String? = nil
+    public var scratch: Int? = nil
 }
 
 public struct KernelPlan {
@@ -107,11 +111,22 @@ public struct KernelPlan {
         let finalValue = root[graph.outputs[0]] ?? graph.outputs[0]
         guard constantValues[finalValue] == nil else { throw HybridError("the graph's output is a constant") }
         lastUse[finalValue] = kernelOps.count + 1
+        // Scratch blocks of multi-kernel ops: pseudo-values -(step) that live only during their op's step.
+        var scratchFloats: [ValueID: Int] = [:]
+        for (i, op) in kernelOps.enumerated() where op.kind == .fusedAttention {
+            let x = shapes[op.operands[0]]!.map { $0.value(h8: maxH8, w8: maxW8) }
+            scratchFloats[-(i + 1)] = KernelEmitter.fusedAttentionScratchFloats(x: x, heads: try op.attributes.int("heads"))
+            defAt[-(i + 1)] = i + 1
+            lastUse[-(i + 1)] = i + 1
+        }
         func floats(_ v: ValueID) -> Int {
-            (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
+            if let n = scratchFloats[v] {
+                return (n + KernelPlan.alignFloats - 1) / KernelPlan.alignFloats * KernelPlan.alignFloats
+            }
+            return (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
                 / KernelPlan.alignFloats * KernelPlan.alignFloats
         }
-        let buffers = defAt.keys.sorted { defAt[$0]! < defAt[$1]! }
+        let buffers = defAt.keys.sorted { (defAt[$0]!, $0) < (defAt[$1]!, $1) }
         var placed: [(v: ValueID, offset: Int, size: Int, from: Int, to: Int)] = []
         for v in buffers {
             let (from, to, size) = (defAt[v]!, lastUse[v] ?? defAt[v]!, floats(v))
@@ -148,12 +163,22 @@ public struct KernelPlan {
 
         // 4. Kernels with their schedules.
         let target = self.target
-        kernels = kernelOps.enumerated().map { i, op in
+        var kernels: [Kernel] = []
+        for (i, op) in kernelOps.enumerated() {
             let operandShapes = op.operands.map { types[$0]!.shape }
-            return Kernel(index: i + 1, name: "k\(i + 1)_\(op.kind.name)", ops: [op.kind.name], op: op,
-                          operands: op.operands.map { (storage($0), shapes[$0]!) },
-                          result: (storage(op.result), shapes[op.result]!),
-                          schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target))
+            let phases: [String?] = op.kind == .fusedAttention ? KernelEmitter.fusedAttentionPhases : [nil]
+            for phase in phases {
+                let index = kernels.count + 1
+                var ops = [op.kind.name]
+                if let fuses = try? op.attributes.string("fuses") { ops = fuses.split(separator: ",").map(String.init) }
+                kernels.append(Kernel(index: index, name: "k\(index)_\(op.kind.name)" + (phase.map { "_\($0)" } ?? ""),
+                                      ops: ops, op: op,
+                                      operands: op.operands.map { (storage($0), shapes[$0]!) },
+                                      result: (storage(op.result), shapes[op.result]!),
+                                      schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target),
+                                      phase: phase, scratch: phase == nil ? nil : offsets[-(i + 1)]!))
+            }
         }
+        self.kernels = kernels
     }
 }

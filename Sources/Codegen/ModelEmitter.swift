@@ -154,8 +154,9 @@ public enum ModelEmitter {
         #define MODEL_BLOB_HASH 0x\(String(hash, radix: 16))ULL
         #define MODEL_KERNELS \(nk)
 
-        /* Arguments of every kernel: operand pointers, the output, and the image size in units of 8 pixels. */
-        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; } hc_kargs;
+        /* Arguments of every kernel: operand pointers, the output, the image size in units of 8 pixels, and the
+           workspace scratch shared by the kernels of one multi-kernel op (NULL otherwise). */
+        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; float *scratch; } hc_kargs;
 
         /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
         typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;
@@ -326,6 +327,7 @@ public enum ModelEmitter {
             for (i, operand) in kernel.operands.enumerated() { s += "    a.in[\(i)] = \(pointer(operand.storage));\n" }
             s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
             s += "    a.h8 = h8; a.w8 = w8;\n"
+            if let scratch = kernel.scratch { s += "    a.scratch = ws + \(scratch);\n" }
             s += "    run_kernel(ctx, \(kernel.index), \(kernel.name), &a);\n"
         }
         s += """
