@@ -52,6 +52,9 @@ final class FuseAttentionTests: XCTestCase {
             XCTAssertEqual(try op.attributes.bool("bias"), bias)
             XCTAssertEqual(op.scope, "encoder_level1.0.attn")
             XCTAssertEqual(context.statistics.first { $0.0 == "attention blocks fused" }?.1, 1)
+            // The fused op costs what the ops it replaced cost.
+            let total = { (g: Graph) in Cost.perOp(g).map(\.cost).reduce(Cost(), +) }
+            XCTAssertEqual(total(fused), total(lowered), what)
             // The graph still prints and parses back.
             XCTAssertEqual(Printer.print(try Parser.parse(Printer.print(fused))), Printer.print(fused))
 
