@@ -6,6 +6,7 @@ public enum PassRegistry {
         Canonicalize.self,
         FoldConstants.self,
         EliminateDeadCode.self,
+        FuseAttention.self,
     ]
 
     public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }

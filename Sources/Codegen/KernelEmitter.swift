@@ -27,6 +27,10 @@ public enum KernelEmitter {
         }
         s += "    float *restrict y = a->out;\n"
         unused.append("y")
+        if kernel.scratch != nil {
+            s += "    float *restrict s = a->scratch;\n"
+            unused.append("s")
+        }
         for (d, dim) in kernel.result.shape.enumerated() {
             s += "    const long y_d\(d) = \(dim.c);\n"
             unused.append("y_d\(d)")
@@ -95,6 +99,8 @@ public enum KernelEmitter {
             return reduceMean(k, axes: try a.ints("axes"))
         case .selectiveScan:
             return try selectiveScan(k)
+        case .fusedAttention:
+            return try fusedAttention(k)
         case .reshape, .weight, .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("\(op.kind.name) has no kernel (it must be expanded, folded or viewed before code generation)", at: op.label)
         }

@@ -20,6 +20,13 @@ public struct Kernel {
     public var operands: [(storage: Storage, shape: SymbolicShape)]
     public var result: (storage: Storage, shape: SymbolicShape)
     public var schedule: Schedule
+    /// Ops that run as several C kernels in sequence (`fused_attention`: phases with no barrier inside one kernel)
+    /// give each kernel its phase; the phases of one op share a workspace scratch block (offset in floats).
+    public var phase: String? = nil
+    public var scratch: Int? = nil
+    /// The op's position in the plan's schedule of ops (1-based; the phases of one op share it). Buffer
+    /// lifetimes (`KernelPlan.buffers`) are counted in steps.
+    public var step: Int = 0
 }
 
 public struct KernelPlan {
@@ -40,7 +47,7 @@ public struct KernelPlan {
     public var workspaceFloats: Int
     public var lowerBoundFloats: Int
     /// Every workspace buffer: its offset and size in floats (at the maximum image size) and the kernels that
-    /// write it first and read it last (0 is the copy-in kernel, kernels.count + 1 the copy-out).
+    /// write it first and read it last, as op steps (0 is the copy-in kernel, the last step the copy-out).
     public var buffers: [(offset: Int, floats: Int, first: Int, last: Int)]
     public var target: Target
 
@@ -110,14 +117,25 @@ public struct KernelPlan {
         let finalValue = root[graph.outputs[0]] ?? graph.outputs[0]
         guard constantValues[finalValue] == nil else { throw HybridError("the graph's output is a constant") }
         lastUse[finalValue] = kernelOps.count + 1
+        // Scratch blocks of multi-kernel ops: pseudo-values -(step) that live only during their op's step.
+        var scratchFloats: [ValueID: Int] = [:]
+        for (i, op) in kernelOps.enumerated() where op.kind == .fusedAttention {
+            let x = shapes[op.operands[0]]!.map { $0.value(h8: maxH8, w8: maxW8) }
+            scratchFloats[-(i + 1)] = KernelEmitter.fusedAttentionScratchFloats(x: x, heads: try op.attributes.int("heads"))
+            defAt[-(i + 1)] = i + 1
+            lastUse[-(i + 1)] = i + 1
+        }
         func floats(_ v: ValueID) -> Int {
-            (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
+            if let n = scratchFloats[v] {
+                return (n + KernelPlan.alignFloats - 1) / KernelPlan.alignFloats * KernelPlan.alignFloats
+            }
+            return (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
                 / KernelPlan.alignFloats * KernelPlan.alignFloats
         }
         // Greedy by size (largest first, each at the lowest offset free for its whole lifetime): big tensors
-        // claim the arena first and small ones fill the gaps between them.
+        // claim the arena first and small ones fill the gaps between them. Ties break by definition, then id.
         let bufferOrder = defAt.keys.sorted { a, b in
-            floats(a) != floats(b) ? floats(a) > floats(b) : defAt[a]! < defAt[b]!
+            floats(a) != floats(b) ? floats(a) > floats(b) : (defAt[a]!, a) < (defAt[b]!, b)
         }
         var placed: [(v: ValueID, offset: Int, size: Int, from: Int, to: Int)] = []
         for v in bufferOrder {
@@ -156,12 +174,22 @@ public struct KernelPlan {
 
         // 4. Kernels with their schedules.
         let target = self.target
-        kernels = kernelOps.enumerated().map { i, op in
+        var kernels: [Kernel] = []
+        for (i, op) in kernelOps.enumerated() {
             let operandShapes = op.operands.map { types[$0]!.shape }
-            return Kernel(index: i + 1, name: "k\(i + 1)_\(op.kind.name)", ops: [op.kind.name], op: op,
-                          operands: op.operands.map { (storage($0), shapes[$0]!) },
-                          result: (storage(op.result), shapes[op.result]!),
-                          schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target))
+            let phases: [String?] = op.kind == .fusedAttention ? KernelEmitter.fusedAttentionPhases : [nil]
+            for phase in phases {
+                let index = kernels.count + 1
+                var ops = [op.kind.name]
+                if let fuses = try? op.attributes.string("fuses") { ops = fuses.split(separator: ",").map(String.init) }
+                kernels.append(Kernel(index: index, name: "k\(index)_\(op.kind.name)" + (phase.map { "_\($0)" } ?? ""),
+                                      ops: ops, op: op,
+                                      operands: op.operands.map { (storage($0), shapes[$0]!) },
+                                      result: (storage(op.result), shapes[op.result]!),
+                                      schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target),
+                                      phase: phase, scratch: phase == nil ? nil : offsets[-(i + 1)]!, step: i + 1))
+            }
         }
+        self.kernels = kernels
     }
 }

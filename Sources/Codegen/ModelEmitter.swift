@@ -154,8 +154,9 @@ public enum ModelEmitter {
         #define MODEL_BLOB_HASH 0x\(String(hash, radix: 16))ULL
         #define MODEL_KERNELS \(nk)
 
-        /* Arguments of every kernel: operand pointers, the output, and the image size in units of 8 pixels. */
-        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; } hc_kargs;
+        /* Arguments of every kernel: operand pointers, the output, the image size in units of 8 pixels, and the
+           workspace scratch shared by the kernels of one multi-kernel op (NULL otherwise). */
+        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; float *scratch; } hc_kargs;
 
         /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
         typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;
@@ -326,10 +327,12 @@ public enum ModelEmitter {
             for (i, operand) in kernel.operands.enumerated() { s += "    a.in[\(i)] = \(pointer(operand.storage));\n" }
             s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
             s += "    a.h8 = h8; a.w8 = w8;\n"
+            if let scratch = kernel.scratch { s += "    a.scratch = ws + \(scratch);\n" }
             s += "    run_kernel(ctx, \(kernel.index), \(kernel.name), &a);\n"
             // Debug builds (-DHC_POISON) fill every buffer with NaN after its last reader, so that a memory plan
             // that reuses a slot too early shows up as NaN in the output.
-            let dead = plan.buffers.filter { $0.last == kernel.index }
+            let lastPhase = kernel.index == plan.kernels.count || plan.kernels[kernel.index].step != kernel.step
+            let dead = lastPhase ? plan.buffers.filter { $0.last == kernel.step } : []
             if !dead.isEmpty {
                 s += "#ifdef HC_POISON\n"
                 for b in dead { s += "    memset(ws + \(b.offset), 0xff, (size_t)\(b.floats) * sizeof(float));\n" }

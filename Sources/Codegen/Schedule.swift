@@ -63,6 +63,13 @@ public enum DefaultScheduler {
             return Schedule(parallelOver: "output", loopOrder: ["output", "reduced"], vectorWidth: 1)
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)
+        case .fusedAttention:
+            // Four kernels (FusedAttentionKernel.swift): GEMM tiles of (co, p) for qkv and out, fixed row tiles for
+            // the Gram partials, heads for the softmax and M = W_out·blockdiag(attn).
+            return Schedule(parallelOver: "co*p | row tiles | heads | co*p",
+                            tiles: ["co": 4, "p": pixelTile, "rows": KernelEmitter.fusedAttentionRowsPerTile,
+                                    "cols": KernelEmitter.fusedAttentionColumnsPerChunk],
+                            loopOrder: ["qkv", "gram", "mix", "out"], vectorWidth: 1)
         default:
             // Elementwise and data movement: rows of the output, the last axis innermost.
             return Schedule(parallelOver: "rows", tiles: ["elements": 4096], loopOrder: ["row", "last"], vectorWidth: vw)

@@ -44,6 +44,14 @@ public struct Cost: Equatable {
         case .selectiveScan:
             let n = t[2].shape[1]
             return Cost(elementwiseFlops: out.elementCount * (7 * n + 8))
+        case .fusedAttention:
+            // The sum of the ops it replaced: qkv 1x1, depthwise 3x3, q·kᵀ and attn·v over pixels, project_out;
+            // L2 norms of q and k, temperature and softmax on the heads·d·d attention matrix.
+            let (c, p) = (out.shape[1], out.shape[2] * out.shape[3])
+            let heads = (try? op.attributes.int("heads")) ?? 1
+            let d = c / heads
+            return Cost(macs: 3 * c * c * p + 3 * c * 9 * p + 2 * c * d * p + c * c * p,
+                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5))
         default:
             return Cost(elementwiseFlops: out.elementCount * flopsPerElement(op))
         }

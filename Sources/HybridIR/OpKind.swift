@@ -1,4 +1,4 @@
-/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops.
+/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops, fused ops.
 public enum OpKind: String, CaseIterable {
     // Graph values.
     case weight
@@ -27,12 +27,16 @@ public enum OpKind: String, CaseIterable {
     case reduceMean = "reduce_mean"
     case selectiveScan = "selective_scan"
 
-    public enum Level { case value, block, primitive }
+    // Fused ops: created by passes; each names the primitive ops it replaced in its `fuses` attribute.
+    case fusedAttention = "fused_attention"
+
+    public enum Level { case value, block, primitive, fused }
 
     public var level: Level {
         switch self {
         case .weight: return .value
         case .transformerBlock, .ssmBlock, .downsample, .upsample: return .block
+        case .fusedAttention: return .fused
         default: return .primitive
         }
     }

@@ -196,7 +196,44 @@ public enum ShapeRules {
 
         case .selectiveScan:
             return try selectiveScanType(op, t)
+
+        case .fusedAttention:
+            return try fusedAttentionType(op, t)
         }
+    }
+
+    /// Operand roles of `fused_attention` in order; the three biases only when the `bias` attribute is true.
+    public static func fusedAttentionRoles(_ a: Attributes) throws -> [String] {
+        try a.bool("bias")
+            ? ["x", "qkv.weight", "qkv.bias", "qkv_dwconv.weight", "qkv_dwconv.bias", "temperature",
+               "project_out.weight", "project_out.bias"]
+            : ["x", "qkv.weight", "qkv_dwconv.weight", "temperature", "project_out.weight"]
+    }
+
+    private static func fusedAttentionType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
+        let roles = try fusedAttentionRoles(op.attributes)
+        _ = try op.attributes.string("fuses")
+        _ = try op.attributes.float("eps")
+        guard t.count == roles.count else {
+            throw HybridError("expects \(roles.count) operands (\(roles.joined(separator: ", "))), got \(t.count)")
+        }
+        guard t[0].rank == 4, t[0].shape[0] == 1 else { throw HybridError("x must be (1, C, H, W), got \(t[0])") }
+        let c = t[0].shape[1], heads = try op.attributes.int("heads")
+        guard heads > 0, c % heads == 0 else { throw HybridError("\(c) channels are not divisible by \(heads) heads") }
+        let want: [String: [Int]] = ["qkv.weight": [3 * c, c, 1, 1], "qkv.bias": [3 * c], "qkv_dwconv.weight": [3 * c, 1, 3, 3],
+                                     "qkv_dwconv.bias": [3 * c], "project_out.weight": [c, c, 1, 1], "project_out.bias": [c]]
+        for (i, role) in roles.enumerated().dropFirst() {
+            if role == "temperature" {
+                guard t[i].elementCount == heads, t[i].shape.filter({ $0 != 1 }).count <= 1 else {
+                    throw HybridError("temperature must hold one value per head (\(heads)), got \(t[i])")
+                }
+                continue
+            }
+            guard t[i].shape == want[role] else {
+                throw HybridError("\(role) must have shape \(want[role]!), got \(t[i].shape)")
+            }
+        }
+        return t[0]
     }
 
     /// Operand roles of `selective_scan` in order: u, delta, A, B, C, then the optional D, z, delta_bias.

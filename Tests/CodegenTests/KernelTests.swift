@@ -98,7 +98,23 @@ final class KernelTests: XCTestCase {
              shapes: [[2, 6, 19], [2, 6, 19], [6, 3], [2, 3, 19], [6, 3], [2, 6, 19]],
              attributes: ["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false), "delta_softplus": .bool(false)],
              ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
+        // fused_attention (Restormer MDTA after fuse-attention): heads 1 and 2, odd widths, with and without biases,
+        // and a height that leaves a partial row tile.
+        Case(name: "fused_attention heads 2 7x9", kind: .fusedAttention,
+             shapes: [[1, 8, 7, 9], [24, 8, 1, 1], [24, 1, 3, 3], [2, 1, 1], [8, 8, 1, 1]],
+             attributes: fusedAttentionAttributes(heads: 2, bias: false), ranges: [3: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_attention heads 1 bias 5x13", kind: .fusedAttention,
+             shapes: [[1, 6, 5, 13], [18, 6, 1, 1], [18], [18, 1, 3, 3], [18], [1, 1, 1], [6, 6, 1, 1], [6]],
+             attributes: fusedAttentionAttributes(heads: 1, bias: true), ranges: [5: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_attention 48 heads 2 9x33", kind: .fusedAttention,
+             shapes: [[1, 48, 9, 33], [144, 48, 1, 1], [144, 1, 3, 3], [1, 2, 1, 1], [48, 48, 1, 1]],
+             attributes: fusedAttentionAttributes(heads: 2, bias: false), ranges: [3: 0.5...2], tolerance: 1e-4),
     ]
+
+    static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
+        ["heads": .int(heads), "bias": .bool(bias), "eps": .float(1e-12),
+         "fuses": .string("conv2d,conv2d,slice,reshape,slice,reshape,slice,reshape,l2_normalize,l2_normalize,transpose,matmul,mul,softmax,matmul,reshape,conv2d")]
+    }
 
     /// One graph holding every case, and the slice of the output that belongs to each.
     static func makeGraph() throws -> (Graph, WeightStore, [Range<Int>]) {
@@ -168,9 +184,9 @@ final class KernelTests: XCTestCase {
 
     func testKernelsWithPortableC() throws { try check(target: .generic) }
 
-    func testEveryPrimitiveOpHasACase() {
+    func testEveryPrimitiveAndFusedOpHasACase() {
         let covered = Set(Self.cases.map(\.kind))
-        for kind in OpKind.allCases where kind.level == .primitive && kind != .reshape {
+        for kind in OpKind.allCases where (kind.level == .primitive || kind.level == .fused) && kind != .reshape {
             XCTAssertTrue(covered.contains(kind), "no kernel test for \(kind.name)")
         }
     }

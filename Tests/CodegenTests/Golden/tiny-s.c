@@ -20,8 +20,9 @@
 #define MODEL_BLOB_HASH 0x2643cf585320c760ULL
 #define MODEL_KERNELS 382
 
-/* Arguments of every kernel: operand pointers, the output, and the image size in units of 8 pixels. */
-typedef struct { const float *in[7]; float *out; long h8, w8; } hc_kargs;
+/* Arguments of every kernel: operand pointers, the output, the image size in units of 8 pixels, and the
+   workspace scratch shared by the kernels of one multi-kernel op (NULL otherwise). */
+typedef struct { const float *in[7]; float *out; long h8, w8; float *scratch; } hc_kargs;
 
 /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
 typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;
