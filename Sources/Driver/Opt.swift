@@ -93,7 +93,7 @@ public enum Opt {
                 t += "// \(r.pass): \(s.isEmpty ? "-" : s)\n"
             }
             let ops = graph.ops.filter { $0.kind != .weight && $0.kind != .reshape }
-            t += "// kernels: \(ops.count); bytes written per inference: \(ops.compactMap { $0.type?.byteSize }.reduce(0, +))\n"
+            t += "// kernels: \(ops.count); bytes written per inference: \(ops.compactMap { $0.type?.byteSize }.reduce(0, +)) (op outputs; fused ops' scratch not counted)\n"
             write(t)
         }
         return model.warnings

@@ -184,6 +184,13 @@ final class KernelTests: XCTestCase {
 
     func testKernelsWithPortableC() throws { try check(target: .generic) }
 
+    /// The generated library and program build with clang as well as gcc (-Wall -Werror).
+    func testKernelsWithClang() throws {
+        var target = Target.host
+        target.compiler = "clang"
+        try check(target: target)
+    }
+
     func testEveryPrimitiveAndFusedOpHasACase() {
         let covered = Set(Self.cases.map(\.kind))
         for kind in OpKind.allCases where (kind.level == .primitive || kind.level == .fused) && kind != .reshape {
