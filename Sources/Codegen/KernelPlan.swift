@@ -20,6 +20,14 @@ public struct Kernel {
     public var operands: [(storage: Storage, shape: SymbolicShape)]
     public var result: (storage: Storage, shape: SymbolicShape)
     public var schedule: Schedule
+    /// Workspace floats only this kernel uses (placed by the memory plan, live during this kernel alone), for
+    /// kernels that hand partial results from one phase to the next (the carry form of the chunked scan).
+    public var scratch: Storage? = nil
+    /// Parallel phases run one after another, each a separate pool run (so a barrier between them); one for most.
+    public var phases: Int = 1
+
+    /// The C function of each phase: the kernel's name, or `name_p1`, `name_p2`, ... when it has several.
+    public var functionNames: [String] { phases == 1 ? [name] : (1...phases).map { "\(name)_p\($0)" } }
 }
 
 public struct KernelPlan {
@@ -98,20 +106,32 @@ public struct KernelPlan {
         blobBytes = blob
 
         // 3. Buffers and lifetimes, in kernel order (kernel 0 copies the input in; the last copies the output out).
+        // A kernel's scratch is a buffer live during that kernel only, keyed by a negative id: -(kernel index).
         var defAt: [ValueID: Int] = [input: 0]
         var lastUse: [ValueID: Int] = [input: 0]
+        var scratchFloats: [ValueID: Int] = [:]
         for (i, op) in kernelOps.enumerated() {
             defAt[op.result] = i + 1
             for v in op.operands { let r = root[v] ?? v; if constantValues[r] == nil { lastUse[r] = i + 1 } }
+            let maxShapes = op.operands.map { shapes[$0]!.map { $0.value(h8: maxH8, w8: maxW8) } }
+            let extra = KernelEmitter.scratchFloats(op, operandShapes: maxShapes)
+            if extra > 0 {
+                scratchFloats[-(i + 1)] = extra
+                defAt[-(i + 1)] = i + 1
+                lastUse[-(i + 1)] = i + 1
+            }
         }
         let finalValue = root[graph.outputs[0]] ?? graph.outputs[0]
         guard constantValues[finalValue] == nil else { throw HybridError("the graph's output is a constant") }
         lastUse[finalValue] = kernelOps.count + 1
         func floats(_ v: ValueID) -> Int {
-            (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
+            if let extra = scratchFloats[v] {
+                return (extra + KernelPlan.alignFloats - 1) / KernelPlan.alignFloats * KernelPlan.alignFloats
+            }
+            return (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
                 / KernelPlan.alignFloats * KernelPlan.alignFloats
         }
-        let buffers = defAt.keys.sorted { defAt[$0]! < defAt[$1]! }
+        let buffers = defAt.keys.sorted { (defAt[$0]!, $0) < (defAt[$1]!, $1) }
         var placed: [(v: ValueID, offset: Int, size: Int, from: Int, to: Int)] = []
         for v in buffers {
             let (from, to, size) = (defAt[v]!, lastUse[v] ?? defAt[v]!, floats(v))
@@ -153,7 +173,9 @@ public struct KernelPlan {
             return Kernel(index: i + 1, name: "k\(i + 1)_\(op.kind.name)", ops: [op.kind.name], op: op,
                           operands: op.operands.map { (storage($0), shapes[$0]!) },
                           result: (storage(op.result), shapes[op.result]!),
-                          schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target))
+                          schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target),
+                          scratch: scratchFloats[-(i + 1)] == nil ? nil : .workspace(offsets[-(i + 1)]!),
+                          phases: KernelEmitter.phases(of: op))
         }
     }
 }

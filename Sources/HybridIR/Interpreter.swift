@@ -90,6 +90,7 @@ public enum Interpreter {
         case .pixelUnshuffle: return pixelUnshuffle(x[0], factor: try a.int("factor"))
         case .reduceMean: return reduceMean(x[0], axes: try a.ints("axes"))
         case .selectiveScan: return try selectiveScan(x, a)
+        case .chunkedSelectiveScan: return try chunkedSelectiveScan(x, a)
         }
     }
 

@@ -98,7 +98,31 @@ final class KernelTests: XCTestCase {
              shapes: [[2, 6, 19], [2, 6, 19], [6, 3], [2, 3, 19], [6, 3], [2, 6, 19]],
              attributes: ["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false), "delta_softplus": .bool(false)],
              ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
+        // The chunked scan (section 3.1): the recurrent form over tiles of channels (40 is not a multiple of 8 lanes),
+        // and the carry form in its three phases, with a tail chunk (37 = 4·8 + 5, 45 = 5·8 + 5), dt up to 5 and A
+        // down to -32, and the z gate with shared B and fixed C.
+        Case(name: "chunked_selective_scan recurrent SS2D", kind: .chunkedSelectiveScan,
+             shapes: [[1, 40, 37], [1, 40, 37], [40, 4], [1, 4, 4, 37], [1, 4, 4, 37], [40], [40]],
+             attributes: chunked(scanAttributes, 8, "recurrent"), ranges: [1: -4...1, 2: -4 ... -0.5], tolerance: 1e-4),
+        Case(name: "chunked_selective_scan carry", kind: .chunkedSelectiveScan,
+             shapes: [[1, 6, 45], [1, 6, 45], [6, 16], [1, 2, 16, 45], [1, 2, 16, 45], [6], [6]],
+             attributes: chunked(scanAttributes, 8, "carry"), ranges: [1: -4...4.99, 2: -32 ... -0.1], tolerance: 1e-4),
+        Case(name: "chunked_selective_scan carry slow decay", kind: .chunkedSelectiveScan,
+             shapes: [[1, 6, 45], [1, 6, 45], [6, 16], [1, 2, 16, 45], [1, 2, 16, 45], [6], [6]],
+             attributes: chunked(scanAttributes, 8, "carry"), ranges: [1: -4 ... -1, 2: -1 ... -0.05], tolerance: 1e-4),
+        Case(name: "chunked_selective_scan carry z shared B fixed C", kind: .chunkedSelectiveScan,
+             shapes: [[2, 3, 19], [2, 3, 19], [3, 4], [2, 4, 19], [3, 4], [2, 3, 19]],
+             attributes: chunked(["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false),
+                                  "delta_softplus": .bool(false)], 4, "carry"),
+             ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
     ]
+
+    static func chunked(_ a: Attributes, _ chunk: Int, _ form: String) -> Attributes {
+        var a = a
+        a["chunk"] = .int(chunk)
+        a["form"] = .string(form)
+        return a
+    }
 
     /// One graph holding every case, and the slice of the output that belongs to each.
     static func makeGraph() throws -> (Graph, WeightStore, [Range<Int>]) {
