@@ -172,11 +172,18 @@ final class KernelTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(plan.kernels.count, Self.cases.count)
         let input = dir.appendingPathComponent("in.npy").path, output = dir.appendingPathComponent("out.npy").path
         try Npy.write(Tensor(shape: [1], data: [0.5]), to: input)
+        var first: Tensor?
         for threads in [1, 3] {
             let r = try GeneratedProgram.run(program, [input, output, "--threads", "\(threads)"], target: target)
             XCTAssertEqual(r.status, 0, r.output)
             let actual = try Npy.read(path: output)
             XCTAssertEqual(actual.shape, expected.shape)
+            // Fixed tiles and a fixed order inside each: the thread count changes no bit of any result.
+            if let first {
+                XCTAssertTrue(first.data.map(\.bitPattern) == actual.data.map(\.bitPattern),
+                              "\(target.name): the result with \(threads) threads differs from the one with 1")
+            }
+            first = actual
             for (c, range) in zip(Self.cases, ranges) {
                 let err = GeneratedProgram.relativeError(Array(actual.data[range]), Array(expected.data[range]))
                 XCTAssertLessThanOrEqual(err, c.tolerance, "\(target.name)\(sanitize ? " (sanitizers)" : ""): \(c.name) with \(threads) threads")
