@@ -16,6 +16,11 @@ public final class PassContext {
     public var weights: WeightStore
     /// Statistics of the pass being run, by name ("blocks expanded": 12); collected per pass by the manager.
     public var statistics: [(String, Int)] = []
+    /// The target's threads, floats per vector register and L1 data cache, for passes whose choices depend on the
+    /// machine (`chunk-selective-scan`). The defaults describe the development host: 2 cores, AVX2, 32 KiB L1.
+    public var threads = 2
+    public var vectorWidth = 8
+    public var l1dBytes = 32 * 1024
 
     public init(weights: WeightStore = [:]) { self.weights = weights }
 

@@ -7,6 +7,7 @@ public enum PassRegistry {
         FoldConstants.self,
         EliminateDeadCode.self,
         FuseAttention.self,
+        ChunkSelectiveScan.self,
     ]
 
     public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }

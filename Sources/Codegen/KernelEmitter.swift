@@ -12,9 +12,25 @@ public enum KernelEmitter {
         if !op.scope.isEmpty { s += "\n   from: \(op.scope)" }
         let attrs = op.attributes.values.keys.sorted().map { "\($0)=\(op.attributes.values[$0]!)" }
         if !attrs.isEmpty { s += "\n   attributes: \(attrs.joined(separator: ", "))" }
-        s += "\n   schedule: \(kernel.schedule) */\n"
-        s += "static void \(kernel.name)(void *argp, int tid, int nt) {\n"
-        s += "    const hc_kargs *a = (const hc_kargs *)argp;\n"
+        s += "\n   schedule: \(kernel.schedule)"
+        if kernel.functionNames.count > 1 {
+            s += "\n   phases: \(kernel.functionNames.joined(separator: ", ")), run one after another (each a barrier)"
+        }
+        s += " */\n"
+        for (phase, function) in kernel.functionNames.enumerated() {
+            if phase > 0 { s += "\n" }
+            s += "static void \(function)(void *argp, int tid, int nt) {\n"
+            s += try prologue(kernel)
+            s += try body(kernel, phase: phase)
+            s += "}\n"
+        }
+        return s
+    }
+
+    /// The kernel's arguments as named C locals: operands x0.., their dims x0_d0.., the output y and its dims,
+    /// and the scratch buffer when the plan gave it one.
+    static func prologue(_ kernel: Kernel) throws -> String {
+        var s = "    const hc_kargs *a = (const hc_kargs *)argp;\n"
         s += "    const long h8 = a->h8, w8 = a->w8;\n"
         var unused = ["h8", "w8", "tid", "nt"]
         for (i, operand) in kernel.operands.enumerated() {
@@ -35,9 +51,11 @@ public enum KernelEmitter {
             s += "    const long y_d\(d) = \(dim.c);\n"
             unused.append("y_d\(d)")
         }
+        if kernel.scratch != nil {
+            s += "    float *restrict scratch = s;\n"
+            unused.append("scratch")
+        }
         s += "    " + unused.map { "(void)\($0);" }.joined(separator: " ") + "\n"
-        s += try body(kernel)
-        s += "}\n"
         return s
     }
 
@@ -48,7 +66,7 @@ public enum KernelEmitter {
         range.isEmpty ? "1" : range.map { "\(t)_d\($0)" }.joined(separator: " * ")
     }
 
-    static func body(_ k: Kernel) throws -> String {
+    static func body(_ k: Kernel, phase: Int) throws -> String {
         let op = k.op
         let a = op.attributes
         let rank = k.result.shape.count
@@ -101,6 +119,8 @@ public enum KernelEmitter {
             return try selectiveScan(k)
         case .fusedAttention:
             return try fusedAttention(k)
+        case .chunkedSelectiveScan:
+            return try chunkedSelectiveScan(k, phase: phase)
         case .reshape, .weight, .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("\(op.kind.name) has no kernel (it must be expanded, folded or viewed before code generation)", at: op.label)
         }

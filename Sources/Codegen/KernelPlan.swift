@@ -23,10 +23,17 @@ public struct Kernel {
     /// Ops that run as several C kernels in sequence (`fused_attention`: phases with no barrier inside one kernel)
     /// give each kernel its phase; the phases of one op share a workspace scratch block (offset in floats).
     public var phase: String? = nil
+    /// Workspace scratch (offset in floats) of this kernel: shared by the phase kernels of one op, or private
+    /// to a kernel of several `phases` (the carry form of the chunked scan). Live during its op's step only.
     public var scratch: Int? = nil
     /// The op's position in the plan's schedule of ops (1-based; the phases of one op share it). Buffer
     /// lifetimes (`KernelPlan.buffers`) are counted in steps.
     public var step: Int = 0
+    /// Parallel phases run one after another, each a separate pool run (so a barrier between them); one for most.
+    public var phases: Int = 1
+
+    /// The C function of each phase: the kernel's name, or `name_p1`, `name_p2`, ... when it has several.
+    public var functionNames: [String] { phases == 1 ? [name] : (1...phases).map { "\(name)_p\($0)" } }
 }
 
 public struct KernelPlan {
@@ -108,17 +115,25 @@ public struct KernelPlan {
         blobBytes = blob
 
         // 3. Buffers and lifetimes, in kernel order (kernel 0 copies the input in; the last copies the output out).
+        // A kernel's scratch is a buffer live during that kernel only, keyed by a negative id: -(kernel index).
         var defAt: [ValueID: Int] = [input: 0]
         var lastUse: [ValueID: Int] = [input: 0]
+        var scratchFloats: [ValueID: Int] = [:]
         for (i, op) in kernelOps.enumerated() {
             defAt[op.result] = i + 1
             for v in op.operands { let r = root[v] ?? v; if constantValues[r] == nil { lastUse[r] = i + 1 } }
+            let maxShapes = op.operands.map { shapes[$0]!.map { $0.value(h8: maxH8, w8: maxW8) } }
+            let extra = KernelEmitter.scratchFloats(op, operandShapes: maxShapes)
+            if extra > 0 {
+                scratchFloats[-(i + 1)] = extra
+                defAt[-(i + 1)] = i + 1
+                lastUse[-(i + 1)] = i + 1
+            }
         }
         let finalValue = root[graph.outputs[0]] ?? graph.outputs[0]
         guard constantValues[finalValue] == nil else { throw HybridError("the graph's output is a constant") }
         lastUse[finalValue] = kernelOps.count + 1
         // Scratch blocks of multi-kernel ops: pseudo-values -(step) that live only during their op's step.
-        var scratchFloats: [ValueID: Int] = [:]
         for (i, op) in kernelOps.enumerated() where op.kind == .fusedAttention {
             let x = shapes[op.operands[0]]!.map { $0.value(h8: maxH8, w8: maxW8) }
             scratchFloats[-(i + 1)] = KernelEmitter.fusedAttentionScratchFloats(x: x, heads: try op.attributes.int("heads"))
@@ -187,7 +202,8 @@ public struct KernelPlan {
                                       operands: op.operands.map { (storage($0), shapes[$0]!) },
                                       result: (storage(op.result), shapes[op.result]!),
                                       schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target),
-                                      phase: phase, scratch: phase == nil ? nil : offsets[-(i + 1)]!, step: i + 1))
+                                      phase: phase, scratch: offsets[-(i + 1)], step: i + 1,
+                                      phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op)))
             }
         }
         self.kernels = kernels

@@ -120,6 +120,21 @@ public enum ModelEmitter {
         }
     }
 
+    /// Emitted only when some kernel has several phases (an unused static function would fail -Werror).
+    static let runPhases = """
+        /* A kernel of several phases: each phase is one pool run, so every phase sees all of the previous one. */
+        static void run_phases(model_ctx *ctx, int i, const hc_task_fn *fns, int n, void *args) {
+            const double t0 = ctx->profiling ? hc_now() : 0.0;
+            for (int p = 0; p < n; p++) hc_pool_run(ctx->pool, fns[p], args);
+            if (ctx->profiling) {
+                ctx->seconds[i] += hc_now() - t0;
+                ctx->calls[i] += 1;
+            }
+        }
+
+
+        """
+
     static func model(_ plan: KernelPlan, source: String, hash: UInt64) throws -> String {
         let nk = plan.kernels.count + 2
         var names = ["k0_copy_in"] + plan.kernels.map(\.name) + ["k\(nk - 1)_copy_out"]
@@ -296,7 +311,7 @@ public enum ModelEmitter {
         double model_kernel_seconds(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->seconds[i] : 0.0; }
         long model_kernel_calls(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->calls[i] : 0; }
 
-        static void run_kernel(model_ctx *ctx, int i, hc_task_fn fn, void *args) {
+        \(plan.kernels.contains { $0.phases > 1 } ? runPhases : "")static void run_kernel(model_ctx *ctx, int i, hc_task_fn fn, void *args) {
             if (ctx->profiling) {
                 const double t0 = hc_now();
                 hc_pool_run(ctx->pool, fn, args);
@@ -328,7 +343,14 @@ public enum ModelEmitter {
             s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
             s += "    a.h8 = h8; a.w8 = w8;\n"
             if let scratch = kernel.scratch { s += "    a.scratch = ws + \(scratch);\n" }
-            s += "    run_kernel(ctx, \(kernel.index), \(kernel.name), &a);\n"
+            if kernel.phases > 1 {
+                s += "    {\n"
+                s += "        static const hc_task_fn phases[\(kernel.phases)] = {\(kernel.functionNames.joined(separator: ", "))};\n"
+                s += "        run_phases(ctx, \(kernel.index), phases, \(kernel.phases), &a);\n"
+                s += "    }\n"
+            } else {
+                s += "    run_kernel(ctx, \(kernel.index), \(kernel.name), &a);\n"
+            }
             // Debug builds (-DHC_POISON) fill every buffer with NaN after its last reader, so that a memory plan
             // that reuses a slot too early shows up as NaN in the output.
             let lastPhase = kernel.index == plan.kernels.count || plan.kernels[kernel.index].step != kernel.step

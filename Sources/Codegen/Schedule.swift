@@ -59,6 +59,17 @@ public enum DefaultScheduler {
             return Schedule(parallelOver: "outer*inner", loopOrder: ["row", "axis"], vectorWidth: 1)
         case .selectiveScan:
             return Schedule(parallelOver: "batch*channel", loopOrder: ["channel", "l", "state"], vectorWidth: 1)
+        case .chunkedSelectiveScan:
+            let chunk = (try? op.attributes.int("chunk")) ?? 64
+            if (try? op.attributes.string("form")) == "carry" {
+                // Three phases, each its own parallel loop: local chunk scans, the carries, the corrections.
+                return Schedule(parallelOver: "batch*channel*chunk", tiles: ["chunk": chunk],
+                                loopOrder: ["phase", "channel", "chunk", "l", "state"], vectorWidth: 1)
+            }
+            // Tiles of channels (one vector's worth) walk the sequence chunk by chunk, so a chunk of B and C
+            // stays in L1 while every channel of the tile reads it.
+            return Schedule(parallelOver: "batch*channel_tile", tiles: ["channels": max(1, vw), "chunk": chunk],
+                            loopOrder: ["channel_tile", "chunk", "channel", "l", "state"], vectorWidth: 1)
         case .reduceMean:
             return Schedule(parallelOver: "output", loopOrder: ["output", "reduced"], vectorWidth: 1)
         case .pixelShuffle, .pixelUnshuffle:

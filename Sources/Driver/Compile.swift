@@ -39,7 +39,7 @@ public enum Compile {
     public static func plan(spec path: String, weights: WeightSource, input: InputSize?, target: Target,
                             passes: [Pass.Type] = Pipelines.compile) throws -> (KernelPlan, [String]) {
         let model = try ModelLoader.load(path, weights: weights, input: input)
-        let (optimized, packed) = try ModelLoader.optimize(model.graph, weights: model.weights, passes: passes)
+        let (optimized, packed) = try ModelLoader.optimize(model.graph, weights: model.weights, passes: passes, target: target)
         guard let spec = model.spec else {
             return (try KernelPlan(graph: optimized, shapes: SymbolicShapes.constant(optimized), weights: packed,
                                    imageMode: false, maxH8: 0, maxW8: 0, target: target), model.warnings)
@@ -48,7 +48,7 @@ public enum Compile {
         let (h8, w8) = (padded.height / 8, padded.width / 8)
         func variant(_ height: Int, _ width: Int) throws -> Graph {
             let g = try UNetBuilder.build(spec, height: height, width: width)
-            return try ModelLoader.optimize(g, weights: RandomWeights.generate(for: g, seed: 0), passes: passes).0
+            return try ModelLoader.optimize(g, weights: RandomWeights.generate(for: g, seed: 0), passes: passes, target: target).0
         }
         let shapes = try SymbolicShapes.derive(base: optimized, tallerByEight: try variant(padded.height + 8, padded.width),
                                                widerByEight: try variant(padded.height, padded.width + 8), h8: h8, w8: w8)

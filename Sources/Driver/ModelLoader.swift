@@ -3,6 +3,7 @@ import Foundation
 import Frontend
 import HybridIR
 import Passes
+import Codegen
 
 public struct LoadedModel {
     public var spec: ModelSpec?
@@ -60,9 +61,16 @@ public enum ModelLoader {
     }
 
     /// Runs `passes` on the graph; passes may transform weights (folding, packing), so both come back.
-    public static func optimize(_ graph: Graph, weights: WeightStore, passes: [Pass.Type]) throws -> (Graph, WeightStore) {
+    /// `target` gives the passes that depend on the machine its threads, vector width and L1 size.
+    public static func optimize(_ graph: Graph, weights: WeightStore, passes: [Pass.Type],
+                                target: Target? = nil) throws -> (Graph, WeightStore) {
         var g = graph
         let context = PassContext(weights: weights)
+        if let target {
+            context.threads = target.cores
+            context.vectorWidth = target.vectorWidth
+            context.l1dBytes = target.l1dBytes
+        }
         try PassManager(passes).run(&g, context)
         try Verifier.verify(g, Verifier.Options(requireTypes: true, allowBlockOps: false))
         return (g, context.weights)

@@ -41,7 +41,7 @@ public struct Cost: Equatable {
             return Cost(macs: out.elementCount * t[0].shape[t[0].rank - 1])
         case .reduceMean:
             return Cost(elementwiseFlops: t[0].elementCount)
-        case .selectiveScan:
+        case .selectiveScan, .chunkedSelectiveScan:
             let n = t[2].shape[1]
             return Cost(elementwiseFlops: out.elementCount * (7 * n + 8))
         case .fusedAttention:

@@ -91,6 +91,7 @@ public enum Interpreter {
         case .reduceMean: return reduceMean(x[0], axes: try a.ints("axes"))
         case .selectiveScan: return try selectiveScan(x, a)
         case .fusedAttention: return try fusedAttention(x, a)
+        case .chunkedSelectiveScan: return try chunkedSelectiveScan(x, a)
         }
     }
 

@@ -26,6 +26,9 @@ public enum OpKind: String, CaseIterable {
     case pixelUnshuffle = "pixel_unshuffle"
     case reduceMean = "reduce_mean"
     case selectiveScan = "selective_scan"
+    /// The selective scan cut into chunks of `chunk` steps (ARCHITECTURES.md 3.1), in the `form` "recurrent"
+    /// (state carried from chunk to chunk) or "carry" (independent local chunk scans joined by a carry pass).
+    case chunkedSelectiveScan = "chunked_selective_scan"
 
     // Fused ops: created by passes; each names the primitive ops it replaced in its `fuses` attribute.
     case fusedAttention = "fused_attention"

@@ -199,6 +199,9 @@ public enum ShapeRules {
 
         case .fusedAttention:
             return try fusedAttentionType(op, t)
+        case .chunkedSelectiveScan:
+            _ = try chunkedScanParameters(a)
+            return try selectiveScanType(op, t)
         }
     }
 
@@ -243,6 +246,19 @@ public enum ShapeRules {
         if try a.bool("has_z") { roles.append("z") }
         if try a.bool("has_delta_bias") { roles.append("delta_bias") }
         return roles
+    }
+
+    /// The forms of `chunked_selective_scan`.
+    public static let chunkedScanForms = ["recurrent", "carry"]
+
+    /// `chunk` (steps per chunk, at least 1) and `form` of a `chunked_selective_scan`, checked.
+    public static func chunkedScanParameters(_ a: Attributes) throws -> (chunk: Int, form: String) {
+        let chunk = try a.int("chunk"), form = try a.string("form")
+        guard chunk >= 1 else { throw HybridError("chunk must be at least 1, got \(chunk)") }
+        guard chunkedScanForms.contains(form) else {
+            throw HybridError("form must be one of \(chunkedScanForms.joined(separator: ", ")), got '\(form)'")
+        }
+        return (chunk, form)
     }
 
     private static func selectiveScanType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {

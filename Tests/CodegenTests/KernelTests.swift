@@ -109,11 +109,35 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_attention 48 heads 2 9x33", kind: .fusedAttention,
              shapes: [[1, 48, 9, 33], [144, 48, 1, 1], [144, 1, 3, 3], [1, 2, 1, 1], [48, 48, 1, 1]],
              attributes: fusedAttentionAttributes(heads: 2, bias: false), ranges: [3: 0.5...2], tolerance: 1e-4),
+        // The chunked scan (section 3.1): the recurrent form over tiles of channels (40 is not a multiple of 8 lanes),
+        // and the carry form in its three phases, with a tail chunk (37 = 4·8 + 5, 45 = 5·8 + 5), dt up to 5 and A
+        // down to -32, and the z gate with shared B and fixed C.
+        Case(name: "chunked_selective_scan recurrent SS2D", kind: .chunkedSelectiveScan,
+             shapes: [[1, 40, 37], [1, 40, 37], [40, 4], [1, 4, 4, 37], [1, 4, 4, 37], [40], [40]],
+             attributes: chunked(scanAttributes, 8, "recurrent"), ranges: [1: -4...1, 2: -4 ... -0.5], tolerance: 1e-4),
+        Case(name: "chunked_selective_scan carry", kind: .chunkedSelectiveScan,
+             shapes: [[1, 6, 45], [1, 6, 45], [6, 16], [1, 2, 16, 45], [1, 2, 16, 45], [6], [6]],
+             attributes: chunked(scanAttributes, 8, "carry"), ranges: [1: -4...4.99, 2: -32 ... -0.1], tolerance: 1e-4),
+        Case(name: "chunked_selective_scan carry slow decay", kind: .chunkedSelectiveScan,
+             shapes: [[1, 6, 45], [1, 6, 45], [6, 16], [1, 2, 16, 45], [1, 2, 16, 45], [6], [6]],
+             attributes: chunked(scanAttributes, 8, "carry"), ranges: [1: -4 ... -1, 2: -1 ... -0.05], tolerance: 1e-4),
+        Case(name: "chunked_selective_scan carry z shared B fixed C", kind: .chunkedSelectiveScan,
+             shapes: [[2, 3, 19], [2, 3, 19], [3, 4], [2, 4, 19], [3, 4], [2, 3, 19]],
+             attributes: chunked(["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false),
+                                  "delta_softplus": .bool(false)], 4, "carry"),
+             ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
         ["heads": .int(heads), "bias": .bool(bias), "eps": .float(1e-12),
          "fuses": .string("conv2d,conv2d,slice,reshape,slice,reshape,slice,reshape,l2_normalize,l2_normalize,transpose,matmul,mul,softmax,matmul,reshape,conv2d")]
+    }
+
+    static func chunked(_ a: Attributes, _ chunk: Int, _ form: String) -> Attributes {
+        var a = a
+        a["chunk"] = .int(chunk)
+        a["form"] = .string(form)
+        return a
     }
 
     /// One graph holding every case, and the slice of the output that belongs to each.
@@ -164,11 +188,18 @@ final class KernelTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(plan.kernels.count, Self.cases.count)
         let input = dir.appendingPathComponent("in.npy").path, output = dir.appendingPathComponent("out.npy").path
         try Npy.write(Tensor(shape: [1], data: [0.5]), to: input)
+        var first: Tensor?
         for threads in [1, 3] {
             let r = try GeneratedProgram.run(program, [input, output, "--threads", "\(threads)"], target: target)
             XCTAssertEqual(r.status, 0, r.output)
             let actual = try Npy.read(path: output)
             XCTAssertEqual(actual.shape, expected.shape)
+            // Fixed tiles and a fixed order inside each: the thread count changes no bit of any result.
+            if let first {
+                XCTAssertTrue(first.data.map(\.bitPattern) == actual.data.map(\.bitPattern),
+                              "\(target.name): the result with \(threads) threads differs from the one with 1")
+            }
+            first = actual
             for (c, range) in zip(Self.cases, ranges) {
                 let err = GeneratedProgram.relativeError(Array(actual.data[range]), Array(expected.data[range]))
                 XCTAssertLessThanOrEqual(err, c.tolerance, "\(target.name)\(sanitize ? " (sanitizers)" : ""): \(c.name) with \(threads) threads")

@@ -99,6 +99,24 @@ final class ModelTests: XCTestCase {
         for o in outputs.dropFirst() { XCTAssertEqual(o.data.map(\.bitPattern), outputs[0].data.map(\.bitPattern)) }
     }
 
+    /// S blocks end to end in the carry form of the chunked scan: described as a 64-core machine, the host has more
+    /// threads × lanes than the scans have channels, so chunk-selective-scan picks the carry form, whose scratch the
+    /// memory plan places; the run size (29x32) is below the compiled one, so L is smaller than planned.
+    func testCarryFormOfTheChunkedScanEndToEnd() throws {
+        let dir = try GeneratedProgram.temporaryDirectory(self)
+        var target = Target.host
+        target.cores = 64
+        let spec = Self.spec("Graphs/tests/tiny-s.yml")
+        let program = try compile(spec, "3x32x32", target: target, seed: 5, dir: dir)
+        let model = try String(contentsOf: URL(fileURLWithPath: program.path + ".src/model.c"), encoding: .utf8)
+        XCTAssertTrue(model.contains("form=\"carry\""), "no scan got the carry form")
+        let image = Self.image([3, 29, 32], seed: 6)
+        let expected = try interpret(spec, image, seed: 5)
+        let outputs = try [1, 3].map { try runProgram(program, image, target: target, dir: dir, threads: $0) }
+        XCTAssertLessThanOrEqual(GeneratedProgram.relativeError(outputs[0].data, expected.data), 1e-4)
+        XCTAssertEqual(outputs[1].data.map(\.bitPattern), outputs[0].data.map(\.bitPattern))
+    }
+
     /// An image larger than the compiled size is cut into overlapping tiles; the reference runs the interpreter on
     /// the same tiles and blends them with the same linear ramps (the rule hc_main.c documents).
     func testLargerImagesAreTiled() throws {

@@ -694,11 +694,11 @@ static void k16_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k17_selective_scan: selective_scan(x0 f32[1,256,64hw], x1 f32[1,256,64hw], x2 f32[256,2], x3 f32[1,4,2,64hw], x4 f32[1,4,2,64hw], x5 f32[256], x6 f32[256]) -> y f32[1,256,64hw]
+/* k17_chunked_selective_scan: chunked_selective_scan(x0 f32[1,256,64hw], x1 f32[1,256,64hw], x2 f32[256,2], x3 f32[1,4,2,64hw], x4 f32[1,4,2,64hw], x5 f32[256], x6 f32[256]) -> y f32[1,256,64hw]
    from: encoder_level1.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k17_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k17_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -731,23 +731,34 @@ static void k17_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 256;
     const long y_d2 = (64*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 2;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 2, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[2];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][2];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -2596,11 +2607,11 @@ static void k63_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k64_selective_scan: selective_scan(x0 f32[1,512,16hw], x1 f32[1,512,16hw], x2 f32[512,4], x3 f32[1,4,4,16hw], x4 f32[1,4,4,16hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,16hw]
+/* k64_chunked_selective_scan: chunked_selective_scan(x0 f32[1,512,16hw], x1 f32[1,512,16hw], x2 f32[512,4], x3 f32[1,4,4,16hw], x4 f32[1,4,4,16hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,16hw]
    from: encoder_level2.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k64_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k64_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -2633,23 +2644,34 @@ static void k64_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 512;
     const long y_d2 = (16*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[4];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][4];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -4498,11 +4520,11 @@ static void k110_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k111_selective_scan: selective_scan(x0 f32[1,1024,4hw], x1 f32[1,1024,4hw], x2 f32[1024,4], x3 f32[1,4,4,4hw], x4 f32[1,4,4,4hw], x5 f32[1024], x6 f32[1024]) -> y f32[1,1024,4hw]
+/* k111_chunked_selective_scan: chunked_selective_scan(x0 f32[1,1024,4hw], x1 f32[1,1024,4hw], x2 f32[1024,4], x3 f32[1,4,4,4hw], x4 f32[1,4,4,4hw], x5 f32[1024], x6 f32[1024]) -> y f32[1,1024,4hw]
    from: encoder_level3.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k111_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k111_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -4535,23 +4557,34 @@ static void k111_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 1024;
     const long y_d2 = (4*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[4];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][4];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -6400,11 +6433,11 @@ static void k157_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k158_selective_scan: selective_scan(x0 f32[1,2048,hw], x1 f32[1,2048,hw], x2 f32[2048,8], x3 f32[1,4,8,hw], x4 f32[1,4,8,hw], x5 f32[2048], x6 f32[2048]) -> y f32[1,2048,hw]
+/* k158_chunked_selective_scan: chunked_selective_scan(x0 f32[1,2048,hw], x1 f32[1,2048,hw], x2 f32[2048,8], x3 f32[1,4,8,hw], x4 f32[1,4,8,hw], x5 f32[2048], x6 f32[2048]) -> y f32[1,2048,hw]
    from: latent.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k158_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=128, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=128}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k158_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -6437,23 +6470,34 @@ static void k158_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 2048;
     const long y_d2 = (h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 8;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 8, T = 128, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[8];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][8];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -8423,11 +8467,11 @@ static void k206_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k207_selective_scan: selective_scan(x0 f32[1,1024,4hw], x1 f32[1,1024,4hw], x2 f32[1024,4], x3 f32[1,4,4,4hw], x4 f32[1,4,4,4hw], x5 f32[1024], x6 f32[1024]) -> y f32[1,1024,4hw]
+/* k207_chunked_selective_scan: chunked_selective_scan(x0 f32[1,1024,4hw], x1 f32[1,1024,4hw], x2 f32[1024,4], x3 f32[1,4,4,4hw], x4 f32[1,4,4,4hw], x5 f32[1024], x6 f32[1024]) -> y f32[1,1024,4hw]
    from: decoder_level3.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k207_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k207_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -8460,23 +8504,34 @@ static void k207_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 1024;
     const long y_d2 = (4*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[4];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][4];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -10446,11 +10501,11 @@ static void k255_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k256_selective_scan: selective_scan(x0 f32[1,512,16hw], x1 f32[1,512,16hw], x2 f32[512,4], x3 f32[1,4,4,16hw], x4 f32[1,4,4,16hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,16hw]
+/* k256_chunked_selective_scan: chunked_selective_scan(x0 f32[1,512,16hw], x1 f32[1,512,16hw], x2 f32[512,4], x3 f32[1,4,4,16hw], x4 f32[1,4,4,16hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,16hw]
    from: decoder_level2.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k256_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k256_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -10483,23 +10538,34 @@ static void k256_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 512;
     const long y_d2 = (16*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[4];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][4];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -12385,11 +12451,11 @@ static void k303_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k304_selective_scan: selective_scan(x0 f32[1,512,64hw], x1 f32[1,512,64hw], x2 f32[512,4], x3 f32[1,4,4,64hw], x4 f32[1,4,4,64hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,64hw]
+/* k304_chunked_selective_scan: chunked_selective_scan(x0 f32[1,512,64hw], x1 f32[1,512,64hw], x2 f32[512,4], x3 f32[1,4,4,64hw], x4 f32[1,4,4,64hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,64hw]
    from: decoder_level1.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k304_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k304_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -12422,23 +12488,34 @@ static void k304_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 512;
     const long y_d2 = (64*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 4, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[4];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][4];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -14191,11 +14268,11 @@ static void k348_matmul(void *argp, int tid, int nt) {
     }
 }
 
-/* k349_selective_scan: selective_scan(x0 f32[1,512,64hw], x1 f32[1,512,64hw], x2 f32[512,2], x3 f32[1,4,2,64hw], x4 f32[1,4,2,64hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,64hw]
+/* k349_chunked_selective_scan: chunked_selective_scan(x0 f32[1,512,64hw], x1 f32[1,512,64hw], x2 f32[512,2], x3 f32[1,4,2,64hw], x4 f32[1,4,2,64hw], x5 f32[512], x6 f32[512]) -> y f32[1,512,64hw]
    from: refinement.0.self_attention.selective_scan
-   attributes: delta_softplus=true, has_D=true, has_delta_bias=true, has_z=false
-   schedule: parallel over batch*channel tiles; tiles {}; loops channel>l>state; vector 1 */
-static void k349_selective_scan(void *argp, int tid, int nt) {
+   attributes: chunk=256, delta_softplus=true, form="recurrent", has_D=true, has_delta_bias=true, has_z=false
+   schedule: parallel over batch*channel_tile tiles; tiles {channels=8,chunk=256}; loops channel_tile>chunk>channel>l>state; vector 1 */
+static void k349_chunked_selective_scan(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
     const float *restrict x0 = a->in[0];
@@ -14228,23 +14305,34 @@ static void k349_selective_scan(void *argp, int tid, int nt) {
     const long y_d1 = 512;
     const long y_d2 = (64*h8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x2; (void)x2_d0; (void)x2_d1; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x6; (void)x6_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2;
-    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 2;
+    const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = 2, T = 256, TD = 8;
+    const long ntiles = (D + TD - 1) / TD;
     long b, e;
-    hc_split(BT * D, tid, nt, &b, &e);
+    hc_split(BT * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long bb = item / D, d = item % D, row = item * L;
-        float h[2];
-        for (long s = 0; s < NS; s++) h[s] = 0.0f;
-        for (long l = 0; l < L; l++) {
-            const float dt = hc_softplusf((x1[row + l] + x6[d]));
-            const float u = x0[row + l];
-            float yv = 0.0f;
-            for (long s = 0; s < NS; s++) {
-                h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
-                yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+        const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
+        float hs[8][2];
+        for (long d = 0; d < TD; d++)
+            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+        /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
+        for (long l0 = 0; l0 < L; l0 += T) {
+            const long l1 = l0 + T < L ? l0 + T : L;
+            for (long d = d0; d < d1; d++) {
+                const long row = (bb * D + d) * L;
+                float *h = hs[d - d0];
+                for (long l = l0; l < l1; l++) {
+                    const float dt = hc_softplusf((x1[row + l] + x6[d]));
+                    const float u = x0[row + l];
+                    float yv = 0.0f;
+                    for (long s = 0; s < NS; s++) {
+                        h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * x3[((bb * x3_d1 + d / (D / x3_d1)) * NS + s) * L + l] * u;
+                        yv += h[s] * x4[((bb * x4_d1 + d / (D / x4_d1)) * NS + s) * L + l];
+                    }
+                    y[row + l] = (yv + u * x5[d]);
+                }
             }
-            y[row + l] = (yv + u * x5[d]);
         }
+        (void)bb;
     }
 }
 
@@ -15537,8 +15625,8 @@ struct model_ctx {
     long calls[MODEL_KERNELS];
 };
 
-static const char *const kernel_names[MODEL_KERNELS] = {"k0_copy_in", "k1_conv2d", "k2_layer_norm", "k3_conv2d", "k4_slice", "k5_slice", "k6_conv2d", "k7_silu", "k8_transpose", "k9_flip", "k10_flip", "k11_concat", "k12_matmul", "k13_slice", "k14_slice", "k15_slice", "k16_matmul", "k17_selective_scan", "k18_slice", "k19_slice", "k20_flip", "k21_add", "k22_slice", "k23_transpose", "k24_add", "k25_slice", "k26_flip", "k27_transpose", "k28_add", "k29_layer_norm", "k30_silu", "k31_mul", "k32_conv2d", "k33_mul", "k34_add", "k35_layer_norm", "k36_conv2d", "k37_gelu", "k38_conv2d", "k39_reduce_mean", "k40_conv2d", "k41_relu", "k42_conv2d", "k43_sigmoid", "k44_mul", "k45_mul", "k46_add", "k47_conv2d", "k48_pixel_unshuffle", "k49_layer_norm", "k50_conv2d", "k51_slice", "k52_slice", "k53_conv2d", "k54_silu", "k55_transpose", "k56_flip", "k57_flip", "k58_concat", "k59_matmul", "k60_slice", "k61_slice", "k62_slice", "k63_matmul", "k64_selective_scan", "k65_slice", "k66_slice", "k67_flip", "k68_add", "k69_slice", "k70_transpose", "k71_add", "k72_slice", "k73_flip", "k74_transpose", "k75_add", "k76_layer_norm", "k77_silu", "k78_mul", "k79_conv2d", "k80_mul", "k81_add", "k82_layer_norm", "k83_conv2d", "k84_gelu", "k85_conv2d", "k86_reduce_mean", "k87_conv2d", "k88_relu", "k89_conv2d", "k90_sigmoid", "k91_mul", "k92_mul", "k93_add", "k94_conv2d", "k95_pixel_unshuffle", "k96_layer_norm", "k97_conv2d", "k98_slice", "k99_slice", "k100_conv2d", "k101_silu", "k102_transpose", "k103_flip", "k104_flip", "k105_concat", "k106_matmul", "k107_slice", "k108_slice", "k109_slice", "k110_matmul", "k111_selective_scan", "k112_slice", "k113_slice", "k114_flip", "k115_add", "k116_slice", "k117_transpose", "k118_add", "k119_slice", "k120_flip", "k121_transpose", "k122_add", "k123_layer_norm", "k124_silu", "k125_mul", "k126_conv2d", "k127_mul", "k128_add", "k129_layer_norm", "k130_conv2d", "k131_gelu", "k132_conv2d", "k133_reduce_mean", "k134_conv2d", "k135_relu", "k136_conv2d", "k137_sigmoid", "k138_mul", "k139_mul", "k140_add", "k141_conv2d", "k142_pixel_unshuffle", "k143_layer_norm", "k144_conv2d", "k145_slice", "k146_slice", "k147_conv2d", "k148_silu", "k149_transpose", "k150_flip", "k151_flip", "k152_concat", "k153_matmul", "k154_slice", "k155_slice", "k156_slice", "k157_matmul", "k158_selective_scan", "k159_slice", "k160_slice", "k161_flip", "k162_add", "k163_slice", "k164_transpose", "k165_add", "k166_slice", "k167_flip", "k168_transpose", "k169_add", "k170_layer_norm", "k171_silu", "k172_mul", "k173_conv2d", "k174_mul", "k175_add", "k176_layer_norm", "k177_conv2d", "k178_gelu", "k179_conv2d", "k180_reduce_mean", "k181_conv2d", "k182_relu", "k183_conv2d", "k184_sigmoid", "k185_mul", "k186_mul", "k187_add", "k188_conv2d", "k189_pixel_shuffle", "k190_concat", "k191_conv2d", "k192_layer_norm", "k193_conv2d", "k194_slice", "k195_slice", "k196_conv2d", "k197_silu", "k198_transpose", "k199_flip", "k200_flip", "k201_concat", "k202_matmul", "k203_slice", "k204_slice", "k205_slice", "k206_matmul", "k207_selective_scan", "k208_slice", "k209_slice", "k210_flip", "k211_add", "k212_slice", "k213_transpose", "k214_add", "k215_slice", "k216_flip", "k217_transpose", "k218_add", "k219_layer_norm", "k220_silu", "k221_mul", "k222_conv2d", "k223_mul", "k224_add", "k225_layer_norm", "k226_conv2d", "k227_gelu", "k228_conv2d", "k229_reduce_mean", "k230_conv2d", "k231_relu", "k232_conv2d", "k233_sigmoid", "k234_mul", "k235_mul", "k236_add", "k237_conv2d", "k238_pixel_shuffle", "k239_concat", "k240_conv2d", "k241_layer_norm", "k242_conv2d", "k243_slice", "k244_slice", "k245_conv2d", "k246_silu", "k247_transpose", "k248_flip", "k249_flip", "k250_concat", "k251_matmul", "k252_slice", "k253_slice", "k254_slice", "k255_matmul", "k256_selective_scan", "k257_slice", "k258_slice", "k259_flip", "k260_add", "k261_slice", "k262_transpose", "k263_add", "k264_slice", "k265_flip", "k266_transpose", "k267_add", "k268_layer_norm", "k269_silu", "k270_mul", "k271_conv2d", "k272_mul", "k273_add", "k274_layer_norm", "k275_conv2d", "k276_gelu", "k277_conv2d", "k278_reduce_mean", "k279_conv2d", "k280_relu", "k281_conv2d", "k282_sigmoid", "k283_mul", "k284_mul", "k285_add", "k286_conv2d", "k287_pixel_shuffle", "k288_concat", "k289_layer_norm", "k290_conv2d", "k291_slice", "k292_slice", "k293_conv2d", "k294_silu", "k295_transpose", "k296_flip", "k297_flip", "k298_concat", "k299_matmul", "k300_slice", "k301_slice", "k302_slice", "k303_matmul", "k304_selective_scan", "k305_slice", "k306_slice", "k307_flip", "k308_add", "k309_slice", "k310_transpose", "k311_add", "k312_slice", "k313_flip", "k314_transpose", "k315_add", "k316_layer_norm", "k317_silu", "k318_mul", "k319_conv2d", "k320_mul", "k321_add", "k322_layer_norm", "k323_conv2d", "k324_gelu", "k325_conv2d", "k326_reduce_mean", "k327_conv2d", "k328_relu", "k329_conv2d", "k330_sigmoid", "k331_mul", "k332_mul", "k333_add", "k334_layer_norm", "k335_conv2d", "k336_slice", "k337_slice", "k338_conv2d", "k339_silu", "k340_transpose", "k341_flip", "k342_flip", "k343_concat", "k344_matmul", "k345_slice", "k346_slice", "k347_slice", "k348_matmul", "k349_selective_scan", "k350_slice", "k351_slice", "k352_flip", "k353_add", "k354_slice", "k355_transpose", "k356_add", "k357_slice", "k358_flip", "k359_transpose", "k360_add", "k361_layer_norm", "k362_silu", "k363_mul", "k364_conv2d", "k365_mul", "k366_add", "k367_layer_norm", "k368_conv2d", "k369_gelu", "k370_conv2d", "k371_reduce_mean", "k372_conv2d", "k373_relu", "k374_conv2d", "k375_sigmoid", "k376_mul", "k377_mul", "k378_add", "k379_conv2d", "k380_add", "k381_copy_out"};
-static const char *const kernel_ops[MODEL_KERNELS] = {"reflect_pad", "conv2d", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_unshuffle", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_unshuffle", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_unshuffle", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_shuffle", "concat", "conv2d", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_shuffle", "concat", "conv2d", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_shuffle", "concat", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "add", "crop"};
+static const char *const kernel_names[MODEL_KERNELS] = {"k0_copy_in", "k1_conv2d", "k2_layer_norm", "k3_conv2d", "k4_slice", "k5_slice", "k6_conv2d", "k7_silu", "k8_transpose", "k9_flip", "k10_flip", "k11_concat", "k12_matmul", "k13_slice", "k14_slice", "k15_slice", "k16_matmul", "k17_chunked_selective_scan", "k18_slice", "k19_slice", "k20_flip", "k21_add", "k22_slice", "k23_transpose", "k24_add", "k25_slice", "k26_flip", "k27_transpose", "k28_add", "k29_layer_norm", "k30_silu", "k31_mul", "k32_conv2d", "k33_mul", "k34_add", "k35_layer_norm", "k36_conv2d", "k37_gelu", "k38_conv2d", "k39_reduce_mean", "k40_conv2d", "k41_relu", "k42_conv2d", "k43_sigmoid", "k44_mul", "k45_mul", "k46_add", "k47_conv2d", "k48_pixel_unshuffle", "k49_layer_norm", "k50_conv2d", "k51_slice", "k52_slice", "k53_conv2d", "k54_silu", "k55_transpose", "k56_flip", "k57_flip", "k58_concat", "k59_matmul", "k60_slice", "k61_slice", "k62_slice", "k63_matmul", "k64_chunked_selective_scan", "k65_slice", "k66_slice", "k67_flip", "k68_add", "k69_slice", "k70_transpose", "k71_add", "k72_slice", "k73_flip", "k74_transpose", "k75_add", "k76_layer_norm", "k77_silu", "k78_mul", "k79_conv2d", "k80_mul", "k81_add", "k82_layer_norm", "k83_conv2d", "k84_gelu", "k85_conv2d", "k86_reduce_mean", "k87_conv2d", "k88_relu", "k89_conv2d", "k90_sigmoid", "k91_mul", "k92_mul", "k93_add", "k94_conv2d", "k95_pixel_unshuffle", "k96_layer_norm", "k97_conv2d", "k98_slice", "k99_slice", "k100_conv2d", "k101_silu", "k102_transpose", "k103_flip", "k104_flip", "k105_concat", "k106_matmul", "k107_slice", "k108_slice", "k109_slice", "k110_matmul", "k111_chunked_selective_scan", "k112_slice", "k113_slice", "k114_flip", "k115_add", "k116_slice", "k117_transpose", "k118_add", "k119_slice", "k120_flip", "k121_transpose", "k122_add", "k123_layer_norm", "k124_silu", "k125_mul", "k126_conv2d", "k127_mul", "k128_add", "k129_layer_norm", "k130_conv2d", "k131_gelu", "k132_conv2d", "k133_reduce_mean", "k134_conv2d", "k135_relu", "k136_conv2d", "k137_sigmoid", "k138_mul", "k139_mul", "k140_add", "k141_conv2d", "k142_pixel_unshuffle", "k143_layer_norm", "k144_conv2d", "k145_slice", "k146_slice", "k147_conv2d", "k148_silu", "k149_transpose", "k150_flip", "k151_flip", "k152_concat", "k153_matmul", "k154_slice", "k155_slice", "k156_slice", "k157_matmul", "k158_chunked_selective_scan", "k159_slice", "k160_slice", "k161_flip", "k162_add", "k163_slice", "k164_transpose", "k165_add", "k166_slice", "k167_flip", "k168_transpose", "k169_add", "k170_layer_norm", "k171_silu", "k172_mul", "k173_conv2d", "k174_mul", "k175_add", "k176_layer_norm", "k177_conv2d", "k178_gelu", "k179_conv2d", "k180_reduce_mean", "k181_conv2d", "k182_relu", "k183_conv2d", "k184_sigmoid", "k185_mul", "k186_mul", "k187_add", "k188_conv2d", "k189_pixel_shuffle", "k190_concat", "k191_conv2d", "k192_layer_norm", "k193_conv2d", "k194_slice", "k195_slice", "k196_conv2d", "k197_silu", "k198_transpose", "k199_flip", "k200_flip", "k201_concat", "k202_matmul", "k203_slice", "k204_slice", "k205_slice", "k206_matmul", "k207_chunked_selective_scan", "k208_slice", "k209_slice", "k210_flip", "k211_add", "k212_slice", "k213_transpose", "k214_add", "k215_slice", "k216_flip", "k217_transpose", "k218_add", "k219_layer_norm", "k220_silu", "k221_mul", "k222_conv2d", "k223_mul", "k224_add", "k225_layer_norm", "k226_conv2d", "k227_gelu", "k228_conv2d", "k229_reduce_mean", "k230_conv2d", "k231_relu", "k232_conv2d", "k233_sigmoid", "k234_mul", "k235_mul", "k236_add", "k237_conv2d", "k238_pixel_shuffle", "k239_concat", "k240_conv2d", "k241_layer_norm", "k242_conv2d", "k243_slice", "k244_slice", "k245_conv2d", "k246_silu", "k247_transpose", "k248_flip", "k249_flip", "k250_concat", "k251_matmul", "k252_slice", "k253_slice", "k254_slice", "k255_matmul", "k256_chunked_selective_scan", "k257_slice", "k258_slice", "k259_flip", "k260_add", "k261_slice", "k262_transpose", "k263_add", "k264_slice", "k265_flip", "k266_transpose", "k267_add", "k268_layer_norm", "k269_silu", "k270_mul", "k271_conv2d", "k272_mul", "k273_add", "k274_layer_norm", "k275_conv2d", "k276_gelu", "k277_conv2d", "k278_reduce_mean", "k279_conv2d", "k280_relu", "k281_conv2d", "k282_sigmoid", "k283_mul", "k284_mul", "k285_add", "k286_conv2d", "k287_pixel_shuffle", "k288_concat", "k289_layer_norm", "k290_conv2d", "k291_slice", "k292_slice", "k293_conv2d", "k294_silu", "k295_transpose", "k296_flip", "k297_flip", "k298_concat", "k299_matmul", "k300_slice", "k301_slice", "k302_slice", "k303_matmul", "k304_chunked_selective_scan", "k305_slice", "k306_slice", "k307_flip", "k308_add", "k309_slice", "k310_transpose", "k311_add", "k312_slice", "k313_flip", "k314_transpose", "k315_add", "k316_layer_norm", "k317_silu", "k318_mul", "k319_conv2d", "k320_mul", "k321_add", "k322_layer_norm", "k323_conv2d", "k324_gelu", "k325_conv2d", "k326_reduce_mean", "k327_conv2d", "k328_relu", "k329_conv2d", "k330_sigmoid", "k331_mul", "k332_mul", "k333_add", "k334_layer_norm", "k335_conv2d", "k336_slice", "k337_slice", "k338_conv2d", "k339_silu", "k340_transpose", "k341_flip", "k342_flip", "k343_concat", "k344_matmul", "k345_slice", "k346_slice", "k347_slice", "k348_matmul", "k349_chunked_selective_scan", "k350_slice", "k351_slice", "k352_flip", "k353_add", "k354_slice", "k355_transpose", "k356_add", "k357_slice", "k358_flip", "k359_transpose", "k360_add", "k361_layer_norm", "k362_silu", "k363_mul", "k364_conv2d", "k365_mul", "k366_add", "k367_layer_norm", "k368_conv2d", "k369_gelu", "k370_conv2d", "k371_reduce_mean", "k372_conv2d", "k373_relu", "k374_conv2d", "k375_sigmoid", "k376_mul", "k377_mul", "k378_add", "k379_conv2d", "k380_add", "k381_copy_out"};
+static const char *const kernel_ops[MODEL_KERNELS] = {"reflect_pad", "conv2d", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_unshuffle", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_unshuffle", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_unshuffle", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_shuffle", "concat", "conv2d", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_shuffle", "concat", "conv2d", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "pixel_shuffle", "concat", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "layer_norm", "conv2d", "slice", "slice", "conv2d", "silu", "transpose", "flip", "flip", "concat", "matmul", "slice", "slice", "slice", "matmul", "chunked_selective_scan", "slice", "slice", "flip", "add", "slice", "transpose", "add", "slice", "flip", "transpose", "add", "layer_norm", "silu", "mul", "conv2d", "mul", "add", "layer_norm", "conv2d", "gelu", "conv2d", "reduce_mean", "conv2d", "relu", "conv2d", "sigmoid", "mul", "mul", "add", "conv2d", "add", "crop"};
 
 void model_get_info(hc_model_info *info) {
     static const int in_shape[] = {1, 3, 16, 16};
@@ -15774,7 +15862,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 58432);
     a.out = ws + 131072;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 17, k17_selective_scan, &a);
+    run_kernel(ctx, 17, k17_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)65536 * sizeof(float));
     memset(ws + 65536, 0xff, (size_t)65536 * sizeof(float));
@@ -16160,7 +16248,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 300544);
     a.out = ws + 65536;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 64, k64_selective_scan, &a);
+    run_kernel(ctx, 64, k64_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
@@ -16546,7 +16634,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 1197312);
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 111, k111_selective_scan, &a);
+    run_kernel(ctx, 111, k111_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
@@ -16932,7 +17020,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 4758208);
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 158, k158_selective_scan, &a);
+    run_kernel(ctx, 158, k158_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
@@ -17340,7 +17428,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 10930112);
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 207, k207_selective_scan, &a);
+    run_kernel(ctx, 207, k207_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
@@ -17748,7 +17836,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 12492928);
     a.out = ws + 65536;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 256, k256_selective_scan, &a);
+    run_kernel(ctx, 256, k256_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
@@ -18147,7 +18235,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 13037376);
     a.out = ws + 262144;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 304, k304_selective_scan, &a);
+    run_kernel(ctx, 304, k304_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)131072 * sizeof(float));
     memset(ws + 131072, 0xff, (size_t)131072 * sizeof(float));
@@ -18519,7 +18607,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[6] = (const float *)(ctx->blob + 13274624);
     a.out = ws + 262144;
     a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 349, k349_selective_scan, &a);
+    run_kernel(ctx, 349, k349_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)131072 * sizeof(float));
     memset(ws + 131072, 0xff, (size_t)131072 * sizeof(float));

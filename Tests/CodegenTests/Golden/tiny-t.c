@@ -209,7 +209,8 @@ static void k3_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 16;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 16, HEADS = 1, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -274,7 +275,8 @@ static void k4_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 16;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 16, HEADS = 1, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -402,7 +404,8 @@ static void k5_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 16;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 16, HEADS = 1, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -486,7 +489,8 @@ static void k6_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 16;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 16, HEADS = 1, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -1164,7 +1168,8 @@ static void k20_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -1229,7 +1234,8 @@ static void k21_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -1357,7 +1363,8 @@ static void k22_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -1441,7 +1448,8 @@ static void k23_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -2119,7 +2127,8 @@ static void k37_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -2184,7 +2193,8 @@ static void k38_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -2312,7 +2322,8 @@ static void k39_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -2396,7 +2407,8 @@ static void k40_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -3074,7 +3086,8 @@ static void k54_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 128;
     const long y_d2 = h8;
     const long y_d3 = w8;
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 128, HEADS = 4, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -3139,7 +3152,8 @@ static void k55_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 128;
     const long y_d2 = h8;
     const long y_d3 = w8;
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 128, HEADS = 4, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -3267,7 +3281,8 @@ static void k56_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 128;
     const long y_d2 = h8;
     const long y_d3 = w8;
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 128, HEADS = 4, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -3351,7 +3366,8 @@ static void k57_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 128;
     const long y_d2 = h8;
     const long y_d3 = w8;
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 128, HEADS = 4, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -4150,7 +4166,8 @@ static void k73_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -4215,7 +4232,8 @@ static void k74_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -4343,7 +4361,8 @@ static void k75_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -4427,7 +4446,8 @@ static void k76_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 64, HEADS = 2, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -5226,7 +5246,8 @@ static void k92_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -5291,7 +5312,8 @@ static void k93_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -5419,7 +5441,8 @@ static void k94_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -5503,7 +5526,8 @@ static void k95_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 2, D = 16, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -6218,7 +6242,8 @@ static void k110_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -6283,7 +6308,8 @@ static void k111_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -6411,7 +6437,8 @@ static void k112_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -6495,7 +6522,8 @@ static void k113_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -7077,7 +7105,8 @@ static void k125_fused_attention_qkv(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -7142,7 +7171,8 @@ static void k126_fused_attention_gram(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -7270,7 +7300,8 @@ static void k127_fused_attention_mix(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
@@ -7354,7 +7385,8 @@ static void k128_fused_attention_out(void *argp, int tid, int nt) {
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
-    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
+    float *restrict scratch = s;
+    (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x2_d1; (void)x2_d2; (void)x2_d3; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)y; (void)s; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3; (void)scratch;
     const long C = 32, HEADS = 1, D = 32, H = x0_d2, W = x0_d3, P = H * W;
     const long TR = 4, NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
     float *T = s, *V = s + 3 * C * P;
