@@ -3,6 +3,7 @@ public enum PassRegistry {
     public static let all: [Pass.Type] = [
         InferShapes.self,
         ExpandBlocks.self,
+        FuseFeedForward.self,
     ]
 
     public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }

@@ -34,7 +34,12 @@ public enum KernelEmitter {
         s += "    " + unused.map { "(void)\($0);" }.joined(separator: " ") + "\n"
         s += try body(kernel)
         s += "}\n"
-        return s
+        return helpers(kernel) + s
+    }
+
+    /// Static C functions a kernel calls, printed before it.
+    static func helpers(_ k: Kernel) -> String {
+        k.op.kind == .fusedFeedForward ? fusedFeedForwardHelpers(k) : ""
     }
 
     static func shapeText(_ shape: SymbolicShape) -> String { "[" + shape.map(\.description).joined(separator: ",") + "]" }
@@ -95,6 +100,8 @@ public enum KernelEmitter {
             return reduceMean(k, axes: try a.ints("axes"))
         case .selectiveScan:
             return try selectiveScan(k)
+        case .fusedFeedForward:
+            return try fusedFeedForward(k)
         case .reshape, .weight, .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("\(op.kind.name) has no kernel (it must be expanded, folded or viewed before code generation)", at: op.label)
         }

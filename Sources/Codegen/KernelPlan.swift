@@ -20,6 +20,8 @@ public struct Kernel {
     public var operands: [(storage: Storage, shape: SymbolicShape)]
     public var result: (storage: Storage, shape: SymbolicShape)
     public var schedule: Schedule
+    /// Per-thread scratch this kernel needs, in floats at the maximum image size (0: none).
+    public var scratchFloats: Int = 0
 }
 
 public struct KernelPlan {
@@ -39,6 +41,9 @@ public struct KernelPlan {
     /// Arena size in floats at the maximum image size, and the largest set of simultaneously live intermediates.
     public var workspaceFloats: Int
     public var lowerBoundFloats: Int
+    /// Per-thread scratch slot in floats (the largest any kernel asks for), placed after the arena: thread `tid`
+    /// uses floats [tid·slot, (tid+1)·slot) of it. The workspace holds one slot per thread of the context.
+    public var scratchFloatsPerThread: Int
     public var target: Target
 
     public static let blobHeaderBytes = 64
@@ -148,12 +153,34 @@ public struct KernelPlan {
 
         // 4. Kernels with their schedules.
         let target = self.target
+        let (maxH8, maxW8) = (self.maxH8, self.maxW8)
         kernels = kernelOps.enumerated().map { i, op in
             let operandShapes = op.operands.map { types[$0]!.shape }
-            return Kernel(index: i + 1, name: "k\(i + 1)_\(op.kind.name)", ops: [op.kind.name], op: op,
-                          operands: op.operands.map { (storage($0), shapes[$0]!) },
-                          result: (storage(op.result), shapes[op.result]!),
-                          schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target))
+            let schedule = DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target)
+            let resultShape = shapes[op.result]!
+            // Fused ops list their members (`fuses`), so profiles and comments name the ops they replaced.
+            let members = (try? op.attributes.string("fuses")).map { $0.split(separator: "+").map(String.init) }
+            var kernel = Kernel(index: i + 1, name: "k\(i + 1)_\(op.kind.name)", ops: members ?? [op.kind.name], op: op,
+                                operands: op.operands.map { (storage($0), shapes[$0]!) },
+                                result: (storage(op.result), resultShape), schedule: schedule)
+            kernel.scratchFloats = KernelPlan.scratchFloats(op, schedule: schedule,
+                                                            shape: resultShape.map { $0.value(h8: maxH8, w8: maxW8) })
+            return kernel
+        }
+        scratchFloatsPerThread = ((kernels.map(\.scratchFloats).max() ?? 0) + KernelPlan.alignFloats - 1)
+            / KernelPlan.alignFloats * KernelPlan.alignFloats
+    }
+
+    /// Per-thread scratch of a kernel in floats, given its result shape at the maximum size.
+    static func scratchFloats(_ op: Operation, schedule: Schedule, shape: [Int]) -> Int {
+        switch op.kind {
+        case .fusedFeedForward:
+            // The project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the depthwise outputs.
+            let hidden = (try? op.attributes.int("hidden")) ?? 0
+            let (h, w) = (shape[2], shape[3])
+            return 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w
+        default:
+            return 0
         }
     }
 }

@@ -7,7 +7,7 @@ public enum Pipelines {
     public static let lower: [Pass.Type] = [InferShapes.self, ExpandBlocks.self, InferShapes.self]
 
     /// The optimisation passes after lowering, in order.
-    public static let optimize: [Pass.Type] = []
+    public static let optimize: [Pass.Type] = [FuseFeedForward.self]
 
     /// What `hybridc compile` runs by default.
     public static var compile: [Pass.Type] { lower + optimize }

@@ -1,4 +1,4 @@
-/// The reference interpreter: executes primitive ops with plain loops, in fp32 storage with fp64 arithmetic.
+/// The reference interpreter: executes primitive and fused ops with plain loops, in fp32 storage with fp64 arithmetic.
 ///
 /// It is the oracle for every pass and kernel, so every op is written the obvious way, straight from its
 /// definition in ARCHITECTURES.md; speed matters only as far as the tests need.
@@ -90,6 +90,7 @@ public enum Interpreter {
         case .pixelUnshuffle: return pixelUnshuffle(x[0], factor: try a.int("factor"))
         case .reduceMean: return reduceMean(x[0], axes: try a.ints("axes"))
         case .selectiveScan: return try selectiveScan(x, a)
+        case .fusedFeedForward: return try fusedFeedForward(x, a)
         }
     }
 

@@ -1,4 +1,5 @@
-/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops.
+/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops, and
+/// fused ops (created by passes, each naming the primitive ops it replaced in its `fuses` attribute).
 public enum OpKind: String, CaseIterable {
     // Graph values.
     case weight
@@ -27,12 +28,16 @@ public enum OpKind: String, CaseIterable {
     case reduceMean = "reduce_mean"
     case selectiveScan = "selective_scan"
 
-    public enum Level { case value, block, primitive }
+    // Fused ops: what optimisation passes create; the interpreter and the code generator run them directly.
+    case fusedFeedForward = "fused_feed_forward"
+
+    public enum Level { case value, block, primitive, fused }
 
     public var level: Level {
         switch self {
         case .weight: return .value
         case .transformerBlock, .ssmBlock, .downsample, .upsample: return .block
+        case .fusedFeedForward: return .fused
         default: return .primitive
         }
     }
