@@ -85,6 +85,15 @@ final class FuseFeedForwardTests: XCTestCase {
         XCTAssertEqual(try Interpreter.run(g, inputs: [input], weights: w), try Interpreter.run(fused, inputs: [input], weights: w))
     }
 
+    /// The fused op costs what the ops it replaced cost: the same MACs, and GELU plus the gate elementwise.
+    func testCostIsUnchanged() throws {
+        let graph = try Self.gdfn(channels: 48, hidden: 127, height: 16, width: 24, bias: true)
+        let (fused, _) = try fuse(graph)
+        let total = { (g: Graph) in Cost.perOp(g).map(\.cost).reduce(Cost(), +) }
+        XCTAssertEqual(total(fused), total(graph))
+        XCTAssertEqual(total(fused).macs, 16 * 24 * (254 * 48 + 254 * 9 + 48 * 127))
+    }
+
     /// Level 1 of Restormer at 256x256 (C 48, hidden 127): the six intermediates (project_in and dwconv outputs
     /// of 2h channels, both halves, gelu, gate of h channels) are no longer written, 266,338,304 bytes per block.
     func testStatisticsAt256() throws {
