@@ -9,8 +9,8 @@ extension KernelEmitter {
         return """
         /* \(name)_pointwise: y[m*ys + p] = bias[m] + sum_k w[m*K + k] * x[k*xs + p] for p < np (bias may be NULL);
            the 1x1 convolutions of \(name), with the 4-row x 2-vector register tile of the pointwise kernel. */
-        static void \(name)_pointwise(float *restrict y, long ys, const float *restrict x, long xs, long np,
-                                      const float *restrict w, const float *restrict bias, long M, long K) {
+        HC_NOINLINE static void \(name)_pointwise(float *restrict y, long ys, const float *restrict x, long xs, long np,
+                                                  const float *restrict w, const float *restrict bias, long M, long K) {
             long m = 0;
             for (; m + 4 <= M; m += 4) {
                 const float *w0 = w + m * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
@@ -47,7 +47,7 @@ extension KernelEmitter {
                     y0[p] = s0; y1[p] = s1; y2[p] = s2; y3[p] = s3;
                 }
             }
-            /* The last M % 4 rows; pointers step instead of m * ys, which gcc's loop analysis cannot bound. */
+            /* The last M % 4 rows. */
             float *yr = y + m * ys;
             const float *wr = w + m * K;
             for (; m < M; m++, yr += ys, wr += K) {
@@ -63,8 +63,8 @@ extension KernelEmitter {
 
         /* \(name)_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
            zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-        static void \(name)_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                          const float *restrict k, float bias) {
+        HC_NOINLINE static void \(name)_depthwise_row(float *restrict out, const float *restrict r, long W,
+                                                      const float *restrict k, float bias) {
             const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
             if (W == 1) {
                 out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
