@@ -8,6 +8,7 @@ public enum PassRegistry {
         EliminateDeadCode.self,
         FuseAttention.self,
         ChunkSelectiveScan.self,
+        FuseFeedForward.self,
     ]
 
     public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }

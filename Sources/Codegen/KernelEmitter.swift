@@ -24,7 +24,12 @@ public enum KernelEmitter {
             s += try body(kernel, phase: phase)
             s += "}\n"
         }
-        return s
+        return helpers(kernel) + s
+    }
+
+    /// Static C functions a kernel calls, printed before it.
+    static func helpers(_ k: Kernel) -> String {
+        k.op.kind == .fusedFeedForward ? fusedFeedForwardHelpers(k) : ""
     }
 
     /// The kernel's arguments as named C locals: operands x0.., their dims x0_d0.., the output y and its dims,
@@ -121,6 +126,8 @@ public enum KernelEmitter {
             return try fusedAttention(k)
         case .chunkedSelectiveScan:
             return try chunkedSelectiveScan(k, phase: phase)
+        case .fusedFeedForward:
+            return try fusedFeedForward(k)
         case .reshape, .weight, .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("\(op.kind.name) has no kernel (it must be expanded, folded or viewed before code generation)", at: op.label)
         }

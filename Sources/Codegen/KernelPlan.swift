@@ -34,6 +34,8 @@ public struct Kernel {
 
     /// The C function of each phase: the kernel's name, or `name_p1`, `name_p2`, ... when it has several.
     public var functionNames: [String] { phases == 1 ? [name] : (1...phases).map { "\(name)_p\($0)" } }
+    /// Per-thread scratch this kernel needs, in floats at the maximum image size (0: none).
+    public var scratchFloats: Int = 0
 }
 
 public struct KernelPlan {
@@ -56,6 +58,9 @@ public struct KernelPlan {
     /// Every workspace buffer: its offset and size in floats (at the maximum image size) and the kernels that
     /// write it first and read it last, as op steps (0 is the copy-in kernel, the last step the copy-out).
     public var buffers: [(offset: Int, floats: Int, first: Int, last: Int)]
+    /// Per-thread scratch slot in floats (the largest any kernel asks for), placed after the arena: thread `tid`
+    /// uses floats [tid·slot, (tid+1)·slot) of it. The workspace holds one slot per thread of the context.
+    public var scratchFloatsPerThread: Int
     public var target: Target
 
     public static let blobHeaderBytes = 64
@@ -196,7 +201,7 @@ public struct KernelPlan {
             for phase in phases {
                 let index = kernels.count + 1
                 var ops = [op.kind.name]
-                if let fuses = try? op.attributes.string("fuses") { ops = fuses.split(separator: ",").map(String.init) }
+                if let fuses = try? op.attributes.string("fuses") { ops = fuses.split(whereSeparator: { $0 == "," || $0 == "+" }).map(String.init) }
                 kernels.append(Kernel(index: index, name: "k\(index)_\(op.kind.name)" + (phase.map { "_\($0)" } ?? ""),
                                       ops: ops, op: op,
                                       operands: op.operands.map { (storage($0), shapes[$0]!) },
@@ -204,8 +209,26 @@ public struct KernelPlan {
                                       schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target),
                                       phase: phase, scratch: offsets[-(i + 1)], step: i + 1,
                                       phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op)))
+                kernels[kernels.count - 1].scratchFloats = KernelPlan.scratchFloats(
+                    op, schedule: kernels[kernels.count - 1].schedule,
+                    shape: shapes[op.result]!.map { $0.value(h8: maxH8, w8: maxW8) })
             }
         }
         self.kernels = kernels
+        scratchFloatsPerThread = ((kernels.map(\.scratchFloats).max() ?? 0) + KernelPlan.alignFloats - 1)
+            / KernelPlan.alignFloats * KernelPlan.alignFloats
+    }
+
+    /// Per-thread scratch of a kernel in floats, given its result shape at the maximum size.
+    static func scratchFloats(_ op: Operation, schedule: Schedule, shape: [Int]) -> Int {
+        switch op.kind {
+        case .fusedFeedForward:
+            // The project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the depthwise outputs.
+            let hidden = (try? op.attributes.int("hidden")) ?? 0
+            let (h, w) = (shape[2], shape[3])
+            return 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w
+        default:
+            return 0
+        }
     }
 }

@@ -72,6 +72,11 @@ public enum DefaultScheduler {
                             loopOrder: ["channel_tile", "chunk", "channel", "l", "state"], vectorWidth: 1)
         case .reduceMean:
             return Schedule(parallelOver: "output", loopOrder: ["output", "reduced"], vectorWidth: 1)
+        case .fusedFeedForward:
+            // Tiles of output rows of one image with a one-row halo; the GEMMs inside use the pointwise register tile.
+            let rows = (try? op.attributes.int("row_tile")) ?? 8
+            return Schedule(parallelOver: "image*row_tile", tiles: ["rows": rows, "co": 4, "nr": 2 * vw],
+                            loopOrder: ["row_tile", "project_in", "channel", "row", "x", "project_out"], vectorWidth: vw)
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)
         case .fusedAttention:

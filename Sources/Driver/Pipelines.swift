@@ -11,6 +11,7 @@ public enum Pipelines {
         Canonicalize.self,
         FoldConstants.self,
         FuseAttention.self,
+        FuseFeedForward.self,
         ChunkSelectiveScan.self,
         EliminateDeadCode.self,
     ]

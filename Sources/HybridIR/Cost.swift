@@ -52,6 +52,13 @@ public struct Cost: Equatable {
             let d = c / heads
             return Cost(macs: 3 * c * c * p + 3 * c * 9 * p + 2 * c * d * p + c * c * p,
                         elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5))
+        case .fusedFeedForward:
+            // The unfused ops' MACs (project_in, depthwise 3x3, project_out) plus GELU (9) and the gate (1) per
+            // hidden channel and pixel.
+            let (c, pixels) = (t[0].shape[1], t[0].shape[0] * t[0].shape[2] * t[0].shape[3])
+            let hidden = (try? op.attributes.int("hidden")) ?? 0
+            return Cost(macs: pixels * (2 * hidden * c + 2 * hidden * 9 + out.shape[1] * hidden),
+                        elementwiseFlops: pixels * hidden * 10)
         default:
             return Cost(elementwiseFlops: out.elementCount * flopsPerElement(op))
         }

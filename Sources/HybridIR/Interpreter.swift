@@ -92,6 +92,7 @@ public enum Interpreter {
         case .selectiveScan: return try selectiveScan(x, a)
         case .fusedAttention: return try fusedAttention(x, a)
         case .chunkedSelectiveScan: return try chunkedSelectiveScan(x, a)
+        case .fusedFeedForward: return try fusedFeedForward(x, a)
         }
     }
 

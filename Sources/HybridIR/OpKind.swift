@@ -1,4 +1,5 @@
-/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops, fused ops.
+/// Every op of the graph IR, grouped by level: graph values, block ops (expanded by a pass), primitive ops, and
+/// fused ops (created by passes, each naming the primitive ops it replaced in its `fuses` attribute).
 public enum OpKind: String, CaseIterable {
     // Graph values.
     case weight
@@ -32,6 +33,8 @@ public enum OpKind: String, CaseIterable {
 
     // Fused ops: created by passes; each names the primitive ops it replaced in its `fuses` attribute.
     case fusedAttention = "fused_attention"
+    // Fused ops: what optimisation passes create; the interpreter and the code generator run them directly.
+    case fusedFeedForward = "fused_feed_forward"
 
     public enum Level { case value, block, primitive, fused }
 
@@ -40,6 +43,7 @@ public enum OpKind: String, CaseIterable {
         case .weight: return .value
         case .transformerBlock, .ssmBlock, .downsample, .upsample: return .block
         case .fusedAttention: return .fused
+        case .fusedFeedForward: return .fused
         default: return .primitive
         }
     }

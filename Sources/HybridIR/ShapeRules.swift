@@ -202,6 +202,8 @@ public enum ShapeRules {
         case .chunkedSelectiveScan:
             _ = try chunkedScanParameters(a)
             return try selectiveScanType(op, t)
+        case .fusedFeedForward:
+            return try fusedFeedForwardType(op, t)
         }
     }
 
@@ -237,6 +239,30 @@ public enum ShapeRules {
             }
         }
         return t[0]
+    }
+
+    /// `fused_feed_forward` (GDFN, ARCHITECTURES.md 1.3): x (N, C, H, W), project_in (2h, C, 1, 1), [bias (2h)],
+    /// dwconv (2h, 1, 3, 3), [bias (2h)], project_out (CO, h, 1, 1), [bias (CO)] -> (N, CO, H, W).
+    private static func fusedFeedForwardType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
+        let a = op.attributes
+        let hidden = try a.int("hidden"), bias = try a.bool("bias"), rowTile = try a.int("row_tile")
+        _ = try a.string("fuses")
+        guard hidden > 0, rowTile > 0 else { throw HybridError("hidden and row_tile must be positive") }
+        let roles = bias ? ["x", "project_in", "project_in bias", "dwconv", "dwconv bias", "project_out", "project_out bias"]
+                         : ["x", "project_in", "dwconv", "project_out"]
+        guard t.count == roles.count else {
+            throw HybridError("expects \(roles.count) operands (\(roles.joined(separator: ", "))), got \(t.count)")
+        }
+        guard t[0].rank == 4 else { throw HybridError("x must have rank 4, got \(t[0])") }
+        let c = t[0].shape[1]
+        let co = t[bias ? 5 : 3].shape.first ?? 0
+        var want: [[Int]] = [[2 * hidden, c, 1, 1], [2 * hidden, 1, 3, 3], [co, hidden, 1, 1]]
+        if bias { want = [want[0], [2 * hidden], want[1], [2 * hidden], want[2], [co]] }
+        for (i, shape) in want.enumerated() where t[i + 1].shape != shape {
+            throw HybridError("\(roles[i + 1]) must have shape \(shape), got \(t[i + 1].shape)")
+        }
+        guard co > 0 else { throw HybridError("project_out has no output channels") }
+        return TensorType(t[0].elementType, [t[0].shape[0], co, t[0].shape[2], t[0].shape[3]])
     }
 
     /// Operand roles of `selective_scan` in order: u, delta, A, B, C, then the optional D, z, delta_bias.

@@ -25,6 +25,11 @@ final class KernelTests: XCTestCase {
     static let scanAttributes: Attributes = ["has_D": .bool(true), "has_z": .bool(false), "has_delta_bias": .bool(true),
                                              "delta_softplus": .bool(true)]
 
+    static func feedForward(hidden: Int, bias: Bool, rowTile: Int = 8) -> Attributes {
+        ["hidden": .int(hidden), "bias": .bool(bias), "row_tile": .int(rowTile),
+         "fuses": .string("conv2d+conv2d+slice+slice+gelu+mul+conv2d")]
+    }
+
     /// The ops and sizes the bundled networks use, plus edge cases of each kernel.
     static let cases: [Case] = [
         // conv2d 1x1 (pointwise GEMM): GDFN project_in 48 -> 2*127, project_out 127 -> 48, CAB squeeze to 1 and 3.
@@ -126,6 +131,17 @@ final class KernelTests: XCTestCase {
              attributes: chunked(["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false),
                                   "delta_softplus": .bool(false)], 4, "carry"),
              ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
+        // Fused GDFN: level 1 of Restormer (C 48, hidden 127) at width 40 with a partial last row tile (11 = 8 + 3);
+        // with biases at an odd width and a row tile of 2 (first, middle and last tiles); a single column.
+        Case(name: "fused_feed_forward 48 hidden 127 11x40", kind: .fusedFeedForward,
+             shapes: [[1, 48, 11, 40], [254, 48, 1, 1], [254, 1, 3, 3], [48, 127, 1, 1]],
+             attributes: feedForward(hidden: 127, bias: false), tolerance: 1e-4),
+        Case(name: "fused_feed_forward bias hidden 5 7x9 rows 2", kind: .fusedFeedForward,
+             shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6]],
+             attributes: feedForward(hidden: 5, bias: true, rowTile: 2), tolerance: 1e-4),
+        Case(name: "fused_feed_forward one column", kind: .fusedFeedForward,
+             shapes: [[1, 4, 5, 1], [6, 4, 1, 1], [6, 1, 3, 3], [4, 3, 1, 1]],
+             attributes: feedForward(hidden: 3, bias: false), tolerance: 1e-4),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {

@@ -64,6 +64,14 @@ double hc_now(void);
 
 /* ---- work split ---- */
 
+/* Helpers a kernel calls with run-time strides stay out of line: inlined into a kernel whose shapes are
+ * constants, gcc's loop analysis reports false "iteration N invokes undefined behavior" errors (-Werror). */
+#if defined(__GNUC__)
+#define HC_NOINLINE __attribute__((noinline))
+#else
+#define HC_NOINLINE
+#endif
+
 /* Contiguous balanced split of [0, n) over nt threads: thread tid gets [*begin, *end); the first n % nt
  * threads get one extra item.  Empty ranges (begin == end) when n < nt. */
 static inline void hc_split(long n, int tid, int nt, long *begin, long *end)

@@ -1,0 +1,146 @@
+/// The C kernel of `fused_feed_forward` (GDFN): tiles of output rows with a one-row halo, so that the projection,
+/// the depthwise conv and the gate live only in per-thread scratch and the kernel writes nothing but its output.
+import HybridIR
+
+extension KernelEmitter {
+    /// The 1x1-convolution GEMM and the depthwise row the kernel calls, as static functions printed before it.
+    static func fusedFeedForwardHelpers(_ k: Kernel) -> String {
+        let name = k.name
+        return """
+        /* \(name)_pointwise: y[m*ys + p] = bias[m] + sum_k w[m*K + k] * x[k*xs + p] for p < np (bias may be NULL);
+           the 1x1 convolutions of \(name), with the 4-row x 2-vector register tile of the pointwise kernel. */
+        HC_NOINLINE static void \(name)_pointwise(float *restrict y, long ys, const float *restrict x, long xs, long np,
+                                                  const float *restrict w, const float *restrict bias, long M, long K) {
+            long m = 0;
+            for (; m + 4 <= M; m += 4) {
+                const float *w0 = w + m * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+                const float c0 = bias ? bias[m] : 0.0f, c1 = bias ? bias[m + 1] : 0.0f;
+                const float c2 = bias ? bias[m + 2] : 0.0f, c3 = bias ? bias[m + 3] : 0.0f;
+                float *y0 = y + m * ys, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
+                long p = 0;
+                for (; p + 2 * HC_VLEN <= np; p += 2 * HC_VLEN) {
+                    hc_vf a00 = hc_vset1(c0), a01 = a00, a10 = hc_vset1(c1), a11 = a10;
+                    hc_vf a20 = hc_vset1(c2), a21 = a20, a30 = hc_vset1(c3), a31 = a30;
+                    for (long q = 0; q < K; q++) {
+                        const float *xr = x + q * xs + p;
+                        const hc_vf v0 = hc_vld(xr), v1 = hc_vld(xr + HC_VLEN);
+                        hc_vf wv = hc_vset1(w0[q]);
+                        a00 = hc_vfma(wv, v0, a00); a01 = hc_vfma(wv, v1, a01);
+                        wv = hc_vset1(w1[q]);
+                        a10 = hc_vfma(wv, v0, a10); a11 = hc_vfma(wv, v1, a11);
+                        wv = hc_vset1(w2[q]);
+                        a20 = hc_vfma(wv, v0, a20); a21 = hc_vfma(wv, v1, a21);
+                        wv = hc_vset1(w3[q]);
+                        a30 = hc_vfma(wv, v0, a30); a31 = hc_vfma(wv, v1, a31);
+                    }
+                    hc_vst(y0 + p, a00); hc_vst(y0 + p + HC_VLEN, a01);
+                    hc_vst(y1 + p, a10); hc_vst(y1 + p + HC_VLEN, a11);
+                    hc_vst(y2 + p, a20); hc_vst(y2 + p + HC_VLEN, a21);
+                    hc_vst(y3 + p, a30); hc_vst(y3 + p + HC_VLEN, a31);
+                }
+                for (; p < np; p++) {
+                    float s0 = c0, s1 = c1, s2 = c2, s3 = c3;
+                    for (long q = 0; q < K; q++) {
+                        const float v = x[q * xs + p];
+                        s0 += w0[q] * v; s1 += w1[q] * v; s2 += w2[q] * v; s3 += w3[q] * v;
+                    }
+                    y0[p] = s0; y1[p] = s1; y2[p] = s2; y3[p] = s3;
+                }
+            }
+            /* The last M % 4 rows. */
+            float *yr = y + m * ys;
+            const float *wr = w + m * K;
+            for (; m < M; m++, yr += ys, wr += K) {
+                const float bv = bias ? bias[m] : 0.0f;
+                for (long p = 0; p < np; p++) yr[p] = bv;
+                for (long q = 0; q < K; q++) {
+                    const float wv = wr[q];
+                    const float *xr = x + q * xs;
+                    for (long p = 0; p < np; p++) yr[p] += wv * xr[p];
+                }
+            }
+        }
+
+        /* \(name)_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
+           zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
+        HC_NOINLINE static void \(name)_depthwise_row(float *restrict out, const float *restrict r, long W,
+                                                      const float *restrict k, float bias) {
+            const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
+            if (W == 1) {
+                out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
+                return;
+            }
+            out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
+            const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
+            const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
+            const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+            long x = 1;
+            for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bv;
+                s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
+                hc_vst(out + x, s);
+            }
+            for (; x < W - 1; x++)
+                out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
+                       + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
+            const long l = W - 1;
+            out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+        }
+
+
+        """
+    }
+
+    /// The kernel body. For each tile of R output rows of one image:
+    ///  1. project_in of image rows r0-1 .. r0+R into the tile (2h channels × (R+2) rows × W), the rows outside
+    ///     the image set to zero (the depthwise conv zero-pads its input, the projection, not x);
+    ///  2. per hidden channel and row: the depthwise 3x3 of both halves into two row buffers, then
+    ///     gelu(u1)·u2 written over projection row j of the first half, which no later row reads;
+    ///  3. project_out of the gates into the R output rows.
+    /// Tiles are fixed by R and H alone, so the result does not depend on the thread count; the tile lives in the
+    /// calling thread's scratch slot (KernelPlan.scratchFloats sizes it at the maximum image size).
+    static func fusedFeedForward(_ k: Kernel) throws -> String {
+        let a = k.op.attributes
+        let hidden = try a.int("hidden"), bias = try a.bool("bias")
+        let rows = k.schedule.tile("rows")
+        let (wIn, wDw, wOut) = bias ? ("x1", "x3", "x5") : ("x1", "x2", "x3")
+        let (bIn, bOut) = bias ? ("x2", "x6") : ("NULL", "NULL")
+        let dwBias = { (c: String) in bias ? "x4[\(c)]" : "0.0f" }
+        return """
+            const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
+            const long HID = \(hidden), C2 = 2 * HID, R = \(rows) < H ? \(rows) : H;
+            const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
+            float *restrict t = a->scratch + (long)tid * a->scratch_floats;
+            float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
+            long b, e;
+            hc_split(N * ntiles, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long n = item / ntiles, r0 = (item % ntiles) * R;
+                const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+                /* 1. project_in of image rows lo .. hi-1 (r0-1 .. r1 where they exist) into local rows from lo-r0+1. */
+                const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H;
+                for (long c = 0; c < C2; c++) {
+                    if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
+                    if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                }
+                \(k.name)_pointwise(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, \(wIn), \(bIn), C2, CI);
+                /* 2. depthwise 3x3 and gate, channel by channel. */
+                for (long c = 0; c < HID; c++) {
+                    float *p1 = t + c * TS;
+                    const float *p2 = t + (c + HID) * TS;
+                    for (long j = 0; j < nr; j++) {
+                        \(k.name)_depthwise_row(u1, p1 + j * W, W, \(wDw) + c * 9, \(dwBias("c")));
+                        \(k.name)_depthwise_row(u2, p2 + j * W, W, \(wDw) + (c + HID) * 9, \(dwBias("c + HID")));
+                        float *g = p1 + j * W;
+                        for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
+                    }
+                }
+                /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
+                \(k.name)_pointwise(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID);
+            }
+
+        """
+    }
+}
