@@ -19,25 +19,8 @@ extension KernelEmitter {
 
     static func chunkedSelectiveScan(_ k: Kernel, phase: Int) throws -> String {
         let a = k.op.attributes
-        let roles = try ShapeRules.selectiveScanRoles(a)
         let (chunk, form) = try ShapeRules.chunkedScanParameters(a)
-        let softplus = try a.bool("delta_softplus")
-        func operand(_ role: String) -> String? { roles.firstIndex(of: role).map { "x\($0)" } }
-        let n = k.operands[2].shape[1].coefficient
-        // B and C: (D, N) fixed, (B, N, L) shared, or (B, G, N, L) grouped by channel.
-        func index(_ i: Int) -> String {
-            switch k.operands[i].shape.count {
-            case 2: return "x\(i)[d * NS + s]"
-            case 3: return "x\(i)[(bb * NS + s) * L + l]"
-            default: return "x\(i)[((bb * x\(i)_d1 + d / (D / x\(i)_d1)) * NS + s) * L + l]"
-            }
-        }
-        var dt = "x1[row + l]"
-        if let bias = operand("delta_bias") { dt = "(\(dt) + \(bias)[d])" }
-        let dtExpr = softplus ? "hc_softplusf(\(dt))" : dt
-        var skipped = "yv"
-        if let dSkip = operand("D") { skipped = "(yv + u * \(dSkip)[d])" }
-        let gate = operand("z").map { " * hc_siluf(\($0)[row + l])" } ?? ""
+        let (n, index, dtExpr, skipped, gate) = try scanExpressions(k)
 
         if form == "recurrent" {
             let tile = k.schedule.tile("channels")

@@ -536,14 +536,17 @@ public enum KernelEmitter {
 
     // MARK: selective scan
 
-    static func selectiveScan(_ k: Kernel) throws -> String {
+    /// The C expressions both scan kernels (sequential and chunked) are built from: the state size, the B or C
+    /// element at (bb, d, s, l) for each of their three layouts, dt after bias and softplus, the output with the
+    /// D skip (from `yv` and `u`), and the z gate factor ("" without z).
+    static func scanExpressions(_ k: Kernel) throws -> (n: Int, index: (Int) -> String, dt: String, skipped: String, gate: String) {
         let roles = try ShapeRules.selectiveScanRoles(k.op.attributes)
         let softplus = try k.op.attributes.bool("delta_softplus")
         func operand(_ role: String) -> String? { roles.firstIndex(of: role).map { "x\($0)" } }
-        let n = k.operands[2].shape[1].coefficient
         // B and C: (D, N) fixed, (B, N, L) shared, or (B, G, N, L) grouped by channel.
+        let shapes = k.operands.map(\.shape.count)
         func index(_ i: Int) -> String {
-            switch k.operands[i].shape.count {
+            switch shapes[i] {
             case 2: return "x\(i)[d * NS + s]"
             case 3: return "x\(i)[(bb * NS + s) * L + l]"
             default: return "x\(i)[((bb * x\(i)_d1 + d / (D / x\(i)_d1)) * NS + s) * L + l]"
@@ -551,10 +554,14 @@ public enum KernelEmitter {
         }
         var dt = "x1[row + l]"
         if let bias = operand("delta_bias") { dt = "(\(dt) + \(bias)[d])" }
-        let dtExpr = softplus ? "hc_softplusf(\(dt))" : dt
-        var out = "yv"
-        if let dSkip = operand("D") { out = "(\(out) + u * \(dSkip)[d])" }
-        if let z = operand("z") { out = "\(out) * hc_siluf(\(z)[row + l])" }
+        let skipped = operand("D").map { "(yv + u * \($0)[d])" } ?? "yv"
+        let gate = operand("z").map { " * hc_siluf(\($0)[row + l])" } ?? ""
+        return (k.operands[2].shape[1].coefficient, index, softplus ? "hc_softplusf(\(dt))" : dt, skipped, gate)
+    }
+
+    static func selectiveScan(_ k: Kernel) throws -> String {
+        let (n, index, dtExpr, skipped, gate) = try scanExpressions(k)
+        let out = skipped + gate
         return """
             const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = \(n);
             long b, e;

@@ -22,13 +22,8 @@ extension Interpreter {
         let n = a.shape[1]
         let chunks = (length + chunk - 1) / chunk
 
-        func reader(_ t: Tensor) -> (Int, Int, Int, Int) -> Double {
-            if t.rank == 2 { return { _, d, s, _ in Double(t.data[d * n + s]) } }
-            if t.rank == 3 { return { b, _, s, l in Double(t.data[(b * n + s) * length + l]) } }
-            let groups = t.shape[1], perGroup = channels / groups
-            return { b, d, s, l in Double(t.data[((b * groups + d / perGroup) * n + s) * length + l]) }
-        }
-        let readB = reader(bm), readC = reader(cm)
+        let readB = scanInputReader(bm, channels: channels, n: n, length: length)
+        let readC = scanInputReader(cm, channels: channels, n: n, length: length)
 
         var out = [Float](repeating: 0, count: u.count)
         for b in 0..<batch {

@@ -13,14 +13,8 @@ extension Interpreter {
         let (batch, channels, length) = (u.shape[0], u.shape[1], u.shape[2])
         let n = a.shape[1]
 
-        // B and C come as (D, N) fixed, (batch, N, L) shared, or (batch, G, N, L) grouped by channel.
-        func reader(_ t: Tensor) -> (Int, Int, Int, Int) -> Double {
-            if t.rank == 2 { return { _, d, s, _ in Double(t.data[d * n + s]) } }
-            if t.rank == 3 { return { b, _, s, l in Double(t.data[(b * n + s) * length + l]) } }
-            let groups = t.shape[1], perGroup = channels / groups
-            return { b, d, s, l in Double(t.data[((b * groups + d / perGroup) * n + s) * length + l]) }
-        }
-        let readB = reader(bm), readC = reader(cm)
+        let readB = scanInputReader(bm, channels: channels, n: n, length: length)
+        let readC = scanInputReader(cm, channels: channels, n: n, length: length)
 
         var out = [Float](repeating: 0, count: u.count)
         var h = [Double](repeating: 0, count: n)
@@ -49,5 +43,14 @@ extension Interpreter {
             }
         }
         return Tensor(shape: u.shape, data: out)
+    }
+
+    /// Element (batch b, channel d, state s, step l) of a scan's B or C, which come as (D, N) fixed,
+    /// (batch, N, L) shared, or (batch, G, N, L) grouped by channel.
+    static func scanInputReader(_ t: Tensor, channels: Int, n: Int, length: Int) -> (Int, Int, Int, Int) -> Double {
+        if t.rank == 2 { return { _, d, s, _ in Double(t.data[d * n + s]) } }
+        if t.rank == 3 { return { b, _, s, l in Double(t.data[(b * n + s) * length + l]) } }
+        let groups = t.shape[1], perGroup = channels / groups
+        return { b, d, s, l in Double(t.data[((b * groups + d / perGroup) * n + s) * length + l]) }
     }
 }
