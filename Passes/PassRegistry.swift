@@ -8,6 +8,7 @@ public enum PassRegistry {
         EliminateDeadCode.self,
         FuseAttention.self,
         ChunkSelectiveScan.self,
+        FuseScanDirections.self,
         FuseFeedForward.self,
     ]
 

@@ -128,6 +128,8 @@ public enum KernelEmitter {
             return try chunkedSelectiveScan(k, phase: phase)
         case .fusedFeedForward:
             return try fusedFeedForward(k)
+        case .ss2dScan:
+            return try ss2dScan(k, phase: phase)
         case .reshape, .weight, .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("\(op.kind.name) has no kernel (it must be expanded, folded or viewed before code generation)", at: op.label)
         }

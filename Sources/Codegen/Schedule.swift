@@ -70,6 +70,16 @@ public enum DefaultScheduler {
             // stays in L1 while every channel of the tile reads it.
             return Schedule(parallelOver: "batch*channel_tile", tiles: ["channels": max(1, vw), "chunk": chunk],
                             loopOrder: ["channel_tile", "chunk", "channel", "l", "state"], vectorWidth: 1)
+        case .ss2dScan:
+            let chunk = (try? op.attributes.int("chunk")) ?? 64
+            if (try? op.attributes.string("form")) == "carry" {
+                return Schedule(parallelOver: "direction*channel*chunk", tiles: ["chunk": chunk],
+                                loopOrder: ["phase", "direction", "channel", "chunk", "l", "state"], vectorWidth: 1)
+            }
+            // Tiles of channels, each running the four directions in the merge order: a step's pixel, dt_raw,
+            // B and C are found once for the whole tile.
+            return Schedule(parallelOver: "channel_tile", tiles: ["channels": max(1, vw), "chunk": chunk],
+                            loopOrder: ["channel_tile", "direction", "chunk", "l", "channel", "state"], vectorWidth: 1)
         case .reduceMean:
             return Schedule(parallelOver: "output", loopOrder: ["output", "reduced"], vectorWidth: 1)
         case .fusedFeedForward:

@@ -9,6 +9,7 @@ public enum Pipelines {
     /// The optimisation passes after lowering, in order.
     public static let optimize: [Pass.Type] = [
         Canonicalize.self,
+        FuseScanDirections.self,
         FoldConstants.self,
         FuseAttention.self,
         FuseFeedForward.self,

@@ -59,6 +59,12 @@ public struct Cost: Equatable {
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             return Cost(macs: pixels * (2 * hidden * c + 2 * hidden * 9 + out.shape[1] * hidden),
                         elementwiseFlops: pixels * hidden * 10)
+        case .ss2dScan:
+            // The ops it replaced: dt_proj (R MACs per direction, channel and pixel), the selective scan over
+            // K·E channels, and the three adds of the merge; x_proj stays a GEMM of its own.
+            guard let z = try? ShapeRules.ss2dSizes(op.attributes, t.map(\.shape)) else { return Cost() }
+            let scanned = z.k * z.e * z.length
+            return Cost(macs: scanned * z.r, elementwiseFlops: scanned * (7 * z.n + 8) + (z.k - 1) * z.e * z.length)
         default:
             return Cost(elementwiseFlops: out.elementCount * flopsPerElement(op))
         }

@@ -204,7 +204,63 @@ public enum ShapeRules {
             return try selectiveScanType(op, t)
         case .fusedFeedForward:
             return try fusedFeedForwardType(op, t)
+        case .ss2dScan:
+            return try ss2dScanType(op, t)
         }
+    }
+
+    /// Operand roles of `ss2d_scan` in order.
+    public static let ss2dScanRoles = ["xs", "x_dbl", "dt_projs_weight", "A", "Ds", "dt_projs_bias"]
+
+    /// The layouts `ss2d_scan` reads x_dbl in: "planar" (1, K·(R+2N), H, W), feature rows over pixels, or
+    /// "token_major" (H·W, K·(R+2N)), one row of every direction's dt_raw, B and C per pixel.
+    public static let ss2dLayouts = ["planar", "token_major"]
+
+    /// The sizes of an `ss2d_scan` from its operand shapes, checked: channels E, height H, width W, directions K,
+    /// dt rank R, d_state N, and whether x_dbl is token-major.
+    public struct SS2DSizes: Equatable {
+        public var e, h, w, k, r, n: Int
+        public var tokenMajor: Bool
+        /// R + 2N: the rows of x_dbl per direction (dt_raw, B, C in that order).
+        public var rows: Int { r + 2 * n }
+        public var length: Int { h * w }
+    }
+
+    public static func ss2dSizes(_ a: Attributes, _ s: [[Int]]) throws -> SS2DSizes {
+        let directions = try a.int("directions"), layout = try a.string("x_dbl_layout")
+        guard directions == 4 else { throw HybridError("SS2D scans 4 directions, got directions = \(directions)") }
+        guard ss2dLayouts.contains(layout) else {
+            throw HybridError("x_dbl_layout must be one of \(ss2dLayouts.joined(separator: ", ")), got '\(layout)'")
+        }
+        guard s.count == ss2dScanRoles.count else {
+            throw HybridError("expects \(ss2dScanRoles.count) operands (\(ss2dScanRoles.joined(separator: ", "))), got \(s.count)")
+        }
+        guard s[0].count == 4, s[0][0] == 1 else { throw HybridError("xs must be (1, E, H, W), got \(s[0])") }
+        let (e, h, w) = (s[0][1], s[0][2], s[0][3])
+        guard s[2].count == 3, s[2][0] == directions, s[2][1] == e, s[2][2] > 0 else {
+            throw HybridError("dt_projs_weight must be (\(directions), \(e), R), got \(s[2])")
+        }
+        let r = s[2][2]
+        guard s[3].count == 2, s[3][0] == directions * e, s[3][1] > 0 else {
+            throw HybridError("A must be (\(directions * e), N), got \(s[3])")
+        }
+        let sizes = SS2DSizes(e: e, h: h, w: w, k: directions, r: r, n: s[3][1], tokenMajor: layout == "token_major")
+        let features = directions * sizes.rows
+        let want = sizes.tokenMajor ? [h * w, features] : [1, features, h, w]
+        guard s[1] == want else { throw HybridError("x_dbl (\(layout)) must be \(want), got \(s[1])") }
+        for i in 4...5 where s[i] != [directions * e] {
+            throw HybridError("\(ss2dScanRoles[i]) must have shape [\(directions * e)], got \(s[i])")
+        }
+        return sizes
+    }
+
+    /// `ss2d_scan`: xs (1, E, H, W), x_dbl, dt_projs_weight (K, E, R), A (K·E, N), Ds (K·E), dt_projs_bias (K·E)
+    /// with attributes directions, x_dbl_layout, chunk, form and fuses -> (1, E, H, W).
+    private static func ss2dScanType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
+        _ = try chunkedScanParameters(op.attributes)
+        _ = try op.attributes.string("fuses")
+        _ = try ss2dSizes(op.attributes, t.map(\.shape))
+        return t[0]
     }
 
     /// Operand roles of `fused_attention` in order; the three biases only when the `bias` attribute is true.

@@ -1,0 +1,173 @@
+/// The C kernels of `ss2d_scan`: SS2D's four directional scans reading xs and x_dbl in place through the
+/// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
+///
+/// Recurrent form: parallel over tiles of channels; each work item runs the four directions of its channels one
+/// after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing its rows of y and
+/// the others adding to them, so no two threads write the same element and the sum's order is fixed.
+/// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
+/// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
+import HybridIR
+
+extension KernelEmitter {
+    /// The C statements that set `p`, the pixel direction `k` reads at step `t`, and `xd`, the first of its
+    /// R + 2N x_dbl values at that pixel (consecutive values XS floats apart).
+    static func ss2dStep(_ indent: String) -> String {
+        """
+        \(indent)const long sq = k >= 2 ? L - 1 - t : t;
+        \(indent)const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
+        \(indent)const float *xd = XD_AT(p, k);
+
+        """
+    }
+
+    /// dt = softplus(dt_projs_weight[ch] · dt_raw + bias[ch]) for channel `ch` (= k·E + d) at the step's pixel.
+    static func ss2dDelta(_ indent: String) -> String {
+        """
+        \(indent)float dt = 0.0f;
+        \(indent)for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
+        \(indent)dt = hc_softplusf(dt + x5[ch]);
+
+        """
+    }
+
+    static func ss2dScan(_ k: Kernel, phase: Int) throws -> String {
+        let (chunk, form) = try ShapeRules.chunkedScanParameters(k.op.attributes)
+        let tokenMajor = try k.op.attributes.string("x_dbl_layout") == "token_major"
+        let r = k.operands[2].shape[2].coefficient, n = k.operands[3].shape[1].coefficient
+        let xdAt = tokenMajor ? "x1 + (P) * (4 * J) + (K) * J" : "x1 + (K) * J * L + (P)"
+        var s = """
+            const long E = x0_d1, H = x0_d2, W = x0_d3, L = H * W, R = \(r), NS = \(n), J = R + 2 * NS, T = \(chunk);
+            const long XS = \(tokenMajor ? "1" : "L");
+            #define XD_AT(P, K) (\(xdAt))
+            long b, e;
+
+        """
+        if form == "recurrent" {
+            let tile = k.schedule.tile("channels")
+            s += """
+                const long TD = \(tile), ntiles = (E + TD - 1) / TD;
+                hc_split(ntiles, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
+                    /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+                    for (int q = 0; q < 4; q++) {
+                        const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
+                        float hs[\(tile)][\(n)];
+                        for (long d = 0; d < TD; d++)
+                            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+                        for (long l0 = 0; l0 < L; l0 += T) {
+                            const long l1 = l0 + T < L ? l0 + T : L;
+                            for (long t = l0; t < l1; t++) {
+                \(ss2dStep("                    "))                    for (long d = d0; d < d1; d++) {
+                                    const long ch = k * E + d;
+                \(ss2dDelta("                        "))                        const float u = x0[d * L + p];
+                                    float *h = hs[d - d0], yv = 0.0f;
+                                    for (long s = 0; s < NS; s++) {
+                                        h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
+                                        yv += h[s] * xd[(R + NS + s) * XS];
+                                    }
+                                    yv += u * x4[ch];
+                                    if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                                }
+                            }
+                        }
+                    }
+                }
+                #undef XD_AT
+
+            """
+            return s
+        }
+        s += """
+            const long NC = (L + T - 1) / T, SLOTS = 4 * E * NC * 2 * NS;
+            /* Direction k's output: y for k = 0, else its partial in the scratch after the chunk slots. */
+            #define OUT_OF(K) ((K) == 0 ? y : scratch + SLOTS + ((K) == 2 ? 0 : (K) == 1 ? 1 : 2) * E * L)
+
+        """
+        switch phase {
+        case 0:
+            s += """
+                /* Phase 1: every (direction, channel, chunk) scans from a zero state; its output gets <hl_t, C_t> + D u,
+                   its scratch slot the chunk's last local state and the exponent sums S = sum dt A. */
+                hc_split(4 * E * NC, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long k = item / (E * NC), d = (item / NC) % E, c = item % NC, ch = k * E + d;
+                    const long l0 = c * T, l1 = l0 + T < L ? l0 + T : L;
+                    float *out = OUT_OF(k);
+                    float h[\(n)], sum[\(n)];
+                    for (long s = 0; s < NS; s++) { h[s] = 0.0f; sum[s] = 0.0f; }
+                    for (long t = l0; t < l1; t++) {
+            \(ss2dStep("            "))\(ss2dDelta("            "))            const float u = x0[d * L + p];
+                        float yv = 0.0f;
+                        for (long s = 0; s < NS; s++) {
+                            const float da = dt * x3[ch * NS + s];
+                            sum[s] += da;
+                            h[s] = hc_expf(da) * h[s] + dt * xd[(R + s) * XS] * u;
+                            yv += h[s] * xd[(R + NS + s) * XS];
+                        }
+                        out[d * L + p] = yv + u * x4[ch];
+                    }
+                    float *slot = scratch + item * 2 * NS;
+                    for (long s = 0; s < NS; s++) { slot[s] = h[s]; slot[NS + s] = sum[s]; }
+                }
+
+            """
+        case 1:
+            s += """
+                /* Phase 2: per (direction, channel), the chunk-boundary recurrence H_c = exp(S_c) H_{c-1} + hl_c; each
+                   slot's state is replaced by the carry into its chunk, H_{c-1}. */
+                hc_split(4 * E, tid, nt, &b, &e);
+                for (long ch = b; ch < e; ch++) {
+                    float carry[\(n)];
+                    for (long s = 0; s < NS; s++) carry[s] = 0.0f;
+                    for (long c = 0; c < NC; c++) {
+                        float *slot = scratch + (ch * NC + c) * 2 * NS;
+                        for (long s = 0; s < NS; s++) {
+                            const float local = slot[s], decay = hc_expf(slot[NS + s]);
+                            slot[s] = carry[s];
+                            carry[s] = decay * carry[s] + local;
+                        }
+                    }
+                }
+
+            """
+        case 2:
+            s += """
+                /* Phase 3: out_t += <exp(S_t) H_{c-1}, C_t> with S_t recomputed within the chunk (exponents <= 0).
+                   The first chunk of each direction has no carry. */
+                hc_split(4 * E * NC, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long k = item / (E * NC), d = (item / NC) % E, c = item % NC, ch = k * E + d;
+                    if (c == 0) continue;
+                    const long l0 = c * T, l1 = l0 + T < L ? l0 + T : L;
+                    float *out = OUT_OF(k);
+                    const float *carry = scratch + item * 2 * NS;
+                    float sum[\(n)];
+                    for (long s = 0; s < NS; s++) sum[s] = 0.0f;
+                    for (long t = l0; t < l1; t++) {
+            \(ss2dStep("            "))\(ss2dDelta("            "))            float yv = out[d * L + p];
+                        for (long s = 0; s < NS; s++) {
+                            sum[s] += dt * x3[ch * NS + s];
+                            yv += hc_expf(sum[s]) * carry[s] * xd[(R + NS + s) * XS];
+                        }
+                        out[d * L + p] = yv;
+                    }
+                }
+
+            """
+        default:
+            s += """
+                /* Phase 4: the merge, y = ((y0 + y2) + y1) + y3, each element by one thread. */
+                const float *p2 = OUT_OF(2), *p1 = OUT_OF(1), *p3 = OUT_OF(3);
+                hc_split(E * L, tid, nt, &b, &e);
+                for (long i = b; i < e; i++) y[i] = ((y[i] + p2[i]) + p1[i]) + p3[i];
+
+            """
+        }
+        return s + """
+            #undef OUT_OF
+            #undef XD_AT
+
+        """
+    }
+}
