@@ -73,11 +73,11 @@ public struct FuseScanDirections: Pass {
                 dropped.insert(op.result)
             } else if let m = matches[i] {
                 let k = 4, features = k * (m.r + 2 * m.n), l = m.h * m.w
-                let scope = op.scope
+                let scope = op.scope, gemmScope = op.scope.isEmpty ? "x_proj" : op.scope + ".x_proj"
                 let wAll = Operation(kind: .reshape, operands: [m.xProjWeight], attributes: ["shape": .ints([features, m.e, 1, 1])],
-                                     result: next, type: TensorType(.f32, [features, m.e, 1, 1]), scope: scope + ".x_proj")
+                                     result: next, type: TensorType(.f32, [features, m.e, 1, 1]), scope: gemmScope)
                 let gemm = Operation(kind: .conv2d, operands: [m.xs, next], attributes: ["groups": .int(1), "padding": .int(0)],
-                                     result: next + 1, type: TensorType(.f32, [1, features, m.h, m.w]), scope: scope + ".x_proj")
+                                     result: next + 1, type: TensorType(.f32, [1, features, m.h, m.w]), scope: gemmScope)
                 next += 2
                 let chunk = ChunkSelectiveScan.chunk(stateSize: m.n, l1Bytes: context.l1dBytes)
                 let form = ChunkSelectiveScan.form(channels: m.e, length: l, chunk: chunk,
