@@ -9,6 +9,7 @@ public enum PassRegistry {
         FuseAttention.self,
         ChunkSelectiveScan.self,
         FuseScanDirections.self,
+        ChooseLayouts.self,
         FuseFeedForward.self,
     ]
 

@@ -79,7 +79,7 @@ public enum KernelEmitter {
         case .conv2d:
             return try conv2d(k)
         case .matmul:
-            return matmul(k)
+            return try a.bool("transpose_a", default: false) ? matmulTransposedA(k) : matmul(k)
         case .layerNorm:
             let axis = try a.int("axis")
             return layerNorm(k, axis: axis, eps: try a.float("eps"), centered: try a.bool("centered"))

@@ -171,3 +171,30 @@ extension KernelEmitter {
         """
     }
 }
+
+extension KernelEmitter {
+    /// `matmul {transpose_a}`: y (M, N) = Aᵀ·B for A (K, M) and B (K, N), the GEMM `choose-layouts` makes write a
+    /// token-major output (A = the pixels' channels, B = the transposed weight). Tiles of `m` rows of y stay in L1
+    /// while each row of B is added to them, vectorised along N; every row is summed over K in order by one thread.
+    static func matmulTransposedA(_ k: Kernel) -> String {
+        """
+            const long M = y_d0, NN = y_d1, K = x0_d0, MT = \(max(1, k.schedule.tile("m")));
+            long b, e;
+            hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
+            for (long tile = b; tile < e; tile++) {
+                const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
+                for (long i = i0; i < i1; i++)
+                    for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
+                for (long p = 0; p < K; p++) {
+                    const float *ar = x0 + p * M, *br = x1 + p * NN;
+                    for (long i = i0; i < i1; i++) {
+                        const float av = ar[i];
+                        float *yr = y + i * NN;
+                        for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+                    }
+                }
+            }
+
+        """
+    }
+}

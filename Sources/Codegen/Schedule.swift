@@ -50,6 +50,9 @@ public enum DefaultScheduler {
             // input channel and tap is added to it.
             return Schedule(parallelOver: "plane*oy", tiles: ["oy": 8], loopOrder: ["plane", "oy_tile", "ci", "ky", "kx", "oy", "ox"],
                             vectorWidth: vw)
+        case .matmul where (try? op.attributes.bool("transpose_a", default: false)) == true:
+            // Aᵀ·B writing rows of y (token-major outputs): tiles of rows accumulate in L1 while B streams once per tile.
+            return Schedule(parallelOver: "m_tile", tiles: ["m": 16], loopOrder: ["m_tile", "k", "m", "n"], vectorWidth: vw)
         case .matmul:
             return Schedule(parallelOver: "batch*m", loopOrder: ["batch", "m", "k", "n"], vectorWidth: vw)
         case .layerNorm:

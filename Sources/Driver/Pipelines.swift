@@ -10,6 +10,7 @@ public enum Pipelines {
     public static let optimize: [Pass.Type] = [
         Canonicalize.self,
         FuseScanDirections.self,
+        ChooseLayouts.self,
         FoldConstants.self,
         FuseAttention.self,
         FuseFeedForward.self,

@@ -38,7 +38,8 @@ public struct Cost: Equatable {
             let w = t[1].shape
             return Cost(macs: out.elementCount * w[1] * w[2] * w[3])
         case .matmul:
-            return Cost(macs: out.elementCount * t[0].shape[t[0].rank - 1])
+            // The reduced dimension K: B is (..., K, N) with or without transpose_a.
+            return Cost(macs: out.elementCount * t[1].shape[t[1].rank - 2])
         case .reduceMean:
             return Cost(elementwiseFlops: t[0].elementCount)
         case .selectiveScan, .chunkedSelectiveScan:

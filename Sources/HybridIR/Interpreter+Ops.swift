@@ -66,6 +66,22 @@ extension Interpreter {
         return Tensor(shape: batch + [m, n], data: out)
     }
 
+    /// Aᵀ·B for A (K, M) and B (K, N): y[i, j] = Σ_p A[p, i]·B[p, j], summed over p in order.
+    static func matmulTransposedA(_ l: Tensor, _ r: Tensor) -> Tensor {
+        let (k, m, n) = (l.shape[0], l.shape[1], r.shape[1])
+        var out = [Float](repeating: 0, count: m * n)
+        var row = [Double](repeating: 0, count: n)
+        for i in 0..<m {
+            for j in 0..<n { row[j] = 0 }
+            for p in 0..<k {
+                let lv = Double(l.data[p * m + i])
+                for j in 0..<n { row[j] += lv * Double(r.data[p * n + j]) }
+            }
+            for j in 0..<n { out[i * n + j] = Float(row[j]) }
+        }
+        return Tensor(shape: [m, n], data: out)
+    }
+
     /// LayerNorm over one axis: (x − mean) / sqrt(var + eps) · weight + bias, with the population variance.
     /// With `centered` false (Restormer's BiasFree) the numerator is x itself, the variance still centred.
     static func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor?, axis: Int, eps: Double, centered: Bool) -> Tensor {

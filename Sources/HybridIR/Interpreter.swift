@@ -62,6 +62,7 @@ public enum Interpreter {
             return conv2d(x[0], x[1], bias: x.count > 2 ? x[2] : nil, groups: try a.int("groups"),
                           padding: try a.int("padding"), stride: try a.int("stride", default: 1))
         case .matmul:
+            if try a.bool("transpose_a", default: false) { return matmulTransposedA(x[0], x[1]) }
             return try matmul(x[0], x[1])
         case .layerNorm:
             return layerNorm(x[0], weight: x[1], bias: x.count > 2 ? x[2] : nil, axis: try a.int("axis"),

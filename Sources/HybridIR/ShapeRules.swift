@@ -92,6 +92,14 @@ public enum ShapeRules {
         case .matmul:
             try expectOperands(2...2)
             guard t[0].rank >= 2, t[1].rank >= 2 else { throw HybridError("operands must have rank >= 2") }
+            if try a.bool("transpose_a", default: false) {
+                // Aᵀ·B of two matrices (K, M) and (K, N): what `choose-layouts` writes for a GEMM whose output it
+                // stores token-major.
+                guard t[0].rank == 2, t[1].rank == 2, t[0].shape[0] == t[1].shape[0] else {
+                    throw HybridError("transpose_a takes matrices (K, M) and (K, N), got \(t[0]) and \(t[1])")
+                }
+                return TensorType(elem, [t[0].shape[1], t[1].shape[1]])
+            }
             let (l, r) = (t[0].shape, t[1].shape)
             guard l[l.count - 1] == r[r.count - 2] else {
                 throw HybridError("inner dimensions do not match: \(t[0]) @ \(t[1])")

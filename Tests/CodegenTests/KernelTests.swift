@@ -131,6 +131,24 @@ final class KernelTests: XCTestCase {
              attributes: chunked(["has_D": .bool(false), "has_z": .bool(true), "has_delta_bias": .bool(false),
                                   "delta_softplus": .bool(false)], 4, "carry"),
              ranges: [1: 0.01...1, 2: -3 ... -0.1], tolerance: 1e-4),
+        // ss2d_scan (SS2D's four directions read through index maps, dt_proj and softplus inside): H != W, E not a
+        // multiple of the 8 lanes, R 1..3, d_state 4..16; both forms, a tail chunk (35 = 4·8 + 3), x_dbl planar and
+        // token-major, dt up to 5 and A down to -32 in the carry cases.
+        Case(name: "ss2d_scan recurrent 5x7 E 13 R 1 N 4", kind: .ss2dScan,
+             shapes: [[1, 13, 5, 7], [1, 36, 5, 7], [4, 13, 1], [52, 4], [52], [52]],
+             attributes: ss2d(chunk: 8, form: "recurrent", layout: "planar"), ranges: [3: -4 ... -0.5, 5: -4...1], tolerance: 1e-4),
+        Case(name: "ss2d_scan carry 7x5 E 3 R 3 N 16", kind: .ss2dScan,
+             shapes: [[1, 3, 7, 5], [1, 140, 7, 5], [4, 3, 3], [12, 16], [12], [12]],
+             attributes: ss2d(chunk: 8, form: "carry", layout: "planar"),
+             ranges: [2: -0.1...0.1, 3: -32 ... -0.1, 5: -4...4.9], tolerance: 1e-4),
+        Case(name: "ss2d_scan recurrent token-major 6x5 E 10 R 2 N 8", kind: .ss2dScan,
+             shapes: [[1, 10, 6, 5], [30, 72], [4, 10, 2], [40, 8], [40], [40]],
+             attributes: ss2d(chunk: 4, form: "recurrent", layout: "token_major"), ranges: [3: -4 ... -0.5, 5: -4...1],
+             tolerance: 1e-4),
+        Case(name: "ss2d_scan carry token-major 5x7 E 2 R 2 N 4", kind: .ss2dScan,
+             shapes: [[1, 2, 5, 7], [35, 40], [4, 2, 2], [8, 4], [8], [8]],
+             attributes: ss2d(chunk: 8, form: "carry", layout: "token_major"),
+             ranges: [2: -0.1...0.1, 3: -32 ... -0.1, 5: -4...4.9], tolerance: 1e-4),
         // Fused GDFN: level 1 of Restormer (C 48, hidden 127) at width 40 with a partial last row tile (11 = 8 + 3);
         // with biases at an odd width and a row tile of 2 (first, middle and last tiles); a single column.
         Case(name: "fused_feed_forward 48 hidden 127 11x40", kind: .fusedFeedForward,
@@ -147,6 +165,11 @@ final class KernelTests: XCTestCase {
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
         ["heads": .int(heads), "bias": .bool(bias), "eps": .float(1e-12),
          "fuses": .string("conv2d,conv2d,slice,reshape,slice,reshape,slice,reshape,l2_normalize,l2_normalize,transpose,matmul,mul,softmax,matmul,reshape,conv2d")]
+    }
+
+    static func ss2d(chunk: Int, form: String, layout: String) -> Attributes {
+        ["directions": .int(4), "x_dbl_layout": .string(layout), "chunk": .int(chunk), "form": .string(form),
+         "fuses": .string("transpose,flip,flip,concat,matmul,slice,slice,slice,matmul,selective_scan,slice,flip,add,slice,transpose,add,slice,flip,transpose,add")]
     }
 
     static func chunked(_ a: Attributes, _ chunk: Int, _ form: String) -> Attributes {

@@ -110,6 +110,22 @@ final class FuseScanDirectionsTests: XCTestCase {
         print("ss2d_scan, largest relative error over d_state 4..32 and chunks 1, 16, 64: \(worst)")
     }
 
+    /// `choose-layouts` after the fusion: x_dbl written token-major by xsᵀ·Wᵀ, read so by the scan (both forms).
+    func testTokenMajorXDbl() throws {
+        let (graph, weights, input) = try Self.unfused(e: 5, h: 6, w: 11, r: 3, n: 8, seed: 21)
+        let sequential = try Interpreter.run(graph, inputs: [input], weights: weights)[0]
+        let (fused, stats) = try run(graph, weights, [FuseScanDirections.self, ChooseLayouts.self])
+        XCTAssertEqual(stats.first { $0.0 == "tensors made token-major" }?.1, 1)
+        let scan = try XCTUnwrap(fused.ops.first { $0.kind == .ss2dScan })
+        XCTAssertEqual(try scan.attributes.string("x_dbl_layout"), "token_major")
+        XCTAssertEqual(fused.ops.first { $0.result == scan.operands[1] }?.type?.shape, [66, 4 * (3 + 16)])
+        XCTAssertFalse(fused.ops.contains { $0.kind == .conv2d })
+        for form in ["recurrent", "carry"] {
+            let y = try Interpreter.run(withForm(fused, chunk: 16, form: form), inputs: [input], weights: weights)[0]
+            XCTAssertLessThanOrEqual(relativeError(y, sequential), 1e-5, form)
+        }
+    }
+
     /// 256x256 pixels: 65536 steps per direction, 1024 chunks of 64.
     func testLongSequence() throws {
         let (graph, weights, input) = try Self.unfused(e: 2, h: 256, w: 256, r: 1, n: 4, seed: 9)
