@@ -26,7 +26,7 @@ let package = Package(
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "HybridIR"], path: "Tests/FrontendTests"),
         .testTarget(name: "PassesTests", dependencies: ["Passes", "HybridIR", "Frontend", "Driver"], path: "Tests/PassesTests",
                     exclude: ["Inputs"]),
-        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Driver", "Frontend", "HybridIR", "hybridc"],
+        .testTarget(name: "CodegenTests", dependencies: ["Codegen", "Driver", "Frontend", "HybridIR", "Passes", "hybridc"],
                     path: "Tests/CodegenTests", exclude: ["Golden"]),
         .testTarget(name: "CLITests", dependencies: ["Driver", "Frontend", "HybridIR", "hybridc"], path: "Tests/CLITests"),
     ]

@@ -117,11 +117,8 @@ public struct ExpandBlocks: Pass {
     private func ssm(_ b: inout Builder, _ op: Operation, _ operands: [ValueID]) throws -> ValueID {
         let x = operands[0]
         let s = b.shape(of: x)
-        let (c, h, w) = (s[1], s[2], s[3])
-        let l = h * w
-        let a = op.attributes
-        let e = try a.int("inner"), n = try a.int("d_state"), r = try a.int("dt_rank")
-        let k = 4
+        let c = s[1]
+        let e = try op.attributes.int("inner")
         let p = try weights(op, operands, channels: c)
 
         func reshape(_ v: ValueID, _ shape: [Int], _ scope: String) throws -> ValueID {
@@ -154,6 +151,45 @@ public struct ExpandBlocks: Pass {
         let z = try slice(xz, axis: 1, e, e, sa)
         xs = try b.add(.silu, [try conv(xs, "\(sa).conv2d", padding: 1, groups: e)], scope: sa)
 
+        var y = try Self.ss2dDirections(&b, xs: xs, weights: p, scope: sa)
+
+        // out_norm, gate by silu(z), out_proj; residual with skip_scale.
+        y = try layerNorm(y, "\(sa).out_norm")
+        y = try b.add(.mul, [y, try b.add(.silu, [z], scope: sa)], scope: sa)
+        let attended = try linear(y, "\(sa).out_proj")
+        let skip1 = try reshape(p["skip_scale"]!, [1, c, 1, 1], "")
+        let t = try b.add(.add, [try b.add(.mul, [x, skip1]), attended])
+
+        // CAB: conv3x3, GELU, conv3x3, channel attention; residual with skip_scale2.
+        var cab = try conv(try layerNorm(t, "ln_2"), "conv_blk.cab.0", padding: 1)
+        cab = try b.add(.gelu, [cab], scope: "conv_blk.cab.1")
+        cab = try conv(cab, "conv_blk.cab.2", padding: 1)
+        let ca = "conv_blk.cab.3.attention"
+        var weights = try b.add(.reduceMean, [cab], ["axes": .ints([2, 3])], scope: "\(ca).0")
+        weights = try conv(weights, "\(ca).1", padding: 0)
+        weights = try b.add(.relu, [weights], scope: "\(ca).2")
+        weights = try conv(weights, "\(ca).3", padding: 0)
+        weights = try b.add(.sigmoid, [weights], scope: "\(ca).4")
+        cab = try b.add(.mul, [cab, weights], scope: "conv_blk.cab.3")
+        let skip2 = try reshape(p["skip_scale2"]!, [1, c, 1, 1], "")
+        return try b.add(.add, [try b.add(.mul, [t, skip2]), cab])
+    }
+
+    /// SS2D steps 3-7 (ARCHITECTURES.md 2.1) from xs (1, E, H, W), as primitive ops: the four scan orders stacked
+    /// (1, K, E, L) by reshape / transpose / flip, x_proj and dt_proj as batched matmuls, one `selective_scan` over
+    /// all K·E channels, and the merge y0 + rev(y2) + T(y1) + T(rev(y3)). `weights` holds the SS2D parameters by
+    /// their keys relative to the block (`<scope>.x_proj_weight`, ...); returns y (1, E, H, W).
+    public static func ss2dDirections(_ b: inout Builder, xs: ValueID, weights p: [String: ValueID],
+                                      scope sa: String) throws -> ValueID {
+        let s = b.shape(of: xs), xp = b.shape(of: p["\(sa).x_proj_weight"]!), an = b.shape(of: p["\(sa).A_logs"]!)
+        let (e, h, w, k) = (s[1], s[2], s[3], 4)
+        let l = h * w, n = an[1], r = xp[1] - 2 * an[1]
+        func reshape(_ v: ValueID, _ shape: [Int], _ scope: String) throws -> ValueID {
+            try b.add(.reshape, [v], ["shape": .ints(shape)], scope: scope)
+        }
+        func slice(_ v: ValueID, axis: Int, _ start: Int, _ size: Int, _ scope: String) throws -> ValueID {
+            try b.add(.slice, [v], ["axis": .int(axis), "start": .int(start), "size": .int(size)], scope: scope)
+        }
         // The four scan orders: row-major, column-major, and both reversed, stacked as (1, K, E, L).
         let rowMajor = try reshape(xs, [1, e, l], sa)
         let colMajor = try reshape(try b.add(.transpose, [xs], ["perm": .ints([0, 1, 3, 2])], scope: sa), [1, e, l], sa)
@@ -189,30 +225,10 @@ public struct ExpandBlocks: Pass {
             }
             return try reshape(y, [1, e, h, w], sa)
         }
-        var y = try b.add(.add, [try direction(0, reversed: false, transposed: false),
+        let y = try b.add(.add, [try direction(0, reversed: false, transposed: false),
                                  try direction(2, reversed: true, transposed: false)], scope: sa)
-        y = try b.add(.add, [y, try direction(1, reversed: false, transposed: true)], scope: sa)
-        y = try b.add(.add, [y, try direction(3, reversed: true, transposed: true)], scope: sa)
+        let y1 = try b.add(.add, [y, try direction(1, reversed: false, transposed: true)], scope: sa)
+        return try b.add(.add, [y1, try direction(3, reversed: true, transposed: true)], scope: sa)
 
-        // out_norm, gate by silu(z), out_proj; residual with skip_scale.
-        y = try layerNorm(y, "\(sa).out_norm")
-        y = try b.add(.mul, [y, try b.add(.silu, [z], scope: sa)], scope: sa)
-        let attended = try linear(y, "\(sa).out_proj")
-        let skip1 = try reshape(p["skip_scale"]!, [1, c, 1, 1], "")
-        let t = try b.add(.add, [try b.add(.mul, [x, skip1]), attended])
-
-        // CAB: conv3x3, GELU, conv3x3, channel attention; residual with skip_scale2.
-        var cab = try conv(try layerNorm(t, "ln_2"), "conv_blk.cab.0", padding: 1)
-        cab = try b.add(.gelu, [cab], scope: "conv_blk.cab.1")
-        cab = try conv(cab, "conv_blk.cab.2", padding: 1)
-        let ca = "conv_blk.cab.3.attention"
-        var weights = try b.add(.reduceMean, [cab], ["axes": .ints([2, 3])], scope: "\(ca).0")
-        weights = try conv(weights, "\(ca).1", padding: 0)
-        weights = try b.add(.relu, [weights], scope: "\(ca).2")
-        weights = try conv(weights, "\(ca).3", padding: 0)
-        weights = try b.add(.sigmoid, [weights], scope: "\(ca).4")
-        cab = try b.add(.mul, [cab, weights], scope: "conv_blk.cab.3")
-        let skip2 = try reshape(p["skip_scale2"]!, [1, c, 1, 1], "")
-        return try b.add(.add, [try b.add(.mul, [t, skip2]), cab])
     }
 }

@@ -40,6 +40,7 @@ extension KernelEmitter {
             const long XS = \(tokenMajor ? "1" : "L");
             #define XD_AT(P, K) (\(xdAt))
             long b, e;
+            (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
 
         """
         if form == "recurrent" {
@@ -82,6 +83,7 @@ extension KernelEmitter {
             const long NC = (L + T - 1) / T, SLOTS = 4 * E * NC * 2 * NS;
             /* Direction k's output: y for k = 0, else its partial in the scratch after the chunk slots. */
             #define OUT_OF(K) ((K) == 0 ? y : scratch + SLOTS + ((K) == 2 ? 0 : (K) == 1 ? 1 : 2) * E * L)
+            (void)SLOTS;
 
         """
         switch phase {

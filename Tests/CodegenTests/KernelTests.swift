@@ -58,6 +58,8 @@ final class KernelTests: XCTestCase {
         // matmul: x_proj (rows R+2N = 11), dt_proj, q·kᵀ and attn·v of MDTA.
         Case(name: "x_proj 4x11x40", kind: .matmul, shapes: [[4, 11, 40], [1, 4, 40, 37]]),
         Case(name: "dt_proj 4x40x3", kind: .matmul, shapes: [[4, 40, 3], [1, 4, 3, 37]]),
+        Case(name: "x_proj token-major (transpose_a) 13x35 -> 35x36", kind: .matmul, shapes: [[13, 35], [13, 36]],
+             attributes: ["transpose_a": .bool(true)]),
         Case(name: "q k^T", kind: .matmul, shapes: [[1, 2, 24, 300], [1, 2, 300, 24]], tolerance: 1e-4),
         Case(name: "attn v", kind: .matmul, shapes: [[1, 2, 24, 24], [1, 2, 24, 63]]),
         // Norms and reductions.

@@ -9,7 +9,7 @@ import Passes
 import Driver
 
 final class FuseScanDirectionsTests: XCTestCase {
-    /// SS2D from xs (1, E, H, W) to the merged y as `expand-blocks` writes it, with weights whose ranges put dt in
+    /// SS2D from xs (1, E, H, W) to the merged y as `expand-blocks` writes it (`ExpandBlocks.ss2dDirections`), with weights whose ranges put dt in
     /// about [0.02, 5] (bias in [-4, 4.9], a small dt_proj) and A = -exp(A_logs) in [-32, -0.05].
     static func unfused(e: Int, h: Int, w: Int, r: Int, n: Int, seed: UInt64) throws -> (Graph, WeightStore, Tensor) {
         let (k, l, rows) = (4, h * w, r + 2 * n)
@@ -23,38 +23,13 @@ final class FuseScanDirectionsTests: XCTestCase {
             })
             return try b.weight(name, shape)
         }
-        let xProj = try weight("x_proj_weight", [k, rows, e], -1...1)
-        let dtProj = try weight("dt_projs_weight", [k, e, r], -0.1...0.1)
-        let aLogs = try weight("A_logs", [k * e, n], log(0.05)...log(32))
-        let ds = try weight("Ds", [k * e], -1...1)
-        let bias = try weight("dt_projs_bias", [k, e], -4...4.9)
-        func reshape(_ v: ValueID, _ shape: [Int]) throws -> ValueID { try b.add(.reshape, [v], ["shape": .ints(shape)]) }
-        func slice(_ v: ValueID, axis: Int, _ start: Int, _ size: Int) throws -> ValueID {
-            try b.add(.slice, [v], ["axis": .int(axis), "start": .int(start), "size": .int(size)])
-        }
-        let row = try reshape(xs, [1, e, l])
-        let col = try reshape(try b.add(.transpose, [xs], ["perm": .ints([0, 1, 3, 2])]), [1, e, l])
-        let orders = [row, col, try b.add(.flip, [row], ["axis": .int(2)]), try b.add(.flip, [col], ["axis": .int(2)])]
-        let stacked = try b.add(.concat, try orders.map { try reshape($0, [1, 1, e, l]) }, ["axis": .int(1)])
-        let xDbl = try b.add(.matmul, [xProj, stacked])
-        let dt = try b.add(.matmul, [dtProj, try slice(xDbl, axis: 2, 0, r)])
-        let a = try b.add(.neg, [try b.add(.exp, [aLogs])])
-        let scanned = try b.add(.selectiveScan,
-                                [try reshape(stacked, [1, k * e, l]), try reshape(dt, [1, k * e, l]), a,
-                                 try slice(xDbl, axis: 2, r, n), try slice(xDbl, axis: 2, r + n, n), ds,
-                                 try reshape(bias, [k * e])],
-                                ["has_D": .bool(true), "has_z": .bool(false), "has_delta_bias": .bool(true),
-                                 "delta_softplus": .bool(true)])
-        let ys = try reshape(scanned, [1, k, e, l])
-        func direction(_ i: Int, reversed: Bool, transposed: Bool) throws -> ValueID {
-            var y = try reshape(try slice(ys, axis: 1, i, 1), [1, e, l])
-            if reversed { y = try b.add(.flip, [y], ["axis": .int(2)]) }
-            if transposed { return try b.add(.transpose, [try reshape(y, [1, e, w, h])], ["perm": .ints([0, 1, 3, 2])]) }
-            return try reshape(y, [1, e, h, w])
-        }
-        var y = try b.add(.add, [try direction(0, reversed: false, transposed: false), try direction(2, reversed: true, transposed: false)])
-        y = try b.add(.add, [y, try direction(1, reversed: false, transposed: true)])
-        y = try b.add(.add, [y, try direction(3, reversed: true, transposed: true)])
+        let sa = "self_attention"
+        let p = ["\(sa).x_proj_weight": try weight("x_proj_weight", [k, rows, e], -1...1),
+                 "\(sa).dt_projs_weight": try weight("dt_projs_weight", [k, e, r], -0.1...0.1),
+                 "\(sa).A_logs": try weight("A_logs", [k * e, n], log(0.05)...log(32)),
+                 "\(sa).Ds": try weight("Ds", [k * e], -1...1),
+                 "\(sa).dt_projs_bias": try weight("dt_projs_bias", [k, e], -4...4.9)]
+        let y = try ExpandBlocks.ss2dDirections(&b, xs: xs, weights: p, scope: sa)
         b.output(y)
         let input = Tensor(shape: [1, e, h, w], data: (0..<(e * l)).map { _ in Float(rng.nextUnit() * 2 - 1) })
         return (b.graph, store, input)
@@ -172,8 +147,11 @@ final class FuseScanDirectionsTests: XCTestCase {
         let (optimized, weights) = try ModelLoader.optimize(lowered, weights: model.weights, passes: Pipelines.optimize)
         XCTAssertFalse(optimized.ops.contains { $0.kind == .flip || $0.kind == .transpose })
         XCTAssertEqual(optimized.ops.filter { $0.kind == .ss2dScan }.count, blocks)
-        XCTAssertEqual(optimized.ops.filter { $0.scope.hasSuffix("self_attention.x_proj") && $0.kind != .weight }.count, blocks)
-        XCTAssertFalse(optimized.ops.contains { $0.kind == .matmul || $0.kind == .selectiveScan || $0.kind == .chunkedSelectiveScan })
+        // One GEMM per block for x_proj (token-major after choose-layouts), and no other matmul: dt_proj is in the scan.
+        let gemms = optimized.ops.filter { $0.kind == .matmul || $0.kind == .conv2d && $0.scope.hasSuffix(".x_proj") }
+        XCTAssertEqual(gemms.count, blocks)
+        XCTAssertTrue(gemms.allSatisfy { $0.scope.hasSuffix("self_attention.x_proj") && $0.kind == .matmul })
+        XCTAssertFalse(optimized.ops.contains { $0.kind == .selectiveScan || $0.kind == .chunkedSelectiveScan })
         var rng = SplitMix64(seed: 2)
         let input = Tensor(shape: [1, 3, 16, 24], data: (0..<(3 * 16 * 24)).map { _ in Float(rng.nextUnit()) })
         let before = try Interpreter.run(lowered, inputs: [input], weights: model.weights)[0]
