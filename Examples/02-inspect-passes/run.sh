@@ -33,7 +33,13 @@ grep -m2 "A_logs" "$work/ssm.txt"
 # 5. What each pass did and what it cost, and one numbered IR file per pass to diff.
 "$hybridc" opt "$root/Graphs/blocks/ssm-block.hir" --stats --time-passes --dump-dir "$work/dumps" | grep "^// "
 ls "$work/dumps"
-diff "$work/dumps/04-canonicalize.hir" "$work/dumps/05-fold-constants.hir" | head -8 || true
+#    fuse-scan-directions replaces SS2D's flips, transposes, batched matmuls, scan and merge by one x_proj GEMM
+#    and one ss2d_scan that reads the four directions in place; choose-layouts then makes x_dbl token-major.
+grep -E "= (flip|transpose)\(" "$work/dumps/04-canonicalize.hir" | wc -l
+{ grep -E "= (flip|transpose)\(" "$work/dumps/05-fuse-scan-directions.hir" || true; } | wc -l
+grep -E 'x_proj"\)|ss2d_scan' "$work/dumps/05-fuse-scan-directions.hir" | grep -oE "= [a-z0-9_]+\([^)]*\)"
+grep -oE "matmul\([^)]*\) \{transpose_a = true\}" "$work/dumps/06-choose-layouts.hir"
+diff "$work/dumps/06-choose-layouts.hir" "$work/dumps/07-fold-constants.hir" | head -8 || true
 
 # 6. The kernel graph as Graphviz DOT (one node per kernel; `dot -Tsvg` draws it), and the generated C.
 "$hybridc" opt "$root/Graphs/blocks/ssm-block.hir" --emit dot > "$work/ssm.dot"
