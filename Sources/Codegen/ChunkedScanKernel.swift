@@ -29,6 +29,30 @@ extension KernelEmitter {
         return u[0] * u[1] * ((u[2] + chunk - 1) / chunk) * 2 * n
     }
 
+    /// Phase 2 of a carry-form scan over `channels` (a C expression) scans of NC chunks, slots of 2·NS floats per
+    /// (channel, chunk) in `scratch`: the chunk-boundary recurrence H_c = exp(S_c) H_{c-1} + hl_c per channel;
+    /// each slot's state is replaced by the carry into its chunk, H_{c-1}.
+    static func scanCarries(channels: String, n: Int) -> String {
+        """
+            /* Phase 2: the chunk-boundary recurrence H_c = exp(S_c) H_{c-1} + hl_c per channel; each slot's
+               state is replaced by the carry into its chunk, H_{c-1}. */
+            hc_split(\(channels), tid, nt, &b, &e);
+            for (long ch = b; ch < e; ch++) {
+                float carry[\(n)];
+                for (long s = 0; s < NS; s++) carry[s] = 0.0f;
+                for (long c = 0; c < NC; c++) {
+                    float *slot = scratch + (ch * NC + c) * 2 * NS;
+                    for (long s = 0; s < NS; s++) {
+                        const float local = slot[s], decay = hc_expf(slot[NS + s]);
+                        slot[s] = carry[s];
+                        carry[s] = decay * carry[s] + local;
+                    }
+                }
+            }
+
+        """
+    }
+
     static func chunkedSelectiveScan(_ k: Kernel, phase: Int) throws -> String {
         let a = k.op.attributes
         let (chunk, form) = try ShapeRules.chunkedScanParameters(a)
@@ -105,24 +129,7 @@ extension KernelEmitter {
 
             """
         case 1:
-            return head + """
-                /* Phase 2: the chunk-boundary recurrence H_c = exp(S_c) H_{c-1} + hl_c per channel; each slot's
-                   state is replaced by the carry into its chunk, H_{c-1}. */
-                hc_split(BT * D, tid, nt, &b, &e);
-                for (long ch = b; ch < e; ch++) {
-                    float carry[\(n)];
-                    for (long s = 0; s < NS; s++) carry[s] = 0.0f;
-                    for (long c = 0; c < NC; c++) {
-                        float *slot = scratch + (ch * NC + c) * 2 * NS;
-                        for (long s = 0; s < NS; s++) {
-                            const float local = slot[s], decay = hc_expf(slot[NS + s]);
-                            slot[s] = carry[s];
-                            carry[s] = decay * carry[s] + local;
-                        }
-                    }
-                }
-
-            """
+            return head + scanCarries(channels: "BT * D", n: n)
         default:
             return head + """
                 /* Phase 3: y_t += <exp(S_t) H_{c-1}, C_t> with S_t recomputed within the chunk (exponents <= 0),

@@ -115,24 +115,8 @@ extension KernelEmitter {
 
             """
         case 1:
-            s += """
-                /* Phase 2: per (direction, channel), the chunk-boundary recurrence H_c = exp(S_c) H_{c-1} + hl_c; each
-                   slot's state is replaced by the carry into its chunk, H_{c-1}. */
-                hc_split(4 * E, tid, nt, &b, &e);
-                for (long ch = b; ch < e; ch++) {
-                    float carry[\(n)];
-                    for (long s = 0; s < NS; s++) carry[s] = 0.0f;
-                    for (long c = 0; c < NC; c++) {
-                        float *slot = scratch + (ch * NC + c) * 2 * NS;
-                        for (long s = 0; s < NS; s++) {
-                            const float local = slot[s], decay = hc_expf(slot[NS + s]);
-                            slot[s] = carry[s];
-                            carry[s] = decay * carry[s] + local;
-                        }
-                    }
-                }
-
-            """
+            // Phase 2 per (direction, channel): the slots are laid out (k·E + d, chunk).
+            s += scanCarries(channels: "4 * E", n: n)
         case 2:
             s += """
                 /* Phase 3: out_t += <exp(S_t) H_{c-1}, C_t> with S_t recomputed within the chunk (exponents <= 0).

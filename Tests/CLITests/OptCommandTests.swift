@@ -47,7 +47,9 @@ final class OptCommandTests: XCTestCase {
         let dot = try CLI.hybridc(["opt", Self.block, "--emit", "dot"])
         XCTAssertEqual(dot.status, 0, dot.stderr)
         XCTAssertTrue(dot.stdout.hasPrefix("digraph \"ssm_block\" {"), dot.stdout)
-        XCTAssertTrue(dot.stdout.contains("_selective_scan\\nencoder_level2.0.self_attention.selective_scan"), dot.stdout)
+        XCTAssertTrue(dot.stdout.contains("_ss2d_scan\\nfuses: "), dot.stdout)
+        XCTAssertTrue(dot.stdout.contains(",selective_scan,"), dot.stdout)
+        XCTAssertTrue(dot.stdout.contains("\\nencoder_level2.0.self_attention\\nf32[1,192,8,8]"), dot.stdout)
         let c = try CLI.hybridc(["opt", CLI.testSpec("tiny-s.yml"), "--size", "3x16x16", "--emit", "c"])
         XCTAssertEqual(c.status, 0, c.stderr)
         XCTAssertTrue(c.stdout.contains("int model_run(model_ctx *ctx"), String(c.stdout.prefix(500)))
@@ -74,7 +76,8 @@ final class OptCommandTests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.stderr)
             let model = try String(contentsOf: dir.appendingPathComponent("p.src/model.c"), encoding: .utf8)
             // Without fold-constants, codegen still folds A = -exp(A_logs) into the blob; no exp kernel on it.
-            XCTAssertTrue(model.contains("_selective_scan"), "\(flags)")
+            XCTAssertTrue(model.contains(flags == ["-O0"] ? "_selective_scan" : "_ss2d_scan"), "\(flags)")
+            XCTAssertFalse(model.contains("_exp("), "\(flags)")
         }
     }
 }
