@@ -6,6 +6,7 @@ public enum PassRegistry {
         Canonicalize.self,
         FoldConstants.self,
         EliminateDeadCode.self,
+        FoldLayerNorm.self,
         FuseAttention.self,
         ChunkSelectiveScan.self,
         FuseFeedForward.self,

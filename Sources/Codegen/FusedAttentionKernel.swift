@@ -1,7 +1,8 @@
 /// The C kernels of `fused_attention` (Restormer MDTA): four kernels run in sequence by model_run, sharing one
 /// workspace scratch block, because a kernel has no barrier inside it.
 ///
-///  1. `qkv`:  T = W_qkv·x + b (3C×P), a GEMM over (4 output channels × pixel tile) items.
+///  1. `qkv`:  T = W_qkv·x + b (3C×P), a GEMM over (4 output channels × pixel tile) items; with a layer norm folded
+///     into qkv (`norm`), items of pixel tiles that compute their pixels' statistics once for all 3C rows.
 ///  2. `gram`: per fixed tile of rows (independent of the thread count), the depthwise 3x3 of q and k computed from T
 ///     in chunks of columns, the tile's partial Gram q·kᵀ per head and the squared norms of q and k (fp64), and the
 ///     depthwise v for the tile's rows into V (C×P).
@@ -48,6 +49,22 @@ extension KernelEmitter {
             """
         switch k.phase {
         case "qkv":
+            if let norm = try FoldedNorm.of(a) {
+                // A folded layer norm: items of pixel tiles, each computing its statistics once for all 3C rows.
+                let qkvBias = roles.contains("qkv.bias") ? x("qkv.bias") : "NULL"
+                return prelude + """
+                    const long TP = \(normalizedPixelTile), np = (P + TP - 1) / TP;
+                    long b, e;
+                    hc_split(np, tid, nt, &b, &e);
+                    for (long item = b; item < e; item++) {
+                        const long p0 = item * TP, m = p0 + TP < P ? TP : P - p0;
+                        float mean[\(normalizedPixelTile)], rstd[\(normalizedPixelTile)];
+                        \(k.name)_stats(mean, rstd, x0 + p0, P, m, C, \(cFloat(norm.eps)));
+                        \(k.name)_gemm(T + p0, P, x0 + p0, P, m, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mean, rstd);
+                    }
+
+                """
+            }
             return prelude + gemm(out: "T", rows: "3 * C", weight: x("qkv.weight"), bias: { bias("qkv.bias", $0) },
                                   input: "x0", tile: k.schedule.tile("p"))
         case "gram":

@@ -29,7 +29,16 @@ public enum KernelEmitter {
 
     /// Static C functions a kernel calls, printed before it.
     static func helpers(_ k: Kernel) -> String {
-        k.op.kind == .fusedFeedForward ? fusedFeedForwardHelpers(k) : ""
+        // Projections with a folded layer norm call a statistics helper and a normalising GEMM.
+        let norm = (try? FoldedNorm.of(k.op.attributes)) ?? nil
+        switch k.op.kind {
+        case .fusedFeedForward:
+            return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
+        case .conv2d, .fusedAttention where k.phase == nil || k.phase == "qkv":
+            return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
+        default:
+            return ""
+        }
     }
 
     /// The kernel's arguments as named C locals: operands x0.., their dims x0_d0.., the output y and its dims,
@@ -77,12 +86,14 @@ public enum KernelEmitter {
         let rank = k.result.shape.count
         switch op.kind {
         case .conv2d:
+            if let norm = try FoldedNorm.of(a) { return normalizedConv2d(k, norm) }
             return try conv2d(k)
         case .matmul:
             return matmul(k)
         case .layerNorm:
             let axis = try a.int("axis")
-            return layerNorm(k, axis: axis, eps: try a.float("eps"), centered: try a.bool("centered"))
+            return layerNorm(k, axis: axis, eps: try a.float("eps"), centered: try a.bool("centered"),
+                             gated: try ShapeRules.layerNormGate(a) != nil)
         case .softmax, .l2Normalize:
             return try rowReduction(k, axis: try a.int("axis"))
         case .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg:
@@ -299,9 +310,12 @@ public enum KernelEmitter {
 
     // MARK: normalisation
 
-    static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool) -> String {
+    /// With `gated`, the last operand z gates the result: LN(x)·silu(z) (SS2D's out_norm and its gate, one kernel).
+    static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool, gated: Bool = false) -> String {
         let rank = k.result.shape.count
-        let hasBias = k.operands.count == 3
+        let hasBias = k.operands.count == (gated ? 4 : 3)
+        var value = "(xs[c * INNER + j]\(centered ? " - mean[j]" : "")) * rstd[j] * wc + bc"
+        if gated { value = "(\(value)) * hc_siluf(x\(k.operands.count - 1)[o * NC * INNER + j0 + c * INNER + j])" }
         let tile = k.schedule.tile("inner")
         return """
             const long OUTER = \(product("y", 0..<axis)), NC = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
@@ -325,7 +339,7 @@ public enum KernelEmitter {
                 for (long c = 0; c < NC; c++) {
                     const float wc = x1[c], bc = \(hasBias ? "x2[c]" : "0.0f");
                     for (long j = 0; j < m; j++)
-                        ys[c * INNER + j] = (xs[c * INNER + j]\(centered ? " - mean[j]" : "")) * rstd[j] * wc + bc;
+                        ys[c * INNER + j] = \(value);
                 }
             }
 

@@ -226,7 +226,9 @@ public struct KernelPlan {
             // The project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the depthwise outputs.
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             let (h, w) = (shape[2], shape[3])
-            return 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w
+            // A folded layer norm adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.
+            let norm = op.attributes["norm"] == nil ? 0 : 2 * (min(schedule.tile("rows"), h) + 2) * w
+            return 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w + norm
         default:
             return 0
         }

@@ -10,6 +10,7 @@ public enum Pipelines {
     public static let optimize: [Pass.Type] = [
         Canonicalize.self,
         FoldConstants.self,
+        FoldLayerNorm.self,
         FuseAttention.self,
         FuseFeedForward.self,
         ChunkSelectiveScan.self,

@@ -20,7 +20,10 @@ public struct Cost: Equatable {
     /// FLOP per output element of elementwise-style ops (the estimate of section 4).
     public static func flopsPerElement(_ op: Operation) -> Int {
         switch op.kind {
-        case .layerNorm: return op.operands.count == 3 ? 8 : 6
+        case .layerNorm:
+            // A gated norm (LN(x)·silu(z)) adds the SiLU and the product.
+            let gated = op.attributes["gate"] != nil
+            return (op.operands.count == (gated ? 4 : 3) ? 8 : 6) + (gated ? 6 : 0)
         case .l2Normalize: return 3
         case .gelu: return 9
         case .silu, .softplus, .softmax: return 5
@@ -33,10 +36,12 @@ public struct Cost: Equatable {
     /// The cost of one typed primitive op given its operand types.
     public static func of(_ op: Operation, operands t: [TensorType]) -> Cost {
         guard let out = op.type else { return Cost() }
+        // A folded layer norm still normalises every input element (the estimate of the layer_norm it replaced).
+        let norm = Cost(elementwiseFlops: (try? FoldedNorm.of(op.attributes)).flatMap { $0 }.map { t[0].elementCount * ($0.centered ? 8 : 6) } ?? 0)
         switch op.kind {
         case .conv2d:
             let w = t[1].shape
-            return Cost(macs: out.elementCount * w[1] * w[2] * w[3])
+            return Cost(macs: out.elementCount * w[1] * w[2] * w[3]) + norm
         case .matmul:
             return Cost(macs: out.elementCount * t[0].shape[t[0].rank - 1])
         case .reduceMean:
@@ -51,14 +56,14 @@ public struct Cost: Equatable {
             let heads = (try? op.attributes.int("heads")) ?? 1
             let d = c / heads
             return Cost(macs: 3 * c * c * p + 3 * c * 9 * p + 2 * c * d * p + c * c * p,
-                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5))
+                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5)) + norm
         case .fusedFeedForward:
             // The unfused ops' MACs (project_in, depthwise 3x3, project_out) plus GELU (9) and the gate (1) per
             // hidden channel and pixel.
             let (c, pixels) = (t[0].shape[1], t[0].shape[0] * t[0].shape[2] * t[0].shape[3])
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             return Cost(macs: pixels * (2 * hidden * c + 2 * hidden * 9 + out.shape[1] * hidden),
-                        elementwiseFlops: pixels * hidden * 10)
+                        elementwiseFlops: pixels * hidden * 10) + norm
         default:
             return Cost(elementwiseFlops: out.elementCount * flopsPerElement(op))
         }

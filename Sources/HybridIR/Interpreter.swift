@@ -59,11 +59,18 @@ public enum Interpreter {
         case .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("the interpreter runs primitive ops only; run expand-blocks first")
         case .conv2d:
+            if let norm = try FoldedNorm.of(a) {
+                return normalizedPointwise(x[0], x[1], bias: x.count > 2 ? x[2] : nil, norm)
+            }
             return conv2d(x[0], x[1], bias: x.count > 2 ? x[2] : nil, groups: try a.int("groups"),
                           padding: try a.int("padding"), stride: try a.int("stride", default: 1))
         case .matmul:
             return try matmul(x[0], x[1])
         case .layerNorm:
+            if try ShapeRules.layerNormGate(a) != nil {
+                return gatedLayerNorm(x[0], weight: x[1], bias: x.count > 3 ? x[2] : nil, gate: x[x.count - 1],
+                                      axis: try a.int("axis"), eps: try a.float("eps"), centered: try a.bool("centered"))
+            }
             return layerNorm(x[0], weight: x[1], bias: x.count > 2 ? x[2] : nil, axis: try a.int("axis"),
                              eps: try a.float("eps"), centered: try a.bool("centered"))
         case .softmax:
