@@ -79,7 +79,7 @@ public struct FoldLayerNorm: Pass {
                 for (u, w, b) in projections {
                     let conv = graph.ops[u]
                     let wKey = weight(conv.operands[1])!.key
-                    let (wFolded, bFolded) = fold(w, bias: b?.tensor, gamma: gamma.tensor, beta: centered ? beta?.tensor : nil)
+                    let (wFolded, bFolded) = fold(w, bias: b?.tensor, gamma: gamma.tensor, beta: beta?.tensor)
                     var operands = [ln.operands[0]]
                     var newWeights: [Operation] = []
                     func add(_ t: Tensor, _ key: String) {
@@ -91,7 +91,11 @@ public struct FoldLayerNorm: Pass {
                         nextID += 1
                     }
                     add(wFolded, "\(wKey).ln_folded")
-                    if let bFolded { add(bFolded, "\(wKey).ln_folded_bias") }
+                    if beta != nil, let bFolded {
+                        add(bFolded, "\(wKey).ln_folded_bias")
+                    } else if conv.operands.count > 2 {
+                        operands.append(conv.operands[2])  // no β (BiasFree): the conv keeps its own bias
+                    }
                     var rewritten = conv
                     rewritten.operands = operands
                     for (k, v) in norm.attributes { rewritten.attributes[k] = v }
@@ -140,7 +144,8 @@ public struct FoldLayerNorm: Pass {
         context.record("bytes no longer written", bytes)
     }
 
-    /// W' = W·diag(γ) and the bias: b + W·β when β is given (WithBias), b otherwise (BiasFree keeps its bias).
+    /// W' = W·diag(γ) and the bias: b + W·β when β is given (WithBias; the per-pixel 1/σ of an uncentred norm
+    /// with a β would still apply before β), b otherwise (BiasFree keeps its bias).
     func fold(_ w: Tensor, bias: Tensor?, gamma: Tensor, beta: Tensor?) -> (Tensor, Tensor?) {
         let (co, ci) = (w.shape[0], w.shape[1])
         var folded = w.data

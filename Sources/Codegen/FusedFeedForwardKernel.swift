@@ -114,9 +114,9 @@ extension KernelEmitter {
         // project_in normalising what it loads (with_bias) or scaling its sums (bias_free).
         let input = "x0 + n * CI * P + lo * W, P, (hi - lo) * W"
         let projectIn = try FoldedNorm.of(a).map { norm in
-            "float *restrict nm = u2 + W, *restrict nr = nm + TS;\n"
-                + "        \(k.name)_in_stats(nm, nr, \(input), CI, \(cFloat(norm.eps)));\n"
-                + "        \(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, nm, nr);"
+            "float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;\n"
+                + "        \(k.name)_in_stats(nmean, nrstd, \(input), CI, \(cFloat(norm.eps)));\n"
+                + "        \(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, nmean, nrstd);"
         } ?? "\(k.name)_pointwise(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI);"
         return """
             const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;

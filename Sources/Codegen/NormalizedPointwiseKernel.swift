@@ -86,10 +86,10 @@ extension KernelEmitter {
                 }
             }
             /* The last M % 4 rows. */
-            for (; m < M; m++) {
+            const float *w0 = w + m * K;
+            float *y0 = y + m * ys;
+            for (; m < M; m++, w0 += K, y0 += ys) {
                 const float c0 = bias ? bias[m] : 0.0f;
-                const float *w0 = w + m * K;
-                float *y0 = y + m * ys;
                 for (long p = 0; p < np; p++) {
                     float s0 = \(initial(0));
                     for (long q = 0; q < K; q++) {
