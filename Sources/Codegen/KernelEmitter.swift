@@ -98,6 +98,8 @@ public enum KernelEmitter {
             return try rowReduction(k, axis: try a.int("axis"))
         case .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg:
             return unary(k)
+        case .add where a["scaled"] != nil:
+            return try scaledAdd(k)
         case .add, .sub, .mul, .div:
             return binary(k)
         case .concat:
@@ -145,6 +147,31 @@ public enum KernelEmitter {
     }
 
     // MARK: convolution
+
+    /// The C of a fused activation (`conv2d`'s `activation`) applied to `v`, nil when the op has none.
+    static func activationExpression(_ k: Kernel) -> String? {
+        switch (try? Epilogue.activation(k.op.attributes)) ?? nil {
+        case .gelu?: return "hc_geluf(v)"
+        case .silu?: return "hc_siluf(v)"
+        case .sigmoid?: return "hc_sigmoidf(v)"
+        case .relu?: return "(v > 0.0f ? v : 0.0f)"
+        default: return nil
+        }
+    }
+
+    /// The activation applied in place to `count` floats from `base` (a line of C, or "" without activation).
+    static func activation(_ k: Kernel, _ base: String, count: String, indent: String) -> String {
+        guard let f = activationExpression(k) else { return "" }
+        return "\n\(indent)for (long i = 0; i < \(count); i++) { float *yv = \(base) + i; const float v = *yv; *yv = \(f); }"
+    }
+
+    /// The activation applied in place to rows [rows, to) (stride `stride`) of `base`, columns [from, until).
+    static func activationRows(_ k: Kernel, _ base: String, rows: String, to: String, stride: String, from: String,
+                               until: String, indent: String) -> String {
+        guard let f = activationExpression(k) else { return "" }
+        return "\n\(indent)for (long r = \(rows); r < \(to); r++)\n"
+            + "\(indent)    for (long i = \(from); i < \(until); i++) { const float v = \(base)[r * \(stride) + i]; \(base)[r * \(stride) + i] = \(f); }"
+    }
 
     static func conv2d(_ k: Kernel) throws -> String {
         let a = k.op.attributes
@@ -213,7 +240,7 @@ public enum KernelEmitter {
                                 for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
                             }
                         }
-                    }
+                    }\(activationRows(k, "ys", rows: "co0", to: "co1", stride: "P", from: "p0", until: "p1", indent: "        "))
                 }
 
             """
@@ -259,7 +286,7 @@ public enum KernelEmitter {
                             }
                         }
                     }
-                }
+                }\(activation(k, "yp + oy0 * OW", count: "(oy1 - oy0) * OW", indent: "        "))
             }
 
         """
@@ -442,6 +469,46 @@ public enum KernelEmitter {
         \(decompose)        const float *ap = x0 + (\(aoff)), *bp = x1 + (\(boff));
                 float *yr = y + row * LAST;
                 for (long j = 0; j < LAST; j++) yr[j] = \(aIndex) \(symbol) \(bIndex);
+            }
+
+        """
+    }
+
+    /// `add` with scaled operands (fuse-elementwise): y = a·sa + b·sb, every operand broadcast to the output as in
+    /// `binary` (rows of the last axis, stride 0 where an operand's dimension is 1).
+    static func scaledAdd(_ k: Kernel) throws -> String {
+        let r = k.result.shape.count
+        let scaled = try Epilogue.scaled(k.op.attributes)
+        func strides(_ t: String, _ shape: SymbolicShape) -> [String] {
+            (0..<r).map { d in
+                let od = d - (r - shape.count)
+                if od < 0 || (shape[od].isConstant && shape[od].coefficient == 1 && !(k.result.shape[d].isConstant && k.result.shape[d].coefficient == 1)) {
+                    return "0"
+                }
+                return product(t, (od + 1)..<shape.count)
+            }
+        }
+        let n = k.operands.count
+        let all = (0..<n).map { strides("x\($0)", k.operands[$0].shape) }
+        var decompose = "        long r = row;\n"
+        var offsets = [String](repeating: "0", count: n)
+        for d in stride(from: r - 2, through: 0, by: -1) {
+            decompose += "        const long i\(d) = r % y_d\(d); r /= y_d\(d);\n"
+            for i in 0..<n { offsets[i] += " + i\(d) * (\(all[i][d]))" }
+        }
+        decompose += "        (void)r;\n"
+        let pointers = (0..<n).map { "*p\($0) = x\($0) + (\(offsets[$0]))" }.joined(separator: ", ")
+        func at(_ i: Int) -> String { all[i][r - 1] == "0" ? "p\(i)[0]" : "p\(i)[j]" }
+        let lhs = scaled.lhs ? "\(at(0)) * \(at(2))" : at(0)
+        let rhs = scaled.rhs ? "\(at(1)) * \(at(n - 1))" : at(1)
+        return """
+            const long LAST = y_d\(r - 1), ROWS = \(product("y", 0..<(r - 1)));
+            long b, e;
+            hc_split(ROWS, tid, nt, &b, &e);
+            for (long row = b; row < e; row++) {
+        \(decompose)        const float \(pointers);
+                float *yr = y + row * LAST;
+                for (long j = 0; j < LAST; j++) yr[j] = \(lhs) + \(rhs);
             }
 
         """

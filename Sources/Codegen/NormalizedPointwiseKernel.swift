@@ -118,7 +118,7 @@ extension KernelEmitter {
                 const long n = item / np, p0 = (item % np) * TP, m = p0 + TP < P ? TP : P - p0;
                 float mean[\(normalizedPixelTile)], rstd[\(normalizedPixelTile)];
                 \(k.name)_stats(mean, rstd, x0 + n * CI * P + p0, P, m, CI, \(cFloat(norm.eps)));
-                \(k.name)_gemm(y + n * CO * P + p0, P, x0 + n * CI * P + p0, P, m, x1, \(bias), CO, CI, mean, rstd);
+                \(k.name)_gemm(y + n * CO * P + p0, P, x0 + n * CI * P + p0, P, m, x1, \(bias), CO, CI, mean, rstd);\(activationRows(k, "(y + n * CO * P + p0)", rows: "0", to: "CO", stride: "P", from: "0", until: "m", indent: "        "))
             }
 
         """

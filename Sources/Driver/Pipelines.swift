@@ -14,6 +14,7 @@ public enum Pipelines {
         FuseAttention.self,
         FuseFeedForward.self,
         ChunkSelectiveScan.self,
+        FuseElementwise.self,
         EliminateDeadCode.self,
     ]
 

@@ -28,7 +28,11 @@ public struct Cost: Equatable {
         case .gelu: return 9
         case .silu, .softplus, .softmax: return 5
         case .sigmoid: return 4
-        case .relu, .exp, .neg, .add, .sub, .mul, .div: return 1
+        case .add:
+            // Each scaled operand adds its product (the mul it replaced).
+            let scaled = (try? Epilogue.scaled(op.attributes)) ?? (lhs: false, rhs: false)
+            return 1 + (scaled.lhs ? 1 : 0) + (scaled.rhs ? 1 : 0)
+        case .relu, .exp, .neg, .sub, .mul, .div: return 1
         default: return 0
         }
     }
@@ -41,7 +45,11 @@ public struct Cost: Equatable {
         switch op.kind {
         case .conv2d:
             let w = t[1].shape
-            return Cost(macs: out.elementCount * w[1] * w[2] * w[3]) + norm
+            // A fused activation costs what the separate op did.
+            let activation = ((try? Epilogue.activation(op.attributes)) ?? nil).map {
+                Cost(elementwiseFlops: out.elementCount * flopsPerElement(Operation(kind: $0, operands: [], result: 0)))
+            } ?? Cost()
+            return Cost(macs: out.elementCount * w[1] * w[2] * w[3]) + norm + activation
         case .matmul:
             return Cost(macs: out.elementCount * t[0].shape[t[0].rank - 1])
         case .reduceMean:

@@ -85,6 +85,7 @@ public enum ShapeRules {
             if t.count == 3 {
                 guard t[2].shape == [w[0]] else { throw HybridError("bias must have shape [\(w[0])], got \(t[2].shape)") }
             }
+            _ = try Epilogue.activation(a)
             // A folded channel LayerNorm (fold-layer-norm) normalises each input pixel: 1x1 projections only.
             if try FoldedNorm.of(a) != nil {
                 guard w[2] == 1, w[3] == 1, groups == 1, padding == 0, stride == 1 else {
@@ -132,8 +133,14 @@ public enum ShapeRules {
             return t[0]
 
         case .add, .sub, .mul, .div:
-            try expectOperands(2...2)
-            return TensorType(elem, try broadcast(t[0].shape, t[1].shape))
+            // An add with `scaled` operands (fuse-elementwise) computes a·sa + b·sb; the scales broadcast.
+            let scaled = op.kind == .add ? try Epilogue.scaled(a) : (lhs: false, rhs: false)
+            if op.kind != .add, a["scaled"] != nil { throw HybridError("only add takes scaled operands") }
+            let extra = (scaled.lhs ? 1 : 0) + (scaled.rhs ? 1 : 0)
+            try expectOperands((2 + extra)...(2 + extra))
+            let lhs = scaled.lhs ? try broadcast(t[0].shape, t[2].shape) : t[0].shape
+            let rhs = scaled.rhs ? try broadcast(t[1].shape, t[t.count - 1].shape) : t[1].shape
+            return TensorType(elem, try broadcast(lhs, rhs))
 
         case .concat:
             guard t.count >= 1 else { throw HybridError("expects at least one operand") }

@@ -168,6 +168,27 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_feed_forward bias_free norm 48 hidden 127 11x40", kind: .fusedFeedForward,
              shapes: [[1, 48, 11, 40], [254, 48, 1, 1], [254, 1, 3, 3], [48, 127, 1, 1]],
              attributes: normed(feedForward(hidden: 127, bias: false), "bias_free"), tolerance: 1e-4),
+        // Epilogues (fuse-elementwise): activations in the pointwise, dense, depthwise and normalised convs, with
+        // partial register and row tiles; scaled adds (skip scale and channel attention, broadcast from (1, C, 1, 1)).
+        Case(name: "pointwise gelu 48->30 bias 5x40", kind: .conv2d, shapes: [[1, 48, 5, 40], [30, 48, 1, 1], [30]],
+             attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("gelu")], ranges: [0: -3...3], tolerance: 1e-4),
+        Case(name: "pointwise relu CA squeeze 48->3", kind: .conv2d, shapes: [[1, 48, 1, 1], [3, 48, 1, 1], [3]],
+             attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("relu")]),
+        Case(name: "pointwise sigmoid CA excite 3->48", kind: .conv2d, shapes: [[1, 3, 1, 1], [48, 3, 1, 1], [48]],
+             attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("sigmoid")], ranges: [0: -5...5]),
+        Case(name: "dense gelu CAB 12->4 bias 11x13", kind: .conv2d, shapes: [[1, 12, 11, 13], [4, 12, 3, 3], [4]],
+             attributes: ["groups": .int(1), "padding": .int(1), "activation": .string("gelu")], tolerance: 1e-4),
+        Case(name: "depthwise silu 40 bias 9x7", kind: .conv2d, shapes: [[1, 40, 9, 7], [40, 1, 3, 3], [40]],
+             attributes: ["groups": .int(40), "padding": .int(1), "activation": .string("silu")], ranges: [0: -4...4], tolerance: 1e-4),
+        Case(name: "pointwise with_bias norm silu 6->10 7x9", kind: .conv2d, shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10]],
+             attributes: ["groups": .int(1), "padding": .int(0), "norm": .string("with_bias"), "norm_eps": .float(1e-5),
+                          "activation": .string("silu")], tolerance: 1e-4),
+        Case(name: "add scaled lhs skip", kind: .add, shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1]],
+             attributes: ["scaled": .string("lhs")]),
+        Case(name: "add scaled both skip and channel attention", kind: .add,
+             shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1], [1, 48, 1, 1]], attributes: ["scaled": .string("both")]),
+        Case(name: "add scaled rhs full", kind: .add, shapes: [[1, 6, 3, 5], [1, 6, 3, 5], [1, 6, 3, 5]],
+             attributes: ["scaled": .string("rhs")]),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
