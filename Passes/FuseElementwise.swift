@@ -4,7 +4,8 @@
 ///
 /// Name: `fuse-elementwise`. Requires: a typed graph of primitive (and fused) ops; run after the block fusions and
 /// the scan chunking, whose patterns it would otherwise hide. Produces: `conv2d`s with an `activation`, `add`s
-/// with `scaled` operands (y = a·sa + b·sb); each rewritten op names what it absorbed in `fuses`.
+/// with `scaled` operands (y = a·sa + b·sb), fused ops with a `residual`; each rewritten op names what it
+/// absorbed in `fuses`.
 ///
 /// Algorithm:
 ///  1. Count the users of every value (graph outputs count as users).
@@ -15,10 +16,13 @@
 ///     operand of the add's shape (the other is the scale, which broadcasts) and takes the scale as an extra
 ///     operand: S blocks' x·skip_scale + out_proj(y) becomes one kernel, and t·skip_scale2 + cab·ca (the
 ///     channel attention applied on the fly) another.
-///  4. Record the ops fused and the bytes of their inputs no longer written.
+///  4. Residual: an `add` of a `fused_attention` or `fused_feed_forward` result (used only there) and a value defined
+///     before the fused op (the T block's x + attn(norm1(x)) and x + ffn(norm2(x))) becomes the fused op's
+///     `residual` operand, added to each output tile as it is finished.
+///  5. Record the ops fused and the bytes of their inputs no longer written.
 ///
-/// Not done here: T-block residual adds into fused_attention / fused_feed_forward outputs and residuals as conv
-/// epilogues (the add stays its own kernel, reading both operands once).
+/// Not done here: residuals as epilogues of plain convolutions (S blocks' out_proj: the scaled add stays its own
+/// kernel, reading both operands once).
 import HybridIR
 
 public struct FuseElementwise: Pass {
@@ -60,6 +64,29 @@ public struct FuseElementwise: Pass {
                 removed.insert(i)
                 fused += 1
                 continue
+            }
+            // 4. A T-block residual: add(x, fused) → the fused op adds x to its output.
+            if op.kind == .add, op.attributes["scaled"] == nil, let type = op.type {
+                let residual = (0..<2).first { side in
+                    guard let f = soleProducer(op.operands[side], i), [.fusedAttention, .fusedFeedForward].contains(graph.ops[f].kind),
+                          graph.ops[f].attributes["residual"] == nil, graph.ops[f].type == type else { return false }
+                    let other = op.operands[1 - side]
+                    // The residual must exist before the fused op, which keeps its place.
+                    return other != op.operands[side] && (definer[other].map { $0 < f } ?? true)
+                }
+                if let side = residual, let f = definer[op.operands[side]] {
+                    var fusedOp = graph.ops[f]
+                    fusedOp.operands.append(op.operands[1 - side])
+                    fusedOp.attributes["residual"] = .bool(true)
+                    fusedOp.attributes["fuses"] = fuses(fusedOp, ["add"])
+                    bytes += fusedOp.type?.byteSize ?? 0
+                    fusedOp.result = op.result
+                    graph.ops[f] = fusedOp
+                    definer[op.result] = f
+                    removed.insert(i)
+                    fused += 1
+                    continue
+                }
             }
             // 3. add(mul(a, sa), mul(b, sb)) → add(a, b, sa, sb) {scaled}.
             guard op.kind == .add, op.attributes["scaled"] == nil, let shape = op.type?.shape else { continue }

@@ -178,7 +178,7 @@ extension KernelEmitter {
             """
         case "out":
             return prelude + gemm(out: "y", rows: "C", weight: "M", bias: { bias("project_out.bias", $0) },
-                                  input: "V", tile: k.schedule.tile("p"))
+                                  input: "V", tile: k.schedule.tile("p"), residual: roles.contains("residual") ? x("residual") : nil)
         default:
             throw HybridError("fused_attention has no kernel phase '\(k.phase ?? "none")'", at: k.op.label)
         }
@@ -187,8 +187,10 @@ extension KernelEmitter {
     /// out (rows×P) = weight (rows×C) · input (C×P) + bias, over items of 4 output rows × `tile` pixels; each output
     /// element is summed in one fixed order, whatever the thread count.
     private static func gemm(out: String, rows: String, weight: String, bias: (String) -> String, input: String,
-                             tile: Int) -> String {
-        """
+                             tile: Int, residual: String? = nil) -> String {
+        // A fused residual (fuse-elementwise) is added to each finished row of the tile.
+        let add = residual.map { "\n            for (long p = p0; p < p1; p++) yr[p] += \($0)[co * P + p];" } ?? ""
+        return """
             const long CO = \(rows), TCO = 4, TP = \(tile);
             const long nco = (CO + TCO - 1) / TCO, np = (P + TP - 1) / TP;
             long b, e;
@@ -204,7 +206,7 @@ extension KernelEmitter {
                         const float wv = \(weight)[co * C + ci];
                         const float *xr = \(input) + ci * P;
                         for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
-                    }
+                    }\(add)
                 }
             }
 

@@ -113,6 +113,15 @@ extension KernelEmitter {
         // A folded layer norm: the statistics of the tile's input pixels (after u2 in the scratch slot), then
         // project_in normalising what it loads (with_bias) or scaling its sums (bias_free).
         let input = "x0 + n * CI * P + lo * W, P, (hi - lo) * W"
+        // A fused residual (fuse-elementwise) is added to the tile's output rows once project_out wrote them.
+        let residual = roles.contains("residual") ? """
+
+                    for (long c = 0; c < CO; c++) {
+                        float *yr = y + (n * CO + c) * P + r0 * W;
+                        const float *rr = \(x("residual")) + (n * CO + c) * P + r0 * W;
+                        for (long i = 0; i < nr * W; i++) yr[i] += rr[i];
+                    }
+            """ : ""
         let projectIn = try FoldedNorm.of(a).map { norm in
             "float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;\n"
                 + "        \(k.name)_in_stats(nmean, nrstd, \(input), CI, \(cFloat(norm.eps)));\n"
@@ -148,7 +157,7 @@ extension KernelEmitter {
                     }
                 }
                 /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-                \(k.name)_pointwise(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID);
+                \(k.name)_pointwise(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID);\(residual)
             }
 
         """

@@ -42,6 +42,8 @@ public struct Cost: Equatable {
         guard let out = op.type else { return Cost() }
         // A folded layer norm still normalises every input element (the estimate of the layer_norm it replaced).
         let norm = Cost(elementwiseFlops: (try? FoldedNorm.of(op.attributes)).flatMap { $0 }.map { t[0].elementCount * ($0.centered ? 8 : 6) } ?? 0)
+        // A fused residual (fuse-elementwise) costs the add it replaced.
+        let residual = Cost(elementwiseFlops: op.attributes["residual"] == .bool(true) ? out.elementCount : 0)
         switch op.kind {
         case .conv2d:
             let w = t[1].shape
@@ -64,14 +66,14 @@ public struct Cost: Equatable {
             let heads = (try? op.attributes.int("heads")) ?? 1
             let d = c / heads
             return Cost(macs: 3 * c * c * p + 3 * c * 9 * p + 2 * c * d * p + c * c * p,
-                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5)) + norm
+                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5)) + norm + residual
         case .fusedFeedForward:
             // The unfused ops' MACs (project_in, depthwise 3x3, project_out) plus GELU (9) and the gate (1) per
             // hidden channel and pixel.
             let (c, pixels) = (t[0].shape[1], t[0].shape[0] * t[0].shape[2] * t[0].shape[3])
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             return Cost(macs: pixels * (2 * hidden * c + 2 * hidden * 9 + out.shape[1] * hidden),
-                        elementwiseFlops: pixels * hidden * 10) + norm
+                        elementwiseFlops: pixels * hidden * 10) + norm + residual
         default:
             return Cost(elementwiseFlops: out.elementCount * flopsPerElement(op))
         }

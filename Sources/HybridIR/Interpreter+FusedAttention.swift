@@ -94,6 +94,8 @@ extension Interpreter {
                 for i in 0..<p { plane[i] += mv * t[vBase + ch * p + i] }
             }
             for i in 0..<p { out[o * p + i] = Float(plane[i]) }
+            // A fused residual is added to the stored output, as the separate add did.
+            if let r = operand["residual"] { for i in 0..<p { out[o * p + i] = Float(Double(out[o * p + i]) + Double(r.data[o * p + i])) } }
         }
         return Tensor(shape: input.shape, data: out)
     }

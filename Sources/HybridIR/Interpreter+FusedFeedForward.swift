@@ -61,7 +61,10 @@ extension Interpreter {
                     for o in 0..<co {
                         var acc = bOut.map { Double($0.data[o]) } ?? 0
                         for j in 0..<hidden { acc += Double(wOut.data[o * hidden + j]) * Double(gate[j]) }
-                        out[(b * co + o) * plane + py * w + px] = Float(acc)
+                        let at = (b * co + o) * plane + py * w + px
+                        out[at] = Float(acc)
+                        // A fused residual is added to the stored output, as the separate add did.
+                        if let r = operand["residual"] { out[at] = Float(Double(out[at]) + Double(r.data[at])) }
                     }
                 }
             }

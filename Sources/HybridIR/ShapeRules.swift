@@ -238,7 +238,7 @@ public enum ShapeRules {
     public static func fusedAttentionRoles(_ a: Attributes) throws -> [String] {
         let bias = try a.bool("bias"), qkvBias = try bias || FoldedNorm.of(a)?.centered == true
         return ["x", "qkv.weight"] + (qkvBias ? ["qkv.bias"] : []) + ["qkv_dwconv.weight"] + (bias ? ["qkv_dwconv.bias"] : [])
-            + ["temperature", "project_out.weight"] + (bias ? ["project_out.bias"] : [])
+            + ["temperature", "project_out.weight"] + (bias ? ["project_out.bias"] : []) + (try residual(a) ? ["residual"] : [])
     }
 
     /// Operand roles of `fused_feed_forward` in order: biases when `bias` is true, and the project_in bias also
@@ -246,7 +246,12 @@ public enum ShapeRules {
     public static func fusedFeedForwardRoles(_ a: Attributes) throws -> [String] {
         let bias = try a.bool("bias"), inBias = try bias || FoldedNorm.of(a)?.centered == true
         return ["x", "project_in"] + (inBias ? ["project_in bias"] : []) + ["dwconv"] + (bias ? ["dwconv bias"] : [])
-            + ["project_out"] + (bias ? ["project_out bias"] : [])
+            + ["project_out"] + (bias ? ["project_out bias"] : []) + (try residual(a) ? ["residual"] : [])
+    }
+
+    /// Whether a fused op adds a residual operand (its last) to its result (`residual = true`, fuse-elementwise).
+    public static func residual(_ a: Attributes) throws -> Bool {
+        try a.bool("residual", default: false)
     }
 
     private static func fusedAttentionType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
@@ -262,6 +267,10 @@ public enum ShapeRules {
         let want: [String: [Int]] = ["qkv.weight": [3 * c, c, 1, 1], "qkv.bias": [3 * c], "qkv_dwconv.weight": [3 * c, 1, 3, 3],
                                      "qkv_dwconv.bias": [3 * c], "project_out.weight": [c, c, 1, 1], "project_out.bias": [c]]
         for (i, role) in roles.enumerated().dropFirst() {
+            if role == "residual" {
+                guard t[i] == t[0] else { throw HybridError("residual must have the output's type \(t[0]), got \(t[i])") }
+                continue
+            }
             if role == "temperature" {
                 guard t[i].elementCount == heads, t[i].shape.filter({ $0 != 1 }).count <= 1 else {
                     throw HybridError("temperature must hold one value per head (\(heads)), got \(t[i])")
@@ -292,8 +301,9 @@ public enum ShapeRules {
         let want: [String: [Int]] = ["project_in": [2 * hidden, c, 1, 1], "project_in bias": [2 * hidden],
                                      "dwconv": [2 * hidden, 1, 3, 3], "dwconv bias": [2 * hidden],
                                      "project_out": [co, hidden, 1, 1], "project_out bias": [co]]
-        for (i, role) in roles.enumerated().dropFirst() where t[i].shape != want[role]! {
-            throw HybridError("\(role) must have shape \(want[role]!), got \(t[i].shape)")
+        let out = [t[0].shape[0], co, t[0].shape[2], t[0].shape[3]]
+        for (i, role) in roles.enumerated().dropFirst() where t[i].shape != (role == "residual" ? out : want[role]!) {
+            throw HybridError("\(role) must have shape \(role == "residual" ? out : want[role]!), got \(t[i].shape)")
         }
         guard co > 0 else { throw HybridError("project_out has no output channels") }
         return TensorType(t[0].elementType, [t[0].shape[0], co, t[0].shape[2], t[0].shape[3]])

@@ -189,11 +189,25 @@ final class KernelTests: XCTestCase {
              shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1], [1, 48, 1, 1]], attributes: ["scaled": .string("both")]),
         Case(name: "add scaled rhs full", kind: .add, shapes: [[1, 6, 3, 5], [1, 6, 3, 5], [1, 6, 3, 5]],
              attributes: ["scaled": .string("rhs")]),
+        // Fused T-block residuals: the fused ops add x to their output tiles.
+        Case(name: "fused_attention residual norm heads 2 7x9", kind: .fusedAttention,
+             shapes: [[1, 8, 7, 9], [24, 8, 1, 1], [24], [24, 1, 3, 3], [2, 1, 1], [8, 8, 1, 1], [1, 8, 7, 9]],
+             attributes: residual(normed(fusedAttentionAttributes(heads: 2, bias: false), "with_bias")),
+             ranges: [4: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_feed_forward residual bias hidden 5 7x9 rows 2", kind: .fusedFeedForward,
+             shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6], [1, 6, 7, 9]],
+             attributes: residual(feedForward(hidden: 5, bias: true, rowTile: 2)), tolerance: 1e-4),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
         ["heads": .int(heads), "bias": .bool(bias), "eps": .float(1e-12),
          "fuses": .string("conv2d,conv2d,slice,reshape,slice,reshape,slice,reshape,l2_normalize,l2_normalize,transpose,matmul,mul,softmax,matmul,reshape,conv2d")]
+    }
+
+    static func residual(_ a: Attributes) -> Attributes {
+        var a = a
+        a["residual"] = .bool(true)
+        return a
     }
 
     static func normed(_ a: Attributes, _ form: String) -> Attributes {

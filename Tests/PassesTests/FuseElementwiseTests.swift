@@ -63,4 +63,30 @@ final class FuseElementwiseTests: XCTestCase {
         let err = zip(before.data, after.data).map { abs($0 - $1) }.max()!
         XCTAssertLessThanOrEqual(err / scale, 1e-5)
     }
+
+    /// A T block after the default pipeline: both residual adds went into the fused ops, and the result holds.
+    func testTBlockResidualsAfterTheDefaultPipeline() throws {
+        var b = Builder(name: "t_block")
+        let x = b.input(TensorType(.f32, [1, 8, 5, 7]))
+        b.scope = "encoder_level1.0"
+        let params = BlockParameters.transformer(channels: 8, heads: 2, hidden: 17, bias: false, biasFree: false)
+        let weights = try params.map { try b.weight("encoder_level1.0.\($0.key)", $0.shape) }
+        b.output(try b.add(.transformerBlock, [x] + weights, ["heads": .int(2), "hidden": .int(17), "bias": .bool(false),
+                                                               "layer_norm": .string("WithBias")]))
+        var g = b.graph
+        try PassManager(Pipelines.lower).run(&g, PassContext())
+        let w = RandomWeights.generate(for: g, seed: 8)
+        var optimized = g
+        let context = PassContext(weights: w)
+        try PassManager(Pipelines.optimize).run(&optimized, context)
+        XCTAssertFalse(optimized.ops.contains { $0.kind == .add })
+        XCTAssertEqual(optimized.ops.filter { $0.attributes["residual"] == .bool(true) }.map(\.kind),
+                       [.fusedAttention, .fusedFeedForward])
+        let input = self.input(g)
+        let before = try Interpreter.run(g, inputs: [input], weights: w)[0]
+        let after = try Interpreter.run(optimized, inputs: [input], weights: context.weights)[0]
+        let scale = before.data.map { abs($0) }.max()!
+        let err = zip(before.data, after.data).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(err / scale, 1e-5)
+    }
 }
