@@ -294,6 +294,17 @@ def run_case(args, target, tag, shape, gflop, workdir):
     np.save(bench_in, rng.random((1, C, H, W), dtype=np.float32))
     is_block = "block" in target
 
+    # ---- ONNX export (one or both exporters); ORT and OpenVINO read the first that worked
+    onnx_path = None
+    if {"ort", "openvino"} & set(args.peers):
+        exporters = ["legacy", "dynamo"] if args.exporter == "both" else [args.exporter]
+        for exporter in exporters:
+            rec = export_onnx(args, target, weights, bench_in, exporter, workdir, tag)
+            case["exports"].append(rec)
+            if rec["status"] == "ok" and onnx_path is None:
+                onnx_path = rec["path"]
+                case["onnx_exporter"] = exporter
+
     # ---- hybridc: compile, check on a small input, then time
     if "hybridc" in args.peers:
         row = case["rows"].setdefault("hybridc", {})
@@ -341,17 +352,6 @@ def run_case(args, target, tag, shape, gflop, workdir):
                 case["rows"]["hybridc"]["mismatch"] = f"max rel error {err:.2e} vs PyTorch at {cc}x{ch}x{cw}"
         else:
             case["check"] = {"error": r.stderr.strip()[-400:]}
-
-    # ---- ONNX export (one or both exporters); ORT and OpenVINO read the first that worked
-    onnx_path = None
-    if {"ort", "openvino"} & set(args.peers):
-        exporters = ["legacy", "dynamo"] if args.exporter == "both" else [args.exporter]
-        for exporter in exporters:
-            rec = export_onnx(args, target, weights, bench_in, exporter, workdir, tag)
-            case["exports"].append(rec)
-            if rec["status"] == "ok" and onnx_path is None:
-                onnx_path = rec["path"]
-                case["onnx_exporter"] = exporter
 
     # ---- timing, each peer in its own subprocess
     order = [p for p in ["torch", "hybridc", "ort", "openvino"] if p in args.peers]

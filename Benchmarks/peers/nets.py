@@ -135,22 +135,24 @@ def _inclusive_linear_scan(P, h, dim):
 
 
 def _scan_piece(u, dt, A, B, C):
-    """u, dt (b, D, L); A (D, N); B, C (b, N, L) shared by the D channels. Returns y (b, D, L) without the D term."""
-    b, D, L = u.shape
-    N = A.shape[1]
+    """u, dt (b, G, D, L); A (G, D, N); B, C (b, G, N, L) shared by the D channels of a group.
+
+    Returns y (b, G, D, L) without the D term."""
+    b, G, D, L = u.shape
+    N = A.shape[-1]
     T = SCAN["chunk"]
     nc = L // T
-    la = (dt[..., None] * A[None, :, None, :]).reshape(b, D, nc, T, N)          # log decays, <= 0
-    v = ((dt * u)[..., None] * B.transpose(1, 2)[:, None]).reshape(b, D, nc, T, N)
-    S = torch.cumsum(la, dim=3)
-    Sm = S[:, :, :, T // 2 - 1:T // 2, :]
-    hl = torch.exp(S - Sm) * torch.cumsum(torch.exp(Sm - S) * v, dim=3)           # local states
+    la = (dt[..., None] * A[None, :, :, None, :]).reshape(b, G, D, nc, T, N)        # log decays, <= 0
+    v = ((dt * u)[..., None] * B.transpose(2, 3)[:, :, None]).reshape(b, G, D, nc, T, N)
+    S = torch.cumsum(la, dim=4)
+    Sm = S[:, :, :, :, T // 2 - 1:T // 2, :]
+    hl = torch.exp(S - Sm) * torch.cumsum(torch.exp(Sm - S) * v, dim=4)           # local states
     P = torch.exp(S)                                                                  # decay from chunk start
-    H = _inclusive_linear_scan(P[:, :, :, T - 1], hl[:, :, :, T - 1], dim=2)          # (b, D, nc, N)
-    Hprev = torch.cat([torch.zeros_like(H[:, :, :1]), H[:, :, :-1]], dim=2)
-    h = hl + P * Hprev[:, :, :, None, :]
-    Ct = C.transpose(1, 2).reshape(b, 1, nc, T, N)
-    return (h * Ct).sum(-1).reshape(b, D, L)
+    H = _inclusive_linear_scan(P[:, :, :, :, T - 1], hl[:, :, :, :, T - 1], dim=3)    # (b, G, D, nc, N)
+    Hprev = torch.cat([torch.zeros_like(H[:, :, :, :1]), H[:, :, :, :-1]], dim=3)
+    h = hl + P * Hprev[:, :, :, :, None, :]
+    Ct = C.transpose(2, 3).reshape(b, G, 1, nc, T, N)
+    return (h * Ct).sum(-1).reshape(b, G, D, L)
 
 
 def selective_scan(u, dt, A, B, C, D):
@@ -163,16 +165,16 @@ def selective_scan(u, dt, A, B, C, D):
         u, dt = F.pad(u, (0, pad)), F.pad(dt, (0, pad))
         B, C = F.pad(B, (0, pad)), F.pad(C, (0, pad))
     Lp = L + pad
-    if SCAN["split"]:
+    if SCAN["split"]:  # eager: one direction and a group of channels at a time, to bound the temporaries
         group = max(1, min(E, SCAN["group_elems"] // (b * Lp * N)))
         ys = []
         for k in range(K):
-            parts = [_scan_piece(u[:, k, e:e + group], dt[:, k, e:e + group], A[k, e:e + group], B[:, k], C[:, k])
-                     for e in range(0, E, group)]
-            ys.append(torch.cat(parts, 1))
-        y = torch.stack(ys, 1)
-    else:
-        y = torch.stack([_scan_piece(u[:, k], dt[:, k], A[k], B[:, k], C[:, k]) for k in range(K)], 1)
+            parts = [_scan_piece(u[:, k:k + 1, e:e + group], dt[:, k:k + 1, e:e + group], A[k:k + 1, e:e + group],
+                                 B[:, k:k + 1], C[:, k:k + 1]) for e in range(0, E, group)]
+            ys.append(torch.cat(parts, 2))
+        y = torch.cat(ys, 1)
+    else:  # export: all four directions in one set of ops
+        y = _scan_piece(u, dt, A, B, C)
     y = y[..., :L] if pad else y
     return y + u[..., :L] * D[None, :, :, None]
 
