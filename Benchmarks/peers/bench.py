@@ -265,6 +265,10 @@ def block_gflop(target, shape):
 
 def export_onnx(args, target, weights, bench_in, exporter, workdir, tag):
     path = os.path.join(workdir, f"{tag}.{exporter}.onnx")
+    if args.reuse_export and os.path.exists(path):
+        log(f"reusing {path}")
+        return {"exporter": exporter, "status": "ok", "path": path, "reused": True, "wall_seconds": 0,
+                "peak_rss_mb": 0, "bytes": os.path.getsize(path)}
     argv = [sys.executable, __file__, "export", "--target", json.dumps(target), "--weights", weights,
             "--input", bench_in, "--exporter", exporter, "--chunk", str(args.export_chunk), "-o", path]
     log(f"export {tag} with the {exporter} exporter (timeout {args.export_timeout:.0f} s)")
@@ -432,6 +436,9 @@ def versions(args):
         v["openvino"] = ov.get_version()
     except Exception as e:  # noqa: BLE001
         v["openvino"] = f"unavailable ({e})"
+    if "hybridc" not in args.peers:
+        v["hybridc"] = "(not run)"
+        return v
     hyb_repo = os.path.abspath(os.path.join(os.path.dirname(args.hybridc), "..", ".."))
     git = subprocess.run(["git", "-C", hyb_repo, "log", "-1", "--format=%h %cs"], capture_output=True, text=True)
     v["hybridc"] = f"{args.hybridc} (commit {git.stdout.strip() or '?'})"
@@ -460,7 +467,7 @@ def markdown(result):
              f"OpenVINO {v['openvino']}, PyTorch {v['torch']}, onnx {v['onnx']}, onnxscript {v['onnxscript']}.",
              f"Command: `{result['command']}`", ""]
     lines.append("| model | input | peer | status | median s | runs | GFLOP/s | peak RSS MB | time / hybridc | "
-                 "max rel err vs PyTorch |")
+                 "max rel err vs PyTorch's output |")
     lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for case in result["cases"]:
         for peer in PEERS:
@@ -469,12 +476,17 @@ def markdown(result):
                 continue
             name = PEER_NAMES[peer] + (f" ({row['onnx_exporter']} export)" if row.get("onnx_exporter") else "")
             if row.get("status") == "measured":
-                err = row.get("rel_error_vs_torch")
+                err_key = next((k for k in row if k.startswith("rel_error_vs_")), None)
+                err = row.get(err_key) if err_key else None
+                if err is not None and err_key != "rel_error_vs_torch":
+                    err_note = f" (vs {err_key.removeprefix('rel_error_vs_')})"
+                else:
+                    err_note = ""
                 note = "measured" + (f"; {row['mismatch']}" if row.get("mismatch") else "")
                 lines.append(f"| {case['model']} | {case['input']} | {name} | {note} | {fmt_time(row['median_s'])} "
                              f"| {row['runs']} | {row['gflops']:.1f} | {row['peak_rss_mb']} | "
                              f"{row.get('time_vs_hybridc', float('nan')):.2f}x | "
-                             f"{'' if err is None else f'{err:.1e}'} |".replace("nanx", "–"))
+                             f"{'' if err is None else f'{err:.1e}{err_note}'} |".replace("nanx", "–"))
             else:
                 why = row.get("status", "not run").replace("|", "/").replace("\n", " ")
                 lines.append(f"| {case['model']} | {case['input']} | {name} | {why} | – | – | – | – | – | – |")
@@ -509,7 +521,7 @@ def cmd_run(args):
     for p in args.peers:
         if p not in PEERS:
             raise SystemExit(f"unknown peer {p!r} (choose from {', '.join(PEERS)})")
-    if not os.access(args.hybridc, os.X_OK):
+    if not os.access(args.hybridc, os.X_OK) and ("hybridc" in args.peers or not args.blocks):
         raise SystemExit(f"no hybridc at {args.hybridc} (build it with `swift build -c release` or pass --hybridc)")
     workdir = os.path.abspath(args.work_dir)
     os.makedirs(workdir, exist_ok=True)
@@ -591,6 +603,8 @@ def main(argv=None):
     rp.add_argument("--chunk", type=int, default=16, help="scan chunk length for PyTorch eager")
     rp.add_argument("--export-chunk", type=int, default=16, help="scan chunk length in the exported graph")
     rp.add_argument("--check-size", default="3x32x32", help="input of the hybridc-vs-PyTorch check")
+    rp.add_argument("--reuse-export", action="store_true",
+                    help="use an .onnx file left in --work-dir by an earlier run (same model, input and seed)")
     rp.add_argument("--export-timeout", type=float, default=600.0)
     rp.add_argument("--timeout", type=float, default=3600.0, help="per peer subprocess")
     rp.add_argument("--work-dir", default=os.path.join(HERE, "out", "work"))
