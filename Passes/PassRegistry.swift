@@ -9,6 +9,9 @@ public enum PassRegistry {
         FuseAttention.self,
         ChunkSelectiveScan.self,
         FuseFeedForward.self,
+        ScheduleKernels.self,
+        PlanMemory.self,
+        PlanMemoryWithoutReuse.self,
     ]
 
     public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }

@@ -12,9 +12,8 @@ extension KernelEmitter {
     /// form keeps, per (batch, channel, chunk), the chunk's last local state and its exponent sums (2·N floats);
     /// phase 2 overwrites the states with the carry into the chunk.
     public static func scratchFloats(_ op: Operation, operandShapes: [[Int]]) -> Int {
-        guard phases(of: op) == 3, let chunk = try? op.attributes.int("chunk"), chunk >= 1 else { return 0 }
-        let u = operandShapes[0], n = operandShapes[2][1]
-        return u[0] * u[1] * ((u[2] + chunk - 1) / chunk) * 2 * n
+        ScratchNeeds.of(op, operandShapes: operandShapes, resultShape: operandShapes[0],
+                        schedule: Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)).shared
     }
 
     static func chunkedSelectiveScan(_ k: Kernel, phase: Int) throws -> String {

@@ -16,15 +16,13 @@ import HybridIR
 
 extension KernelEmitter {
     public static let fusedAttentionPhases: [String?] = ["qkv", "gram", "mix", "out"]
-    public static let fusedAttentionRowsPerTile = 4
-    public static let fusedAttentionColumnsPerChunk = 16
+    public static let fusedAttentionRowsPerTile = FusedAttentionTiles.rowsPerTile
+    public static let fusedAttentionColumnsPerChunk = FusedAttentionTiles.columnsPerChunk
 
     /// Floats of scratch one `fused_attention` needs for input shape `x` = (1, C, H, W).
     public static func fusedAttentionScratchFloats(x: [Int], heads: Int) -> Int {
-        let (c, h, w) = (x[1], x[2], x[3])
-        let d = c / heads, p = h * w
-        let tiles = (h + fusedAttentionRowsPerTile - 1) / fusedAttentionRowsPerTile
-        return 4 * c * p + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c
+        ScratchNeeds.of(Operation(kind: .fusedAttention, operands: [], attributes: ["heads": .int(heads)], result: 0),
+                        operandShapes: [x], resultShape: x, schedule: Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)).shared
     }
 
     static func fusedAttention(_ k: Kernel) throws -> String {

@@ -100,7 +100,7 @@ extension KernelEmitter {
     ///     gelu(u1)·u2 written over projection row j of the first half, which no later row reads;
     ///  3. project_out of the gates into the R output rows.
     /// Tiles are fixed by R and H alone, so the result does not depend on the thread count; the tile lives in the
-    /// calling thread's scratch slot (KernelPlan.scratchFloats sizes it at the maximum image size).
+    /// calling thread's scratch slot (ScratchNeeds.of sizes it at the maximum image size).
     static func fusedFeedForward(_ k: Kernel) throws -> String {
         let a = k.op.attributes
         let hidden = try a.int("hidden"), bias = try a.bool("bias")

@@ -10,7 +10,7 @@ public enum KernelEmitter {
         s += zip(names, kernel.operands).map { "\($0) f32\(shapeText($1.shape))" }.joined(separator: ", ")
         s += ") -> y f32\(shapeText(kernel.result.shape))"
         if !op.scope.isEmpty { s += "\n   from: \(op.scope)" }
-        let attrs = op.attributes.values.keys.sorted().map { "\($0)=\(op.attributes.values[$0]!)" }
+        let attrs = op.attributes.values.keys.sorted().filter { $0 != "schedule" && !MemoryPlanner.opAnnotationKeys.contains($0) }.map { "\($0)=\(op.attributes.values[$0]!)" }
         if !attrs.isEmpty { s += "\n   attributes: \(attrs.joined(separator: ", "))" }
         s += "\n   schedule: \(kernel.schedule)"
         if kernel.functionNames.count > 1 {
@@ -38,15 +38,17 @@ public enum KernelEmitter {
         var s = "    const hc_kargs *a = (const hc_kargs *)argp;\n"
         s += "    const long h8 = a->h8, w8 = a->w8;\n"
         var unused = ["h8", "w8", "tid", "nt"]
+        // An in-place kernel writes the slot of one of its operands: those two pointers alias, so neither is restrict.
+        let aliased = kernel.operands.map { $0.storage == kernel.result.storage }
         for (i, operand) in kernel.operands.enumerated() {
-            s += "    const float *restrict x\(i) = a->in[\(i)];\n"
+            s += "    const float *\(aliased[i] ? "" : "restrict ")x\(i) = a->in[\(i)];\n"
             unused.append("x\(i)")
             for (d, dim) in operand.shape.enumerated() {
                 s += "    const long x\(i)_d\(d) = \(dim.c);\n"
                 unused.append("x\(i)_d\(d)")
             }
         }
-        s += "    float *restrict y = a->out;\n"
+        s += "    float *\(aliased.contains(true) ? "" : "restrict ")y = a->out;\n"
         unused.append("y")
         if kernel.scratch != nil {
             s += "    float *restrict s = a->scratch;\n"

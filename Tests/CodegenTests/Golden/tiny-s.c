@@ -381,12 +381,12 @@ static void k6_conv2d(void *argp, int tid, int nt) {
 static void k7_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -847,7 +847,7 @@ static void k20_flip(void *argp, int tid, int nt) {
 static void k21_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -857,7 +857,7 @@ static void k21_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -944,7 +944,7 @@ static void k23_transpose(void *argp, int tid, int nt) {
 static void k24_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -954,7 +954,7 @@ static void k24_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -1066,7 +1066,7 @@ static void k27_transpose(void *argp, int tid, int nt) {
 static void k28_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -1076,7 +1076,7 @@ static void k28_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -1151,12 +1151,12 @@ static void k29_layer_norm(void *argp, int tid, int nt) {
 static void k30_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -1177,7 +1177,7 @@ static void k30_silu(void *argp, int tid, int nt) {
 static void k31_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -1187,7 +1187,7 @@ static void k31_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -1298,7 +1298,7 @@ static void k32_conv2d(void *argp, int tid, int nt) {
 static void k33_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -1308,7 +1308,7 @@ static void k33_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -1335,7 +1335,7 @@ static void k33_mul(void *argp, int tid, int nt) {
 static void k34_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -1345,7 +1345,7 @@ static void k34_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -1486,12 +1486,12 @@ static void k36_conv2d(void *argp, int tid, int nt) {
 static void k37_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 10;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 10;
     const long y_d2 = (8*h8);
@@ -1699,12 +1699,12 @@ static void k40_conv2d(void *argp, int tid, int nt) {
 static void k41_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 1;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 1;
     const long y_d2 = 1;
@@ -1811,12 +1811,12 @@ static void k42_conv2d(void *argp, int tid, int nt) {
 static void k43_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = 1;
@@ -1837,7 +1837,7 @@ static void k43_sigmoid(void *argp, int tid, int nt) {
 static void k44_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -1847,7 +1847,7 @@ static void k44_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -1874,7 +1874,7 @@ static void k44_mul(void *argp, int tid, int nt) {
 static void k45_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -1884,7 +1884,7 @@ static void k45_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -1911,7 +1911,7 @@ static void k45_mul(void *argp, int tid, int nt) {
 static void k46_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -1921,7 +1921,7 @@ static void k46_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -2294,12 +2294,12 @@ static void k53_conv2d(void *argp, int tid, int nt) {
 static void k54_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
     const long x0_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -2760,7 +2760,7 @@ static void k67_flip(void *argp, int tid, int nt) {
 static void k68_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -2770,7 +2770,7 @@ static void k68_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -2857,7 +2857,7 @@ static void k70_transpose(void *argp, int tid, int nt) {
 static void k71_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -2867,7 +2867,7 @@ static void k71_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -2979,7 +2979,7 @@ static void k74_transpose(void *argp, int tid, int nt) {
 static void k75_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -2989,7 +2989,7 @@ static void k75_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -3064,12 +3064,12 @@ static void k76_layer_norm(void *argp, int tid, int nt) {
 static void k77_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
     const long x0_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -3090,7 +3090,7 @@ static void k77_silu(void *argp, int tid, int nt) {
 static void k78_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -3100,7 +3100,7 @@ static void k78_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -3211,7 +3211,7 @@ static void k79_conv2d(void *argp, int tid, int nt) {
 static void k80_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -3221,7 +3221,7 @@ static void k80_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -3248,7 +3248,7 @@ static void k80_mul(void *argp, int tid, int nt) {
 static void k81_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -3258,7 +3258,7 @@ static void k81_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -3399,12 +3399,12 @@ static void k83_conv2d(void *argp, int tid, int nt) {
 static void k84_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 21;
     const long x0_d2 = (4*h8);
     const long x0_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 21;
     const long y_d2 = (4*h8);
@@ -3612,12 +3612,12 @@ static void k87_conv2d(void *argp, int tid, int nt) {
 static void k88_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 2;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 2;
     const long y_d2 = 1;
@@ -3724,12 +3724,12 @@ static void k89_conv2d(void *argp, int tid, int nt) {
 static void k90_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = 1;
@@ -3750,7 +3750,7 @@ static void k90_sigmoid(void *argp, int tid, int nt) {
 static void k91_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -3760,7 +3760,7 @@ static void k91_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -3787,7 +3787,7 @@ static void k91_mul(void *argp, int tid, int nt) {
 static void k92_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -3797,7 +3797,7 @@ static void k92_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -3824,7 +3824,7 @@ static void k92_mul(void *argp, int tid, int nt) {
 static void k93_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -3834,7 +3834,7 @@ static void k93_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -4207,12 +4207,12 @@ static void k100_conv2d(void *argp, int tid, int nt) {
 static void k101_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
     const long x0_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -4673,7 +4673,7 @@ static void k114_flip(void *argp, int tid, int nt) {
 static void k115_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -4683,7 +4683,7 @@ static void k115_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -4770,7 +4770,7 @@ static void k117_transpose(void *argp, int tid, int nt) {
 static void k118_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -4780,7 +4780,7 @@ static void k118_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -4892,7 +4892,7 @@ static void k121_transpose(void *argp, int tid, int nt) {
 static void k122_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -4902,7 +4902,7 @@ static void k122_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -4977,12 +4977,12 @@ static void k123_layer_norm(void *argp, int tid, int nt) {
 static void k124_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
     const long x0_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -5003,7 +5003,7 @@ static void k124_silu(void *argp, int tid, int nt) {
 static void k125_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -5013,7 +5013,7 @@ static void k125_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -5124,7 +5124,7 @@ static void k126_conv2d(void *argp, int tid, int nt) {
 static void k127_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -5134,7 +5134,7 @@ static void k127_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -5161,7 +5161,7 @@ static void k127_mul(void *argp, int tid, int nt) {
 static void k128_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -5171,7 +5171,7 @@ static void k128_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -5312,12 +5312,12 @@ static void k130_conv2d(void *argp, int tid, int nt) {
 static void k131_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 42;
     const long x0_d2 = (2*h8);
     const long x0_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 42;
     const long y_d2 = (2*h8);
@@ -5525,12 +5525,12 @@ static void k134_conv2d(void *argp, int tid, int nt) {
 static void k135_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 4;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 4;
     const long y_d2 = 1;
@@ -5637,12 +5637,12 @@ static void k136_conv2d(void *argp, int tid, int nt) {
 static void k137_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = 1;
@@ -5663,7 +5663,7 @@ static void k137_sigmoid(void *argp, int tid, int nt) {
 static void k138_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -5673,7 +5673,7 @@ static void k138_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -5700,7 +5700,7 @@ static void k138_mul(void *argp, int tid, int nt) {
 static void k139_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -5710,7 +5710,7 @@ static void k139_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -5737,7 +5737,7 @@ static void k139_mul(void *argp, int tid, int nt) {
 static void k140_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -5747,7 +5747,7 @@ static void k140_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -6120,12 +6120,12 @@ static void k147_conv2d(void *argp, int tid, int nt) {
 static void k148_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 512;
     const long x0_d2 = h8;
     const long x0_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 512;
     const long y_d2 = h8;
@@ -6586,7 +6586,7 @@ static void k161_flip(void *argp, int tid, int nt) {
 static void k162_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 512;
     const long x0_d2 = h8;
@@ -6596,7 +6596,7 @@ static void k162_add(void *argp, int tid, int nt) {
     const long x1_d1 = 512;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 512;
     const long y_d2 = h8;
@@ -6683,7 +6683,7 @@ static void k164_transpose(void *argp, int tid, int nt) {
 static void k165_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 512;
     const long x0_d2 = h8;
@@ -6693,7 +6693,7 @@ static void k165_add(void *argp, int tid, int nt) {
     const long x1_d1 = 512;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 512;
     const long y_d2 = h8;
@@ -6805,7 +6805,7 @@ static void k168_transpose(void *argp, int tid, int nt) {
 static void k169_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 512;
     const long x0_d2 = h8;
@@ -6815,7 +6815,7 @@ static void k169_add(void *argp, int tid, int nt) {
     const long x1_d1 = 512;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 512;
     const long y_d2 = h8;
@@ -6890,12 +6890,12 @@ static void k170_layer_norm(void *argp, int tid, int nt) {
 static void k171_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 512;
     const long x0_d2 = h8;
     const long x0_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 512;
     const long y_d2 = h8;
@@ -6916,7 +6916,7 @@ static void k171_silu(void *argp, int tid, int nt) {
 static void k172_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 512;
     const long x0_d2 = h8;
@@ -6926,7 +6926,7 @@ static void k172_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 512;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 512;
     const long y_d2 = h8;
@@ -7037,7 +7037,7 @@ static void k173_conv2d(void *argp, int tid, int nt) {
 static void k174_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = h8;
@@ -7047,7 +7047,7 @@ static void k174_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = h8;
@@ -7074,7 +7074,7 @@ static void k174_mul(void *argp, int tid, int nt) {
 static void k175_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = h8;
@@ -7084,7 +7084,7 @@ static void k175_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = h8;
@@ -7225,12 +7225,12 @@ static void k177_conv2d(void *argp, int tid, int nt) {
 static void k178_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 85;
     const long x0_d2 = h8;
     const long x0_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 85;
     const long y_d2 = h8;
@@ -7438,12 +7438,12 @@ static void k181_conv2d(void *argp, int tid, int nt) {
 static void k182_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 8;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 8;
     const long y_d2 = 1;
@@ -7550,12 +7550,12 @@ static void k183_conv2d(void *argp, int tid, int nt) {
 static void k184_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = 1;
@@ -7576,7 +7576,7 @@ static void k184_sigmoid(void *argp, int tid, int nt) {
 static void k185_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = h8;
@@ -7586,7 +7586,7 @@ static void k185_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = h8;
@@ -7613,7 +7613,7 @@ static void k185_mul(void *argp, int tid, int nt) {
 static void k186_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = h8;
@@ -7623,7 +7623,7 @@ static void k186_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = h8;
@@ -7650,7 +7650,7 @@ static void k186_mul(void *argp, int tid, int nt) {
 static void k187_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = h8;
@@ -7660,7 +7660,7 @@ static void k187_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = h8;
@@ -8154,12 +8154,12 @@ static void k196_conv2d(void *argp, int tid, int nt) {
 static void k197_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
     const long x0_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -8620,7 +8620,7 @@ static void k210_flip(void *argp, int tid, int nt) {
 static void k211_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -8630,7 +8630,7 @@ static void k211_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -8717,7 +8717,7 @@ static void k213_transpose(void *argp, int tid, int nt) {
 static void k214_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -8727,7 +8727,7 @@ static void k214_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -8839,7 +8839,7 @@ static void k217_transpose(void *argp, int tid, int nt) {
 static void k218_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -8849,7 +8849,7 @@ static void k218_add(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -8924,12 +8924,12 @@ static void k219_layer_norm(void *argp, int tid, int nt) {
 static void k220_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
     const long x0_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -8950,7 +8950,7 @@ static void k220_silu(void *argp, int tid, int nt) {
 static void k221_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 256;
     const long x0_d2 = (2*h8);
@@ -8960,7 +8960,7 @@ static void k221_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 256;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 256;
     const long y_d2 = (2*h8);
@@ -9071,7 +9071,7 @@ static void k222_conv2d(void *argp, int tid, int nt) {
 static void k223_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -9081,7 +9081,7 @@ static void k223_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -9108,7 +9108,7 @@ static void k223_mul(void *argp, int tid, int nt) {
 static void k224_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -9118,7 +9118,7 @@ static void k224_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -9259,12 +9259,12 @@ static void k226_conv2d(void *argp, int tid, int nt) {
 static void k227_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 42;
     const long x0_d2 = (2*h8);
     const long x0_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 42;
     const long y_d2 = (2*h8);
@@ -9472,12 +9472,12 @@ static void k230_conv2d(void *argp, int tid, int nt) {
 static void k231_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 4;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 4;
     const long y_d2 = 1;
@@ -9584,12 +9584,12 @@ static void k232_conv2d(void *argp, int tid, int nt) {
 static void k233_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = 1;
@@ -9610,7 +9610,7 @@ static void k233_sigmoid(void *argp, int tid, int nt) {
 static void k234_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -9620,7 +9620,7 @@ static void k234_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -9647,7 +9647,7 @@ static void k234_mul(void *argp, int tid, int nt) {
 static void k235_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -9657,7 +9657,7 @@ static void k235_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -9684,7 +9684,7 @@ static void k235_mul(void *argp, int tid, int nt) {
 static void k236_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (2*h8);
@@ -9694,7 +9694,7 @@ static void k236_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (2*h8);
@@ -10188,12 +10188,12 @@ static void k245_conv2d(void *argp, int tid, int nt) {
 static void k246_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
     const long x0_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -10654,7 +10654,7 @@ static void k259_flip(void *argp, int tid, int nt) {
 static void k260_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -10664,7 +10664,7 @@ static void k260_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -10751,7 +10751,7 @@ static void k262_transpose(void *argp, int tid, int nt) {
 static void k263_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -10761,7 +10761,7 @@ static void k263_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -10873,7 +10873,7 @@ static void k266_transpose(void *argp, int tid, int nt) {
 static void k267_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -10883,7 +10883,7 @@ static void k267_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -10958,12 +10958,12 @@ static void k268_layer_norm(void *argp, int tid, int nt) {
 static void k269_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
     const long x0_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -10984,7 +10984,7 @@ static void k269_silu(void *argp, int tid, int nt) {
 static void k270_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (4*h8);
@@ -10994,7 +10994,7 @@ static void k270_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (4*h8);
@@ -11105,7 +11105,7 @@ static void k271_conv2d(void *argp, int tid, int nt) {
 static void k272_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -11115,7 +11115,7 @@ static void k272_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -11142,7 +11142,7 @@ static void k272_mul(void *argp, int tid, int nt) {
 static void k273_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -11152,7 +11152,7 @@ static void k273_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -11293,12 +11293,12 @@ static void k275_conv2d(void *argp, int tid, int nt) {
 static void k276_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 21;
     const long x0_d2 = (4*h8);
     const long x0_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 21;
     const long y_d2 = (4*h8);
@@ -11506,12 +11506,12 @@ static void k279_conv2d(void *argp, int tid, int nt) {
 static void k280_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 2;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 2;
     const long y_d2 = 1;
@@ -11618,12 +11618,12 @@ static void k281_conv2d(void *argp, int tid, int nt) {
 static void k282_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = 1;
@@ -11644,7 +11644,7 @@ static void k282_sigmoid(void *argp, int tid, int nt) {
 static void k283_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -11654,7 +11654,7 @@ static void k283_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -11681,7 +11681,7 @@ static void k283_mul(void *argp, int tid, int nt) {
 static void k284_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -11691,7 +11691,7 @@ static void k284_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -11718,7 +11718,7 @@ static void k284_mul(void *argp, int tid, int nt) {
 static void k285_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (4*h8);
@@ -11728,7 +11728,7 @@ static void k285_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (4*h8);
@@ -12138,12 +12138,12 @@ static void k293_conv2d(void *argp, int tid, int nt) {
 static void k294_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -12604,7 +12604,7 @@ static void k307_flip(void *argp, int tid, int nt) {
 static void k308_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -12614,7 +12614,7 @@ static void k308_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -12701,7 +12701,7 @@ static void k310_transpose(void *argp, int tid, int nt) {
 static void k311_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -12711,7 +12711,7 @@ static void k311_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -12823,7 +12823,7 @@ static void k314_transpose(void *argp, int tid, int nt) {
 static void k315_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -12833,7 +12833,7 @@ static void k315_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -12908,12 +12908,12 @@ static void k316_layer_norm(void *argp, int tid, int nt) {
 static void k317_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -12934,7 +12934,7 @@ static void k317_silu(void *argp, int tid, int nt) {
 static void k318_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -12944,7 +12944,7 @@ static void k318_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -13055,7 +13055,7 @@ static void k319_conv2d(void *argp, int tid, int nt) {
 static void k320_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -13065,7 +13065,7 @@ static void k320_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -13092,7 +13092,7 @@ static void k320_mul(void *argp, int tid, int nt) {
 static void k321_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -13102,7 +13102,7 @@ static void k321_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -13243,12 +13243,12 @@ static void k323_conv2d(void *argp, int tid, int nt) {
 static void k324_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 21;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 21;
     const long y_d2 = (8*h8);
@@ -13456,12 +13456,12 @@ static void k327_conv2d(void *argp, int tid, int nt) {
 static void k328_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 2;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 2;
     const long y_d2 = 1;
@@ -13568,12 +13568,12 @@ static void k329_conv2d(void *argp, int tid, int nt) {
 static void k330_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = 1;
@@ -13594,7 +13594,7 @@ static void k330_sigmoid(void *argp, int tid, int nt) {
 static void k331_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -13604,7 +13604,7 @@ static void k331_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -13631,7 +13631,7 @@ static void k331_mul(void *argp, int tid, int nt) {
 static void k332_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -13641,7 +13641,7 @@ static void k332_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -13668,7 +13668,7 @@ static void k332_mul(void *argp, int tid, int nt) {
 static void k333_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -13678,7 +13678,7 @@ static void k333_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -13955,12 +13955,12 @@ static void k338_conv2d(void *argp, int tid, int nt) {
 static void k339_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -14421,7 +14421,7 @@ static void k352_flip(void *argp, int tid, int nt) {
 static void k353_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -14431,7 +14431,7 @@ static void k353_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -14518,7 +14518,7 @@ static void k355_transpose(void *argp, int tid, int nt) {
 static void k356_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -14528,7 +14528,7 @@ static void k356_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -14640,7 +14640,7 @@ static void k359_transpose(void *argp, int tid, int nt) {
 static void k360_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -14650,7 +14650,7 @@ static void k360_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -14725,12 +14725,12 @@ static void k361_layer_norm(void *argp, int tid, int nt) {
 static void k362_silu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -14751,7 +14751,7 @@ static void k362_silu(void *argp, int tid, int nt) {
 static void k363_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = (8*h8);
@@ -14761,7 +14761,7 @@ static void k363_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = (8*h8);
@@ -14872,7 +14872,7 @@ static void k364_conv2d(void *argp, int tid, int nt) {
 static void k365_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -14882,7 +14882,7 @@ static void k365_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -14909,7 +14909,7 @@ static void k365_mul(void *argp, int tid, int nt) {
 static void k366_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -14919,7 +14919,7 @@ static void k366_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -15060,12 +15060,12 @@ static void k368_conv2d(void *argp, int tid, int nt) {
 static void k369_gelu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 21;
     const long x0_d2 = (8*h8);
     const long x0_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 21;
     const long y_d2 = (8*h8);
@@ -15273,12 +15273,12 @@ static void k372_conv2d(void *argp, int tid, int nt) {
 static void k373_relu(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 2;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 2;
     const long y_d2 = 1;
@@ -15385,12 +15385,12 @@ static void k374_conv2d(void *argp, int tid, int nt) {
 static void k375_sigmoid(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = 1;
     const long x0_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = 1;
@@ -15411,7 +15411,7 @@ static void k375_sigmoid(void *argp, int tid, int nt) {
 static void k376_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -15421,7 +15421,7 @@ static void k376_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -15448,7 +15448,7 @@ static void k376_mul(void *argp, int tid, int nt) {
 static void k377_mul(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -15458,7 +15458,7 @@ static void k377_mul(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = 1;
     const long x1_d3 = 1;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -15485,7 +15485,7 @@ static void k377_mul(void *argp, int tid, int nt) {
 static void k378_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (8*h8);
@@ -15495,7 +15495,7 @@ static void k378_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (8*h8);
@@ -15586,7 +15586,7 @@ static void k379_conv2d(void *argp, int tid, int nt) {
 static void k380_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 3;
     const long x0_d2 = (8*h8);
@@ -15596,7 +15596,7 @@ static void k380_add(void *argp, int tid, int nt) {
     const long x1_d1 = 3;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 3;
     const long y_d2 = (8*h8);
@@ -15780,20 +15780,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 32768;
     a.in[1] = (const float *)(ctx->blob + 3776);
     a.in[2] = (const float *)(ctx->blob + 6080);
-    a.out = ws + 0;
+    a.out = ws + 65536;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 6, k6_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 65536;
     a.out = ws + 65536;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 7, k7_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 65536;
     a.out = ws + 81920;
@@ -15869,9 +15866,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 17, k17_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)65536 * sizeof(float));
-    memset(ws + 65536, 0xff, (size_t)65536 * sizeof(float));
     memset(ws + 221184, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 223232, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 65536, 0xff, (size_t)65536 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 131072;
@@ -15894,34 +15891,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 32768;
-    a.out = ws + 16384;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 21, k21_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 131072;
-    a.out = ws + 0;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 22, k22_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 16384;
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 23, k23_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
+    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 32768;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 24, k24_add, &a);
 #ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -15951,71 +15946,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
-    a.out = ws + 32768;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 28, k28_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 15552);
     a.in[2] = (const float *)(ctx->blob + 15808);
-    a.out = ws + 0;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 29, k29_layer_norm, &a);
 #ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 196608;
-    a.out = ws + 16384;
+    a.out = ws + 196608;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 30, k30_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 16384;
+    a.in[1] = ws + 196608;
+    a.out = ws + 16384;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 31, k31_mul, &a);
 #ifdef HC_POISON
     memset(ws + 196608, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 16384;
-    a.out = ws + 32768;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 31, k31_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 16384;
     a.in[1] = (const float *)(ctx->blob + 59456);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 32, k32_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
+    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 212992;
     a.in[1] = (const float *)(ctx->blob + 67648);
-    a.out = ws + 8192;
+    a.out = ws + 212992;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 33, k33_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 212992, 0xff, (size_t)8192 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 212992;
     a.in[1] = ws + 0;
-    a.out = ws + 16384;
+    a.out = ws + 212992;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 34, k34_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 212992;
     a.in[1] = (const float *)(ctx->blob + 39744);
     a.in[2] = (const float *)(ctx->blob + 39872);
     a.out = ws + 0;
@@ -16033,21 +16019,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
-    a.out = ws + 10752;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 37, k37_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)2560 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 10752;
+    a.in[0] = ws + 8192;
     a.in[1] = (const float *)(ctx->blob + 27648);
     a.in[2] = (const float *)(ctx->blob + 39168);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 38, k38_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 10752, 0xff, (size_t)2560 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)2560 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -16066,75 +16049,64 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8224;
-    a.out = ws + 8240;
+    a.out = ws + 8224;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 41, k41_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 8224, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8240;
+    a.in[0] = ws + 8224;
     a.in[1] = (const float *)(ctx->blob + 39488);
     a.in[2] = (const float *)(ctx->blob + 39616);
     a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 42, k42_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 8240, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 8224, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
-    a.out = ws + 24576;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 43, k43_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 8192;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 44, k44_mul, &a);
 #ifdef HC_POISON
     memset(ws + 8192, 0xff, (size_t)32 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 24576;
-    a.out = ws + 8192;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 44, k44_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 24576, 0xff, (size_t)32 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 212992;
     a.in[1] = (const float *)(ctx->blob + 67776);
-    a.out = ws + 0;
+    a.out = ws + 212992;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 45, k45_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 8192;
-    a.out = ws + 98304;
+    a.in[0] = ws + 212992;
+    a.in[1] = ws + 0;
+    a.out = ws + 212992;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 46, k46_add, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 98304;
+    a.in[0] = ws + 212992;
     a.in[1] = (const float *)(ctx->blob + 67904);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 47, k47_conv2d, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 114688;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 48, k48_pixel_unshuffle, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 114688;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 86336);
     a.in[2] = (const float *)(ctx->blob + 86592);
     a.out = ws + 16384;
@@ -16156,7 +16128,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 51, k51_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 106496;
+    a.out = ws + 98304;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 52, k52_slice, &a);
 #ifdef HC_POISON
@@ -16166,20 +16138,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 16384;
     a.in[1] = (const float *)(ctx->blob + 86848);
     a.in[2] = (const float *)(ctx->blob + 91456);
-    a.out = ws + 0;
+    a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 53, k53_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 32768;
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 54, k54_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
     a.out = ws + 40960;
@@ -16222,12 +16191,12 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 60, k60_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
-    a.out = ws + 118784;
+    a.out = ws + 110592;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 61, k61_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
-    a.out = ws + 119808;
+    a.out = ws + 111616;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 62, k62_slice, &a);
 #ifdef HC_POISON
@@ -16246,8 +16215,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 0;
     a.in[1] = ws + 32768;
     a.in[2] = (const float *)(ctx->blob + 292352);
-    a.in[3] = ws + 118784;
-    a.in[4] = ws + 119808;
+    a.in[3] = ws + 110592;
+    a.in[4] = ws + 111616;
     a.in[5] = (const float *)(ctx->blob + 124736);
     a.in[6] = (const float *)(ctx->blob + 300544);
     a.out = ws + 65536;
@@ -16255,9 +16224,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 64, k64_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 110592, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 111616, 0xff, (size_t)1024 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
-    memset(ws + 118784, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 119808, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 65536;
@@ -16280,34 +16249,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
-    a.out = ws + 8192;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 68, k68_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 65536;
-    a.out = ws + 0;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 69, k69_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 8192;
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 70, k70_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 71, k71_add, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -16337,71 +16304,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
-    a.out = ws + 16384;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 75, k75_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
-    a.in[1] = (const float *)(ctx->blob + 126784);
-    a.in[2] = (const float *)(ctx->blob + 127296);
-    a.out = ws + 0;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 76, k76_layer_norm, &a);
-#ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 106496;
-    a.out = ws + 8192;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 77, k77_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 106496, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.in[1] = ws + 8192;
-    a.out = ws + 16384;
+    a.in[1] = (const float *)(ctx->blob + 126784);
+    a.in[2] = (const float *)(ctx->blob + 127296);
+    a.out = ws + 8192;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 76, k76_layer_norm, &a);
+#ifdef HC_POISON
+    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
+#endif
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 98304;
+    a.out = ws + 98304;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 77, k77_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 8192;
+    a.in[1] = ws + 98304;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 78, k78_mul, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 98304, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 8192;
     a.in[1] = (const float *)(ctx->blob + 302592);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 79, k79_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 114688;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 335360);
-    a.out = ws + 4096;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 80, k80_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 114688, 0xff, (size_t)4096 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 106496;
     a.in[1] = ws + 0;
-    a.out = ws + 8192;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 81, k81_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 226304);
     a.in[2] = (const float *)(ctx->blob + 226560);
     a.out = ws + 0;
@@ -16419,21 +16377,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4096;
-    a.out = ws + 5440;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 84, k84_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)1344 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 5440;
+    a.in[0] = ws + 4096;
     a.in[1] = (const float *)(ctx->blob + 176320);
     a.in[2] = (const float *)(ctx->blob + 224704);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 85, k85_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 5440, 0xff, (size_t)1344 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)1344 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -16452,75 +16407,64 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4160;
-    a.out = ws + 4176;
+    a.out = ws + 4160;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 88, k88_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 4160, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4176;
+    a.in[0] = ws + 4160;
     a.in[1] = (const float *)(ctx->blob + 225536);
     a.in[2] = (const float *)(ctx->blob + 226048);
     a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 89, k89_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 4176, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 4160, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4096;
-    a.out = ws + 12288;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 90, k90_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 4096;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 91, k91_mul, &a);
 #ifdef HC_POISON
     memset(ws + 4096, 0xff, (size_t)64 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 12288;
-    a.out = ws + 4096;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 91, k91_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 12288, 0xff, (size_t)64 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 335616);
-    a.out = ws + 0;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 92, k92_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 4096;
-    a.out = ws + 49152;
+    a.in[0] = ws + 106496;
+    a.in[1] = ws + 0;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 93, k93_add, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 49152;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 335872);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 94, k94_conv2d, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 57344;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 95, k95_pixel_unshuffle, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 57344;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 409600);
     a.in[2] = (const float *)(ctx->blob + 410112);
     a.out = ws + 8192;
@@ -16542,7 +16486,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 98, k98_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 53248;
+    a.out = ws + 49152;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 99, k99_slice, &a);
 #ifdef HC_POISON
@@ -16552,20 +16496,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 8192;
     a.in[1] = (const float *)(ctx->blob + 410624);
     a.in[2] = (const float *)(ctx->blob + 419840);
-    a.out = ws + 0;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 100, k100_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 16384;
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 101, k101_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
     a.out = ws + 20480;
@@ -16608,12 +16549,12 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 107, k107_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 59392;
+    a.out = ws + 55296;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 108, k108_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 59648;
+    a.out = ws + 55552;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 109, k109_slice, &a);
 #ifdef HC_POISON
@@ -16632,8 +16573,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
     a.in[2] = (const float *)(ctx->blob + 1180928);
-    a.in[3] = ws + 59392;
-    a.in[4] = ws + 59648;
+    a.in[3] = ws + 55296;
+    a.in[4] = ws + 55552;
     a.in[5] = (const float *)(ctx->blob + 519168);
     a.in[6] = (const float *)(ctx->blob + 1197312);
     a.out = ws + 32768;
@@ -16641,9 +16582,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 111, k111_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
+    memset(ws + 55296, 0xff, (size_t)256 * sizeof(float));
+    memset(ws + 55552, 0xff, (size_t)256 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 59392, 0xff, (size_t)256 * sizeof(float));
-    memset(ws + 59648, 0xff, (size_t)256 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
@@ -16666,34 +16607,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
-    a.out = ws + 4096;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 115, k115_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
-    a.out = ws + 0;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 116, k116_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 4096;
     a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 117, k117_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 118, k118_add, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -16723,71 +16662,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 4096;
-    a.out = ws + 8192;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 122, k122_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
-    a.in[1] = (const float *)(ctx->blob + 523264);
-    a.in[2] = (const float *)(ctx->blob + 524288);
-    a.out = ws + 0;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 123, k123_layer_norm, &a);
-#ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 53248;
-    a.out = ws + 4096;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 124, k124_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 53248, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.in[1] = ws + 4096;
-    a.out = ws + 8192;
+    a.in[1] = (const float *)(ctx->blob + 523264);
+    a.in[2] = (const float *)(ctx->blob + 524288);
+    a.out = ws + 4096;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 123, k123_layer_norm, &a);
+#ifdef HC_POISON
+    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
+#endif
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 49152;
+    a.out = ws + 49152;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 124, k124_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 4096;
+    a.in[1] = ws + 49152;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 125, k125_mul, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 49152, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 4096;
     a.in[1] = (const float *)(ctx->blob + 1201408);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 126, k126_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 57344;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 1332480);
-    a.out = ws + 2048;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 127, k127_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 57344, 0xff, (size_t)2048 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 53248;
     a.in[1] = ws + 0;
-    a.out = ws + 4096;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 128, k128_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 917760);
     a.in[2] = (const float *)(ctx->blob + 918272);
     a.out = ws + 0;
@@ -16805,21 +16735,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 2048;
-    a.out = ws + 2720;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 131, k131_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)672 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2720;
+    a.in[0] = ws + 2048;
     a.in[1] = (const float *)(ctx->blob + 719040);
     a.in[2] = (const float *)(ctx->blob + 912576);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 132, k132_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 2720, 0xff, (size_t)672 * sizeof(float));
+    memset(ws + 2048, 0xff, (size_t)672 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -16838,75 +16765,64 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 2176;
-    a.out = ws + 2192;
+    a.out = ws + 2176;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 135, k135_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 2176, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2192;
+    a.in[0] = ws + 2176;
     a.in[1] = (const float *)(ctx->blob + 915200);
     a.in[2] = (const float *)(ctx->blob + 917248);
     a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 136, k136_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 2192, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 2176, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 2048;
-    a.out = ws + 6144;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 137, k137_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 2048;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 138, k138_mul, &a);
 #ifdef HC_POISON
     memset(ws + 2048, 0xff, (size_t)128 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 6144;
-    a.out = ws + 2048;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 138, k138_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 6144, 0xff, (size_t)128 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 1332992);
-    a.out = ws + 0;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 139, k139_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 2048;
-    a.out = ws + 24576;
+    a.in[0] = ws + 53248;
+    a.in[1] = ws + 0;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 140, k140_add, &a);
 #ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 24576;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 1333504);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 141, k141_conv2d, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 28672;
+    a.out = ws + 26624;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 142, k142_pixel_unshuffle, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 28672;
+    a.in[0] = ws + 26624;
     a.in[1] = (const float *)(ctx->blob + 1628416);
     a.in[2] = (const float *)(ctx->blob + 1629440);
     a.out = ws + 4096;
@@ -16928,7 +16844,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 145, k145_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 26624;
+    a.out = ws + 24576;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 146, k146_slice, &a);
 #ifdef HC_POISON
@@ -16938,20 +16854,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 4096;
     a.in[1] = (const float *)(ctx->blob + 1630464);
     a.in[2] = (const float *)(ctx->blob + 1648896);
-    a.out = ws + 0;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 147, k147_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 8192;
     a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 148, k148_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
     a.out = ws + 10240;
@@ -16994,12 +16907,12 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 154, k154_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
-    a.out = ws + 29696;
+    a.out = ws + 27648;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 155, k155_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
-    a.out = ws + 29824;
+    a.out = ws + 27776;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 156, k156_slice, &a);
 #ifdef HC_POISON
@@ -17018,8 +16931,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
     a.in[2] = (const float *)(ctx->blob + 4692672);
-    a.in[3] = ws + 29696;
-    a.in[4] = ws + 29824;
+    a.in[3] = ws + 27648;
+    a.in[4] = ws + 27776;
     a.in[5] = (const float *)(ctx->blob + 2044160);
     a.in[6] = (const float *)(ctx->blob + 4758208);
     a.out = ws + 16384;
@@ -17027,9 +16940,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 158, k158_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 27648, 0xff, (size_t)128 * sizeof(float));
+    memset(ws + 27776, 0xff, (size_t)128 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 29696, 0xff, (size_t)128 * sizeof(float));
-    memset(ws + 29824, 0xff, (size_t)128 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
@@ -17052,34 +16965,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 4096;
-    a.out = ws + 2048;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 162, k162_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 0;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 163, k163_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 2048;
     a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 164, k164_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 4096;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 165, k165_add, &a);
 #ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -17109,71 +17020,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 2048;
-    a.out = ws + 4096;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 169, k169_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
-    a.in[1] = (const float *)(ctx->blob + 2052352);
-    a.in[2] = (const float *)(ctx->blob + 2054400);
-    a.out = ws + 0;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 170, k170_layer_norm, &a);
-#ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 26624;
-    a.out = ws + 2048;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 171, k171_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 26624, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.in[1] = ws + 2048;
-    a.out = ws + 4096;
+    a.in[1] = (const float *)(ctx->blob + 2052352);
+    a.in[2] = (const float *)(ctx->blob + 2054400);
+    a.out = ws + 2048;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 170, k170_layer_norm, &a);
+#ifdef HC_POISON
+    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
+#endif
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 24576;
+    a.out = ws + 24576;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 171, k171_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 2048;
+    a.in[1] = ws + 24576;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 172, k172_mul, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 24576, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 2048;
     a.in[1] = (const float *)(ctx->blob + 4766400);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 173, k173_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 28672;
+    a.in[0] = ws + 26624;
     a.in[1] = (const float *)(ctx->blob + 5290688);
-    a.out = ws + 1024;
+    a.out = ws + 26624;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 174, k174_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 28672, 0xff, (size_t)1024 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 1024;
+    a.in[0] = ws + 26624;
     a.in[1] = ws + 0;
-    a.out = ws + 2048;
+    a.out = ws + 26624;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 175, k175_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 1024, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 26624;
     a.in[1] = (const float *)(ctx->blob + 3642048);
     a.in[2] = (const float *)(ctx->blob + 3643072);
     a.out = ws + 0;
@@ -17191,21 +17093,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 1024;
-    a.out = ws + 1376;
+    a.out = ws + 1024;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 178, k178_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 1024, 0xff, (size_t)352 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 1376;
+    a.in[0] = ws + 1024;
     a.in[1] = (const float *)(ctx->blob + 2840192);
     a.in[2] = (const float *)(ctx->blob + 3623552);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 179, k179_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 1376, 0xff, (size_t)352 * sizeof(float));
+    memset(ws + 1024, 0xff, (size_t)352 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -17224,67 +17123,56 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 1280;
-    a.out = ws + 1296;
+    a.out = ws + 1280;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 182, k182_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 1280, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 1296;
+    a.in[0] = ws + 1280;
     a.in[1] = (const float *)(ctx->blob + 3632832);
     a.in[2] = (const float *)(ctx->blob + 3641024);
     a.out = ws + 1024;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 183, k183_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 1296, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 1280, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 1024;
-    a.out = ws + 3072;
+    a.out = ws + 1024;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 184, k184_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 1024;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 185, k185_mul, &a);
 #ifdef HC_POISON
     memset(ws + 1024, 0xff, (size_t)256 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 3072;
-    a.out = ws + 1024;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 185, k185_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 3072, 0xff, (size_t)256 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 26624;
     a.in[1] = (const float *)(ctx->blob + 5291712);
-    a.out = ws + 0;
+    a.out = ws + 26624;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 186, k186_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)1024 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 1024;
-    a.out = ws + 2048;
+    a.in[0] = ws + 26624;
+    a.in[1] = ws + 0;
+    a.out = ws + 26624;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 187, k187_add, &a);
 #ifdef HC_POISON
-    memset(ws + 1024, 0xff, (size_t)1024 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 26624;
     a.in[1] = (const float *)(ctx->blob + 5292736);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 188, k188_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 26624, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -17296,25 +17184,25 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4096;
-    a.in[1] = ws + 24576;
+    a.in[1] = ws + 53248;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 190, k190_concat, &a);
 #ifdef HC_POISON
-    memset(ws + 24576, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 53248, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 10011328);
-    a.out = ws + 57344;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 191, k191_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 57344;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 10142400);
     a.in[2] = (const float *)(ctx->blob + 10142912);
     a.out = ws + 8192;
@@ -17336,7 +17224,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 194, k194_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 53248;
+    a.out = ws + 49152;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 195, k195_slice, &a);
 #ifdef HC_POISON
@@ -17346,20 +17234,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 8192;
     a.in[1] = (const float *)(ctx->blob + 10143424);
     a.in[2] = (const float *)(ctx->blob + 10152640);
-    a.out = ws + 0;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 196, k196_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 16384;
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 197, k197_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
     a.out = ws + 20480;
@@ -17402,12 +17287,12 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 203, k203_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 59392;
+    a.out = ws + 55296;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 204, k204_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 59648;
+    a.out = ws + 55552;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 205, k205_slice, &a);
 #ifdef HC_POISON
@@ -17426,8 +17311,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
     a.in[2] = (const float *)(ctx->blob + 10913728);
-    a.in[3] = ws + 59392;
-    a.in[4] = ws + 59648;
+    a.in[3] = ws + 55296;
+    a.in[4] = ws + 55552;
     a.in[5] = (const float *)(ctx->blob + 10251968);
     a.in[6] = (const float *)(ctx->blob + 10930112);
     a.out = ws + 32768;
@@ -17435,9 +17320,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 207, k207_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
+    memset(ws + 55296, 0xff, (size_t)256 * sizeof(float));
+    memset(ws + 55552, 0xff, (size_t)256 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 59392, 0xff, (size_t)256 * sizeof(float));
-    memset(ws + 59648, 0xff, (size_t)256 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
@@ -17460,34 +17345,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
-    a.out = ws + 4096;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 211, k211_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
-    a.out = ws + 0;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 212, k212_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 4096;
     a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 213, k213_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 214, k214_add, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -17517,71 +17400,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 4096;
-    a.out = ws + 8192;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 218, k218_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
-    a.in[1] = (const float *)(ctx->blob + 10256064);
-    a.in[2] = (const float *)(ctx->blob + 10257088);
-    a.out = ws + 0;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 219, k219_layer_norm, &a);
-#ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 53248;
-    a.out = ws + 4096;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 220, k220_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 53248, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.in[1] = ws + 4096;
-    a.out = ws + 8192;
+    a.in[1] = (const float *)(ctx->blob + 10256064);
+    a.in[2] = (const float *)(ctx->blob + 10257088);
+    a.out = ws + 4096;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 219, k219_layer_norm, &a);
+#ifdef HC_POISON
+    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
+#endif
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 49152;
+    a.out = ws + 49152;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 220, k220_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 4096;
+    a.in[1] = ws + 49152;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 221, k221_mul, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 49152, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 4096;
     a.in[1] = (const float *)(ctx->blob + 10934208);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 222, k222_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 57344;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 11065280);
-    a.out = ws + 2048;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 223, k223_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 57344, 0xff, (size_t)2048 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 53248;
     a.in[1] = ws + 0;
-    a.out = ws + 4096;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 224, k224_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 10650560);
     a.in[2] = (const float *)(ctx->blob + 10651072);
     a.out = ws + 0;
@@ -17599,21 +17473,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 2048;
-    a.out = ws + 2720;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 227, k227_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)672 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2720;
+    a.in[0] = ws + 2048;
     a.in[1] = (const float *)(ctx->blob + 10451840);
     a.in[2] = (const float *)(ctx->blob + 10645376);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 228, k228_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 2720, 0xff, (size_t)672 * sizeof(float));
+    memset(ws + 2048, 0xff, (size_t)672 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -17632,67 +17503,56 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 2176;
-    a.out = ws + 2192;
+    a.out = ws + 2176;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 231, k231_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 2176, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2192;
+    a.in[0] = ws + 2176;
     a.in[1] = (const float *)(ctx->blob + 10648000);
     a.in[2] = (const float *)(ctx->blob + 10650048);
     a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 232, k232_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 2192, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 2176, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 2048;
-    a.out = ws + 6144;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 233, k233_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 2048;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 234, k234_mul, &a);
 #ifdef HC_POISON
     memset(ws + 2048, 0xff, (size_t)128 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 6144;
-    a.out = ws + 2048;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 234, k234_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 6144, 0xff, (size_t)128 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 11065792);
-    a.out = ws + 0;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 235, k235_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 2048;
-    a.out = ws + 4096;
+    a.in[0] = ws + 53248;
+    a.in[1] = ws + 0;
+    a.out = ws + 53248;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 236, k236_add, &a);
 #ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 53248;
     a.in[1] = (const float *)(ctx->blob + 11066304);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 237, k237_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 53248, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -17704,25 +17564,25 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
-    a.in[1] = ws + 49152;
+    a.in[1] = ws + 106496;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 239, k239_concat, &a);
 #ifdef HC_POISON
-    memset(ws + 49152, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 106496, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 12245952);
-    a.out = ws + 114688;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 240, k240_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 114688;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 12278720);
     a.in[2] = (const float *)(ctx->blob + 12278976);
     a.out = ws + 16384;
@@ -17744,7 +17604,7 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 243, k243_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 106496;
+    a.out = ws + 98304;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 244, k244_slice, &a);
 #ifdef HC_POISON
@@ -17754,20 +17614,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 16384;
     a.in[1] = (const float *)(ctx->blob + 12279232);
     a.in[2] = (const float *)(ctx->blob + 12283840);
-    a.out = ws + 0;
+    a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 245, k245_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 32768;
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 246, k246_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
     a.out = ws + 40960;
@@ -17810,12 +17667,12 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 252, k252_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
-    a.out = ws + 118784;
+    a.out = ws + 110592;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 253, k253_slice, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 32768;
-    a.out = ws + 119808;
+    a.out = ws + 111616;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 254, k254_slice, &a);
 #ifdef HC_POISON
@@ -17834,8 +17691,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 0;
     a.in[1] = ws + 32768;
     a.in[2] = (const float *)(ctx->blob + 12484736);
-    a.in[3] = ws + 118784;
-    a.in[4] = ws + 119808;
+    a.in[3] = ws + 110592;
+    a.in[4] = ws + 111616;
     a.in[5] = (const float *)(ctx->blob + 12317120);
     a.in[6] = (const float *)(ctx->blob + 12492928);
     a.out = ws + 65536;
@@ -17843,9 +17700,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 256, k256_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 110592, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 111616, 0xff, (size_t)1024 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
-    memset(ws + 118784, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 119808, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 65536;
@@ -17868,34 +17725,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
-    a.out = ws + 8192;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 260, k260_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 65536;
-    a.out = ws + 0;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 261, k261_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 8192;
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 262, k262_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 16384;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 263, k263_add, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -17925,71 +17780,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 8192;
-    a.out = ws + 16384;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 267, k267_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
-    a.in[1] = (const float *)(ctx->blob + 12319168);
-    a.in[2] = (const float *)(ctx->blob + 12319680);
-    a.out = ws + 0;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 268, k268_layer_norm, &a);
-#ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 106496;
-    a.out = ws + 8192;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 269, k269_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 106496, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.in[1] = ws + 8192;
-    a.out = ws + 16384;
+    a.in[1] = (const float *)(ctx->blob + 12319168);
+    a.in[2] = (const float *)(ctx->blob + 12319680);
+    a.out = ws + 8192;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 268, k268_layer_norm, &a);
+#ifdef HC_POISON
+    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
+#endif
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 98304;
+    a.out = ws + 98304;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 269, k269_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 8192;
+    a.in[1] = ws + 98304;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 270, k270_mul, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 98304, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 8192;
     a.in[1] = (const float *)(ctx->blob + 12494976);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 271, k271_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 114688;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 12527744);
-    a.out = ws + 4096;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 272, k272_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 114688, 0xff, (size_t)4096 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 106496;
     a.in[1] = ws + 0;
-    a.out = ws + 8192;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 273, k273_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 12418688);
     a.in[2] = (const float *)(ctx->blob + 12418944);
     a.out = ws + 0;
@@ -18007,21 +17853,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4096;
-    a.out = ws + 5440;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 276, k276_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)1344 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 5440;
+    a.in[0] = ws + 4096;
     a.in[1] = (const float *)(ctx->blob + 12368704);
     a.in[2] = (const float *)(ctx->blob + 12417088);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 277, k277_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 5440, 0xff, (size_t)1344 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)1344 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -18040,67 +17883,56 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4160;
-    a.out = ws + 4176;
+    a.out = ws + 4160;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 280, k280_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 4160, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4176;
+    a.in[0] = ws + 4160;
     a.in[1] = (const float *)(ctx->blob + 12417920);
     a.in[2] = (const float *)(ctx->blob + 12418432);
     a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 281, k281_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 4176, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 4160, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 4096;
-    a.out = ws + 12288;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 282, k282_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 4096;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 283, k283_mul, &a);
 #ifdef HC_POISON
     memset(ws + 4096, 0xff, (size_t)64 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 12288;
-    a.out = ws + 4096;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 283, k283_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 12288, 0xff, (size_t)64 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 12528000);
-    a.out = ws + 0;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 284, k284_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 4096;
-    a.out = ws + 8192;
+    a.in[0] = ws + 106496;
+    a.in[1] = ws + 0;
+    a.out = ws + 106496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 285, k285_add, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 106496;
     a.in[1] = (const float *)(ctx->blob + 12528256);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 286, k286_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 106496, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -18112,12 +17944,12 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 8192;
-    a.in[1] = ws + 98304;
+    a.in[1] = ws + 212992;
     a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 288, k288_concat, &a);
 #ifdef HC_POISON
-    memset(ws + 98304, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 212992, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -18153,20 +17985,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 65536;
     a.in[1] = (const float *)(ctx->blob + 12823680);
     a.in[2] = (const float *)(ctx->blob + 12828288);
-    a.out = ws + 0;
+    a.out = ws + 131072;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 293, k293_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 131072;
     a.out = ws + 131072;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 294, k294_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 131072;
     a.out = ws + 163840;
@@ -18242,9 +18071,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 304, k304_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)131072 * sizeof(float));
-    memset(ws + 131072, 0xff, (size_t)131072 * sizeof(float));
     memset(ws + 442368, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 446464, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 131072, 0xff, (size_t)131072 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 262144;
@@ -18267,34 +18096,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 65536;
-    a.out = ws + 32768;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 308, k308_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 262144;
-    a.out = ws + 0;
+    a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 309, k309_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 32768;
     a.out = ws + 65536;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 310, k310_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 65536;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 311, k311_add, &a);
 #ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -18324,71 +18151,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 32768;
-    a.out = ws + 65536;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 315, k315_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 65536;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 12863616);
     a.in[2] = (const float *)(ctx->blob + 12864128);
-    a.out = ws + 0;
+    a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 316, k316_layer_norm, &a);
 #ifdef HC_POISON
-    memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 393216;
-    a.out = ws + 32768;
+    a.out = ws + 393216;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 317, k317_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 32768;
+    a.in[1] = ws + 393216;
+    a.out = ws + 32768;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 318, k318_mul, &a);
 #ifdef HC_POISON
     memset(ws + 393216, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 32768;
-    a.out = ws + 65536;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 318, k318_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
-    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 65536;
+    a.in[0] = ws + 32768;
     a.in[1] = (const float *)(ctx->blob + 13039424);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 319, k319_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 13072192);
-    a.out = ws + 16384;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 320, k320_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 425984, 0xff, (size_t)16384 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 425984;
     a.in[1] = ws + 0;
-    a.out = ws + 32768;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 321, k321_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 12963136);
     a.in[2] = (const float *)(ctx->blob + 12963392);
     a.out = ws + 0;
@@ -18406,21 +18224,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 21760;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 324, k324_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)5376 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 21760;
+    a.in[0] = ws + 16384;
     a.in[1] = (const float *)(ctx->blob + 12913152);
     a.in[2] = (const float *)(ctx->blob + 12961536);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 325, k325_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 21760, 0xff, (size_t)5376 * sizeof(float));
+    memset(ws + 16384, 0xff, (size_t)5376 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -18439,57 +18254,46 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16448;
-    a.out = ws + 16464;
+    a.out = ws + 16448;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 328, k328_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 16448, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16464;
+    a.in[0] = ws + 16448;
     a.in[1] = (const float *)(ctx->blob + 12962368);
     a.in[2] = (const float *)(ctx->blob + 12962880);
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 329, k329_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 16464, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 16448, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 49152;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 330, k330_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 16384;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 331, k331_mul, &a);
 #ifdef HC_POISON
     memset(ws + 16384, 0xff, (size_t)64 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 49152;
-    a.out = ws + 16384;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 331, k331_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 49152, 0xff, (size_t)64 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 13072448);
-    a.out = ws + 0;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 332, k332_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 16384;
+    a.in[0] = ws + 425984;
+    a.in[1] = ws + 0;
     a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 333, k333_add, &a);
 #ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -18525,20 +18329,17 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 65536;
     a.in[1] = (const float *)(ctx->blob + 13073216);
     a.in[2] = (const float *)(ctx->blob + 13077824);
-    a.out = ws + 0;
+    a.out = ws + 131072;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 338, k338_conv2d, &a);
 #ifdef HC_POISON
     memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 131072;
     a.out = ws + 131072;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 339, k339_silu, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 131072;
     a.out = ws + 163840;
@@ -18614,9 +18415,9 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 349, k349_chunked_selective_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)131072 * sizeof(float));
-    memset(ws + 131072, 0xff, (size_t)131072 * sizeof(float));
     memset(ws + 442368, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 444416, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 131072, 0xff, (size_t)131072 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 262144;
@@ -18639,34 +18440,32 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 65536;
-    a.out = ws + 32768;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 353, k353_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 262144;
-    a.out = ws + 0;
+    a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 354, k354_slice, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 32768;
     a.out = ws + 65536;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 355, k355_transpose, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 0;
     a.in[1] = ws + 65536;
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 356, k356_add, &a);
 #ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
@@ -18696,71 +18495,62 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 32768;
-    a.out = ws + 65536;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 360, k360_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
     memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 65536;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 13104960);
     a.in[2] = (const float *)(ctx->blob + 13105472);
-    a.out = ws + 0;
+    a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 361, k361_layer_norm, &a);
 #ifdef HC_POISON
-    memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 393216;
-    a.out = ws + 32768;
+    a.out = ws + 393216;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 362, k362_silu, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 32768;
+    a.in[1] = ws + 393216;
+    a.out = ws + 32768;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 363, k363_mul, &a);
 #ifdef HC_POISON
     memset(ws + 393216, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 32768;
-    a.out = ws + 65536;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 363, k363_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
-    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 65536;
+    a.in[0] = ws + 32768;
     a.in[1] = (const float *)(ctx->blob + 13276672);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 364, k364_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 65536, 0xff, (size_t)32768 * sizeof(float));
+    memset(ws + 32768, 0xff, (size_t)32768 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 13309440);
-    a.out = ws + 16384;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 365, k365_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 425984, 0xff, (size_t)16384 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16384;
+    a.in[0] = ws + 425984;
     a.in[1] = ws + 0;
-    a.out = ws + 32768;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 366, k366_add, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 13204480);
     a.in[2] = (const float *)(ctx->blob + 13204736);
     a.out = ws + 0;
@@ -18778,21 +18568,18 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 21760;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 369, k369_gelu, &a);
-#ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)5376 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 21760;
+    a.in[0] = ws + 16384;
     a.in[1] = (const float *)(ctx->blob + 13154496);
     a.in[2] = (const float *)(ctx->blob + 13202880);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 370, k370_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 21760, 0xff, (size_t)5376 * sizeof(float));
+    memset(ws + 16384, 0xff, (size_t)5376 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -18811,79 +18598,67 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16448;
-    a.out = ws + 16464;
+    a.out = ws + 16448;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 373, k373_relu, &a);
-#ifdef HC_POISON
-    memset(ws + 16448, 0xff, (size_t)16 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16464;
+    a.in[0] = ws + 16448;
     a.in[1] = (const float *)(ctx->blob + 13203712);
     a.in[2] = (const float *)(ctx->blob + 13204224);
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 374, k374_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 16464, 0xff, (size_t)16 * sizeof(float));
+    memset(ws + 16448, 0xff, (size_t)16 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16384;
-    a.out = ws + 49152;
+    a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 375, k375_sigmoid, &a);
+    memset(&a, 0, sizeof a);
+    a.in[0] = ws + 0;
+    a.in[1] = ws + 16384;
+    a.out = ws + 0;
+    a.h8 = h8; a.w8 = w8;
+    run_kernel(ctx, 376, k376_mul, &a);
 #ifdef HC_POISON
     memset(ws + 16384, 0xff, (size_t)64 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 49152;
-    a.out = ws + 16384;
-    a.h8 = h8; a.w8 = w8;
-    run_kernel(ctx, 376, k376_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
-    memset(ws + 49152, 0xff, (size_t)64 * sizeof(float));
-#endif
-    memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 13309696);
-    a.out = ws + 0;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 377, k377_mul, &a);
-#ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
-#endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 16384;
-    a.out = ws + 32768;
+    a.in[0] = ws + 425984;
+    a.in[1] = ws + 0;
+    a.out = ws + 425984;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 378, k378_add, &a);
 #ifdef HC_POISON
-    memset(ws + 16384, 0xff, (size_t)16384 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 32768;
+    a.in[0] = ws + 425984;
     a.in[1] = (const float *)(ctx->blob + 13309952);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 379, k379_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 32768, 0xff, (size_t)16384 * sizeof(float));
+    memset(ws + 425984, 0xff, (size_t)16384 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 450560;
-    a.out = ws + 768;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 380, k380_add, &a);
 #ifdef HC_POISON
     memset(ws + 450560, 0xff, (size_t)768 * sizeof(float));
-    memset(ws + 0, 0xff, (size_t)768 * sizeof(float));
 #endif
-    hc_copyargs oa = {ws + 768, out, 1 * 3, (8*h8), (8*w8), height, width};
+    hc_copyargs oa = {ws + 0, out, 1 * 3, (8*h8), (8*w8), height, width};
 #if !MODEL_IMAGE
     oa.dh = oa.h; oa.dw = oa.w;
 #endif

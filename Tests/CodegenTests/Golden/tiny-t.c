@@ -525,7 +525,7 @@ static void k6_fused_attention_out(void *argp, int tid, int nt) {
 static void k7_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 16;
     const long x0_d2 = (8*h8);
@@ -535,7 +535,7 @@ static void k7_add(void *argp, int tid, int nt) {
     const long x1_d1 = 16;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 16;
     const long y_d2 = (8*h8);
@@ -758,7 +758,7 @@ static void k9_fused_feed_forward(void *argp, int tid, int nt) {
 static void k10_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 16;
     const long x0_d2 = (8*h8);
@@ -768,7 +768,7 @@ static void k10_add(void *argp, int tid, int nt) {
     const long x1_d1 = 16;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 16;
     const long y_d2 = (8*h8);
@@ -1285,7 +1285,7 @@ static void k17_fused_attention_out(void *argp, int tid, int nt) {
 static void k18_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (4*h8);
@@ -1295,7 +1295,7 @@ static void k18_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
@@ -1518,7 +1518,7 @@ static void k20_fused_feed_forward(void *argp, int tid, int nt) {
 static void k21_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (4*h8);
@@ -1528,7 +1528,7 @@ static void k21_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
@@ -2045,7 +2045,7 @@ static void k28_fused_attention_out(void *argp, int tid, int nt) {
 static void k29_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (2*h8);
@@ -2055,7 +2055,7 @@ static void k29_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
@@ -2278,7 +2278,7 @@ static void k31_fused_feed_forward(void *argp, int tid, int nt) {
 static void k32_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (2*h8);
@@ -2288,7 +2288,7 @@ static void k32_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
@@ -2805,7 +2805,7 @@ static void k39_fused_attention_out(void *argp, int tid, int nt) {
 static void k40_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = h8;
@@ -2815,7 +2815,7 @@ static void k40_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = h8;
@@ -3038,7 +3038,7 @@ static void k42_fused_feed_forward(void *argp, int tid, int nt) {
 static void k43_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 128;
     const long x0_d2 = h8;
@@ -3048,7 +3048,7 @@ static void k43_add(void *argp, int tid, int nt) {
     const long x1_d1 = 128;
     const long x1_d2 = h8;
     const long x1_d3 = w8;
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 128;
     const long y_d2 = h8;
@@ -3686,7 +3686,7 @@ static void k52_fused_attention_out(void *argp, int tid, int nt) {
 static void k53_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (2*h8);
@@ -3696,7 +3696,7 @@ static void k53_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
@@ -3919,7 +3919,7 @@ static void k55_fused_feed_forward(void *argp, int tid, int nt) {
 static void k56_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 64;
     const long x0_d2 = (2*h8);
@@ -3929,7 +3929,7 @@ static void k56_add(void *argp, int tid, int nt) {
     const long x1_d1 = 64;
     const long x1_d2 = (2*h8);
     const long x1_d3 = (2*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 64;
     const long y_d2 = (2*h8);
@@ -4567,7 +4567,7 @@ static void k65_fused_attention_out(void *argp, int tid, int nt) {
 static void k66_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (4*h8);
@@ -4577,7 +4577,7 @@ static void k66_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
@@ -4800,7 +4800,7 @@ static void k68_fused_feed_forward(void *argp, int tid, int nt) {
 static void k69_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (4*h8);
@@ -4810,7 +4810,7 @@ static void k69_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (4*h8);
     const long x1_d3 = (4*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (4*h8);
@@ -5364,7 +5364,7 @@ static void k77_fused_attention_out(void *argp, int tid, int nt) {
 static void k78_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -5374,7 +5374,7 @@ static void k78_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -5597,7 +5597,7 @@ static void k80_fused_feed_forward(void *argp, int tid, int nt) {
 static void k81_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -5607,7 +5607,7 @@ static void k81_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -6028,7 +6028,7 @@ static void k86_fused_attention_out(void *argp, int tid, int nt) {
 static void k87_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -6038,7 +6038,7 @@ static void k87_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -6261,7 +6261,7 @@ static void k89_fused_feed_forward(void *argp, int tid, int nt) {
 static void k90_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 32;
     const long x0_d2 = (8*h8);
@@ -6271,7 +6271,7 @@ static void k90_add(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 32;
     const long y_d2 = (8*h8);
@@ -6362,7 +6362,7 @@ static void k91_conv2d(void *argp, int tid, int nt) {
 static void k92_add(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
-    const float *restrict x0 = a->in[0];
+    const float *x0 = a->in[0];
     const long x0_d0 = 1;
     const long x0_d1 = 3;
     const long x0_d2 = (8*h8);
@@ -6372,7 +6372,7 @@ static void k92_add(void *argp, int tid, int nt) {
     const long x1_d1 = 3;
     const long x1_d2 = (8*h8);
     const long x1_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 3;
     const long y_d2 = (8*h8);
@@ -6520,98 +6520,96 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 69120;
     a.in[1] = (const float *)(ctx->blob + 64);
-    a.out = ws + 19456;
+    a.out = ws + 35328;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 1, k1_conv2d, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 19456;
+    a.in[0] = ws + 35328;
     a.in[1] = (const float *)(ctx->blob + 1792);
     a.in[2] = (const float *)(ctx->blob + 1856);
-    a.out = ws + 23552;
+    a.out = ws + 19456;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 2, k2_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 23552;
+    a.in[0] = ws + 19456;
     a.in[1] = (const float *)(ctx->blob + 1920);
     a.in[2] = (const float *)(ctx->blob + 4992);
     a.in[3] = (const float *)(ctx->blob + 19008);
     a.in[4] = (const float *)(ctx->blob + 6720);
-    a.out = ws + 27648;
+    a.out = ws + 23552;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 3, k3_fused_attention_qkv, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 23552;
+    a.in[0] = ws + 19456;
     a.in[1] = (const float *)(ctx->blob + 1920);
     a.in[2] = (const float *)(ctx->blob + 4992);
     a.in[3] = (const float *)(ctx->blob + 19008);
     a.in[4] = (const float *)(ctx->blob + 6720);
-    a.out = ws + 27648;
+    a.out = ws + 23552;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 4, k4_fused_attention_gram, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 23552;
+    a.in[0] = ws + 19456;
     a.in[1] = (const float *)(ctx->blob + 1920);
     a.in[2] = (const float *)(ctx->blob + 4992);
     a.in[3] = (const float *)(ctx->blob + 19008);
     a.in[4] = (const float *)(ctx->blob + 6720);
-    a.out = ws + 27648;
+    a.out = ws + 23552;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 5, k5_fused_attention_mix, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 23552;
+    a.in[0] = ws + 19456;
     a.in[1] = (const float *)(ctx->blob + 1920);
     a.in[2] = (const float *)(ctx->blob + 4992);
     a.in[3] = (const float *)(ctx->blob + 19008);
     a.in[4] = (const float *)(ctx->blob + 6720);
-    a.out = ws + 27648;
+    a.out = ws + 23552;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 6, k6_fused_attention_out, &a);
 #ifdef HC_POISON
+    memset(ws + 19456, 0xff, (size_t)4096 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)19456 * sizeof(float));
-    memset(ws + 23552, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 19456;
-    a.in[1] = ws + 27648;
-    a.out = ws + 0;
+    a.in[0] = ws + 35328;
+    a.in[1] = ws + 23552;
+    a.out = ws + 35328;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 7, k7_add, &a);
 #ifdef HC_POISON
-    memset(ws + 19456, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 27648, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 23552, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 35328;
     a.in[1] = (const float *)(ctx->blob + 7744);
     a.in[2] = (const float *)(ctx->blob + 7808);
-    a.out = ws + 4096;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 8, k8_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 4096;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 7872);
     a.in[2] = (const float *)(ctx->blob + 13248);
     a.in[3] = (const float *)(ctx->blob + 16320);
-    a.out = ws + 8192;
+    a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 9, k9_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 8192;
+    a.in[0] = ws + 35328;
+    a.in[1] = ws + 4096;
     a.out = ws + 35328;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 10, k10_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
-    memset(ws + 8192, 0xff, (size_t)4096 * sizeof(float));
+    memset(ws + 4096, 0xff, (size_t)4096 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 35328;
@@ -6621,101 +6619,99 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 11, k11_conv2d, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 12544;
+    a.out = ws + 39424;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 12, k12_pixel_unshuffle, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 12544;
+    a.in[0] = ws + 39424;
     a.in[1] = (const float *)(ctx->blob + 23680);
     a.in[2] = (const float *)(ctx->blob + 23808);
-    a.out = ws + 14592;
+    a.out = ws + 12544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 13, k13_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 14592;
+    a.in[0] = ws + 12544;
     a.in[1] = (const float *)(ctx->blob + 23936);
     a.in[2] = (const float *)(ctx->blob + 36224);
     a.in[3] = (const float *)(ctx->blob + 82816);
     a.in[4] = (const float *)(ctx->blob + 39680);
-    a.out = ws + 16640;
+    a.out = ws + 14592;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 14, k14_fused_attention_qkv, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 14592;
+    a.in[0] = ws + 12544;
     a.in[1] = (const float *)(ctx->blob + 23936);
     a.in[2] = (const float *)(ctx->blob + 36224);
     a.in[3] = (const float *)(ctx->blob + 82816);
     a.in[4] = (const float *)(ctx->blob + 39680);
-    a.out = ws + 16640;
+    a.out = ws + 14592;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 15, k15_fused_attention_gram, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 14592;
+    a.in[0] = ws + 12544;
     a.in[1] = (const float *)(ctx->blob + 23936);
     a.in[2] = (const float *)(ctx->blob + 36224);
     a.in[3] = (const float *)(ctx->blob + 82816);
     a.in[4] = (const float *)(ctx->blob + 39680);
-    a.out = ws + 16640;
+    a.out = ws + 14592;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 16, k16_fused_attention_mix, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 14592;
+    a.in[0] = ws + 12544;
     a.in[1] = (const float *)(ctx->blob + 23936);
     a.in[2] = (const float *)(ctx->blob + 36224);
     a.in[3] = (const float *)(ctx->blob + 82816);
     a.in[4] = (const float *)(ctx->blob + 39680);
-    a.out = ws + 16640;
+    a.out = ws + 14592;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 17, k17_fused_attention_out, &a);
 #ifdef HC_POISON
+    memset(ws + 12544, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)12544 * sizeof(float));
-    memset(ws + 14592, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 12544;
-    a.in[1] = ws + 16640;
-    a.out = ws + 0;
+    a.in[0] = ws + 39424;
+    a.in[1] = ws + 14592;
+    a.out = ws + 39424;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 18, k18_add, &a);
 #ifdef HC_POISON
-    memset(ws + 12544, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 16640, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 14592, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 39424;
     a.in[1] = (const float *)(ctx->blob + 43776);
     a.in[2] = (const float *)(ctx->blob + 43904);
-    a.out = ws + 2048;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 19, k19_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 44032);
     a.in[2] = (const float *)(ctx->blob + 65792);
     a.in[3] = (const float *)(ctx->blob + 71936);
-    a.out = ws + 4096;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 20, k20_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 4096;
+    a.in[0] = ws + 39424;
+    a.in[1] = ws + 2048;
     a.out = ws + 39424;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 21, k21_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 39424;
@@ -6725,101 +6721,99 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     run_kernel(ctx, 22, k22_conv2d, &a);
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
-    a.out = ws + 16640;
+    a.out = ws + 41472;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 23, k23_pixel_unshuffle, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16640;
+    a.in[0] = ws + 41472;
     a.in[1] = (const float *)(ctx->blob + 101312);
     a.in[2] = (const float *)(ctx->blob + 101568);
-    a.out = ws + 17664;
+    a.out = ws + 16640;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 24, k24_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 17664;
+    a.in[0] = ws + 16640;
     a.in[1] = (const float *)(ctx->blob + 101824);
     a.in[2] = (const float *)(ctx->blob + 150976);
     a.in[3] = (const float *)(ctx->blob + 317632);
     a.in[4] = (const float *)(ctx->blob + 157888);
-    a.out = ws + 18688;
+    a.out = ws + 17664;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 25, k25_fused_attention_qkv, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 17664;
+    a.in[0] = ws + 16640;
     a.in[1] = (const float *)(ctx->blob + 101824);
     a.in[2] = (const float *)(ctx->blob + 150976);
     a.in[3] = (const float *)(ctx->blob + 317632);
     a.in[4] = (const float *)(ctx->blob + 157888);
-    a.out = ws + 18688;
+    a.out = ws + 17664;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 26, k26_fused_attention_gram, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 17664;
+    a.in[0] = ws + 16640;
     a.in[1] = (const float *)(ctx->blob + 101824);
     a.in[2] = (const float *)(ctx->blob + 150976);
     a.in[3] = (const float *)(ctx->blob + 317632);
     a.in[4] = (const float *)(ctx->blob + 157888);
-    a.out = ws + 18688;
+    a.out = ws + 17664;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 27, k27_fused_attention_mix, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 17664;
+    a.in[0] = ws + 16640;
     a.in[1] = (const float *)(ctx->blob + 101824);
     a.in[2] = (const float *)(ctx->blob + 150976);
     a.in[3] = (const float *)(ctx->blob + 317632);
     a.in[4] = (const float *)(ctx->blob + 157888);
-    a.out = ws + 18688;
+    a.out = ws + 17664;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + 0;
     run_kernel(ctx, 28, k28_fused_attention_out, &a);
 #ifdef HC_POISON
+    memset(ws + 16640, 0xff, (size_t)1024 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)16640 * sizeof(float));
-    memset(ws + 17664, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 16640;
-    a.in[1] = ws + 18688;
-    a.out = ws + 0;
+    a.in[0] = ws + 41472;
+    a.in[1] = ws + 17664;
+    a.out = ws + 41472;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 29, k29_add, &a);
 #ifdef HC_POISON
-    memset(ws + 16640, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 18688, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 17664, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 41472;
     a.in[1] = (const float *)(ctx->blob + 174272);
     a.in[2] = (const float *)(ctx->blob + 174528);
-    a.out = ws + 1024;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 30, k30_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 1024;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 174784);
     a.in[2] = (const float *)(ctx->blob + 261824);
     a.in[3] = (const float *)(ctx->blob + 274112);
-    a.out = ws + 2048;
+    a.out = ws + 1024;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 31, k31_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 1024, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 2048;
+    a.in[0] = ws + 41472;
+    a.in[1] = ws + 1024;
     a.out = ws + 41472;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 32, k32_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 2048, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 1024, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 41472;
@@ -6883,56 +6877,54 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.scratch = ws + 0;
     run_kernel(ctx, 39, k39_fused_attention_out, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)35328 * sizeof(float));
     memset(ws + 43008, 0xff, (size_t)512 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)35328 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 42496;
     a.in[1] = ws + 43520;
-    a.out = ws + 0;
+    a.out = ws + 42496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 40, k40_add, &a);
 #ifdef HC_POISON
-    memset(ws + 42496, 0xff, (size_t)512 * sizeof(float));
     memset(ws + 43520, 0xff, (size_t)512 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 42496;
     a.in[1] = (const float *)(ctx->blob + 668416);
     a.in[2] = (const float *)(ctx->blob + 668928);
-    a.out = ws + 512;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 41, k41_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 512;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 669440);
     a.in[2] = (const float *)(ctx->blob + 1017600);
     a.in[3] = (const float *)(ctx->blob + 1042112);
-    a.out = ws + 1024;
+    a.out = ws + 512;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 42, k42_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 512, 0xff, (size_t)512 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)512 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 1024;
-    a.out = ws + 1536;
+    a.in[0] = ws + 42496;
+    a.in[1] = ws + 512;
+    a.out = ws + 42496;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 43, k43_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)512 * sizeof(float));
-    memset(ws + 1024, 0xff, (size_t)512 * sizeof(float));
+    memset(ws + 512, 0xff, (size_t)512 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 1536;
+    a.in[0] = ws + 42496;
     a.in[1] = (const float *)(ctx->blob + 1216256);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 44, k44_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 1536, 0xff, (size_t)512 * sizeof(float));
+    memset(ws + 42496, 0xff, (size_t)512 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -7009,56 +7001,54 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.scratch = ws + 0;
     run_kernel(ctx, 52, k52_fused_attention_out, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)16640 * sizeof(float));
     memset(ws + 17664, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)16640 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 16640;
     a.in[1] = ws + 18688;
-    a.out = ws + 0;
+    a.out = ws + 16640;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 53, k53_add, &a);
 #ifdef HC_POISON
-    memset(ws + 16640, 0xff, (size_t)1024 * sizeof(float));
     memset(ws + 18688, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 16640;
     a.in[1] = (const float *)(ctx->blob + 2501632);
     a.in[2] = (const float *)(ctx->blob + 2501888);
-    a.out = ws + 1024;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 54, k54_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 1024;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 2502144);
     a.in[2] = (const float *)(ctx->blob + 2589184);
     a.in[3] = (const float *)(ctx->blob + 2601472);
-    a.out = ws + 2048;
+    a.out = ws + 1024;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 55, k55_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 1024, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 2048;
-    a.out = ws + 3072;
+    a.in[0] = ws + 16640;
+    a.in[1] = ws + 1024;
+    a.out = ws + 16640;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 56, k56_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)1024 * sizeof(float));
-    memset(ws + 2048, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 1024, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 3072;
+    a.in[0] = ws + 16640;
     a.in[1] = (const float *)(ctx->blob + 2645056);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 57, k57_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 3072, 0xff, (size_t)1024 * sizeof(float));
+    memset(ws + 16640, 0xff, (size_t)1024 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -7135,56 +7125,54 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.scratch = ws + 0;
     run_kernel(ctx, 65, k65_fused_attention_out, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)12544 * sizeof(float));
     memset(ws + 14592, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)12544 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 12544;
     a.in[1] = ws + 16640;
-    a.out = ws + 0;
+    a.out = ws + 12544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 66, k66_add, &a);
 #ifdef HC_POISON
-    memset(ws + 12544, 0xff, (size_t)2048 * sizeof(float));
     memset(ws + 16640, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 12544;
     a.in[1] = (const float *)(ctx->blob + 2968256);
     a.in[2] = (const float *)(ctx->blob + 2968384);
-    a.out = ws + 2048;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 67, k67_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 2048;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 2968512);
     a.in[2] = (const float *)(ctx->blob + 2990272);
     a.in[3] = (const float *)(ctx->blob + 2996416);
-    a.out = ws + 4096;
+    a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 68, k68_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 4096;
-    a.out = ws + 6144;
+    a.in[0] = ws + 12544;
+    a.in[1] = ws + 2048;
+    a.out = ws + 12544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 69, k69_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
-    memset(ws + 4096, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 2048, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 6144;
+    a.in[0] = ws + 12544;
     a.in[1] = (const float *)(ctx->blob + 3007360);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 70, k70_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 6144, 0xff, (size_t)2048 * sizeof(float));
+    memset(ws + 12544, 0xff, (size_t)2048 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
@@ -7252,47 +7240,45 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.scratch = ws + 0;
     run_kernel(ctx, 77, k77_fused_attention_out, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)44544 * sizeof(float));
     memset(ws + 52736, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)44544 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 44544;
     a.in[1] = ws + 60928;
-    a.out = ws + 0;
+    a.out = ws + 44544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 78, k78_add, &a);
 #ifdef HC_POISON
-    memset(ws + 44544, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 60928, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 44544;
     a.in[1] = (const float *)(ctx->blob + 3101184);
     a.in[2] = (const float *)(ctx->blob + 3101312);
-    a.out = ws + 8192;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 79, k79_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 3101440);
     a.in[2] = (const float *)(ctx->blob + 3123200);
     a.in[3] = (const float *)(ctx->blob + 3129344);
-    a.out = ws + 16384;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 80, k80_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 16384;
+    a.in[0] = ws + 44544;
+    a.in[1] = ws + 8192;
     a.out = ws + 44544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 81, k81_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 44544;
@@ -7342,68 +7328,65 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.scratch = ws + 0;
     run_kernel(ctx, 86, k86_fused_attention_out, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)44544 * sizeof(float));
     memset(ws + 52736, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)44544 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 44544;
     a.in[1] = ws + 60928;
-    a.out = ws + 0;
+    a.out = ws + 44544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 87, k87_add, &a);
 #ifdef HC_POISON
-    memset(ws + 44544, 0xff, (size_t)8192 * sizeof(float));
     memset(ws + 60928, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
+    a.in[0] = ws + 44544;
     a.in[1] = (const float *)(ctx->blob + 3160384);
     a.in[2] = (const float *)(ctx->blob + 3160512);
-    a.out = ws + 8192;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 88, k88_layer_norm, &a);
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 3160640);
     a.in[2] = (const float *)(ctx->blob + 3182400);
     a.in[3] = (const float *)(ctx->blob + 3188544);
-    a.out = ws + 16384;
+    a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     run_kernel(ctx, 89, k89_fused_feed_forward, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 0;
-    a.in[1] = ws + 16384;
-    a.out = ws + 8192;
+    a.in[0] = ws + 44544;
+    a.in[1] = ws + 8192;
+    a.out = ws + 44544;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 90, k90_add, &a);
 #ifdef HC_POISON
-    memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
-    memset(ws + 16384, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
-    a.in[0] = ws + 8192;
+    a.in[0] = ws + 44544;
     a.in[1] = (const float *)(ctx->blob + 3199488);
     a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 91, k91_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 8192, 0xff, (size_t)8192 * sizeof(float));
+    memset(ws + 44544, 0xff, (size_t)8192 * sizeof(float));
 #endif
     memset(&a, 0, sizeof a);
     a.in[0] = ws + 0;
     a.in[1] = ws + 69120;
-    a.out = ws + 768;
+    a.out = ws + 0;
     a.h8 = h8; a.w8 = w8;
     run_kernel(ctx, 92, k92_add, &a);
 #ifdef HC_POISON
     memset(ws + 69120, 0xff, (size_t)768 * sizeof(float));
-    memset(ws + 0, 0xff, (size_t)768 * sizeof(float));
 #endif
-    hc_copyargs oa = {ws + 768, out, 1 * 3, (8*h8), (8*w8), height, width};
+    hc_copyargs oa = {ws + 0, out, 1 * 3, (8*h8), (8*w8), height, width};
 #if !MODEL_IMAGE
     oa.dh = oa.h; oa.dw = oa.w;
 #endif
