@@ -441,7 +441,9 @@ def versions(args):
         return v
     hyb_repo = os.path.abspath(os.path.join(os.path.dirname(args.hybridc), "..", ".."))
     git = subprocess.run(["git", "-C", hyb_repo, "log", "-1", "--format=%h %cs"], capture_output=True, text=True)
-    v["hybridc"] = f"{args.hybridc} (commit {git.stdout.strip() or '?'})"
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(args.hybridc), datetime.timezone.utc)
+    v["hybridc"] = (f"{args.hybridc} (built {built:%Y-%m-%d %H:%M} UTC; its repo's HEAD is "
+                    f"{git.stdout.strip() or '?'})")
     return v
 
 
