@@ -10,7 +10,8 @@
 ///     ← l2_normalize(axis 3) of q and k ← reshape to (1, heads, C/heads, H·W) ← slice(axis 1) at 0, C, 2C
 ///     ← depthwise 3x3 conv (3C groups, padding 1) ← qkv 1x1 conv; every attribute, weight shape and bias is
 ///     checked, and every intermediate must have no user outside the chain (the depthwise output exactly its three
-///     slices) and must not be a graph output.
+///     slices) and must not be a graph output. The qkv conv may carry a layer norm folded by `fold-layer-norm`
+///     (and then, WithBias, a bias of its own); the fused op takes over its `norm` and `norm_eps`.
 ///  3. Replace the match by one `fused_attention` op in the place of `project_out`, keeping its result id, with
 ///     operands x, the conv weights and biases, and the temperature value; delete the matched ops.
 ///  4. Record the blocks fused and the bytes the fused op no longer writes: the unfused ops' results (reshapes
@@ -30,6 +31,8 @@ public struct FuseAttention: Pass {
         var heads: Int
         var bias: Bool
         var eps: Double
+        /// The layer norm folded into qkv, carried into the fused op's qkv GEMM.
+        var norm: FoldedNorm?
     }
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
@@ -44,9 +47,10 @@ public struct FuseAttention: Pass {
         for op in graph.ops where op.kind == .conv2d && !removed.contains(op.result) {
             guard let m = match(op, graph, index, uses, types) else { continue }
             let chain = m.ops.map { graph.ops[index[$0]!] }
-            var fused = Operation(kind: .fusedAttention, operands: m.operands,
-                                  attributes: ["heads": .int(m.heads), "bias": .bool(m.bias), "eps": .float(m.eps),
-                                               "fuses": .string(chain.map(\.kind.name).joined(separator: ","))],
+            var attributes: Attributes = ["heads": .int(m.heads), "bias": .bool(m.bias), "eps": .float(m.eps),
+                                          "fuses": .string(((m.norm == nil ? [] : ["layer_norm"]) + chain.map(\.kind.name)).joined(separator: ","))]
+            for (k, v) in m.norm?.attributes ?? [:] { attributes[k] = v }
+            var fused = Operation(kind: .fusedAttention, operands: m.operands, attributes: attributes,
                                   result: op.result, type: op.type,
                                   scope: commonScope(chain.map(\.scope)))
             fused.type = try ShapeRules.resultType(of: fused, operands: fused.operands.map { types[$0]! })
@@ -141,12 +145,15 @@ public struct FuseAttention: Pass {
               isConv(qkv, groups: 1, kernel: 1, padding: 0), shape(qkv.operands[1]) == [3 * c, c, 1, 1],
               shape(qkv.operands[0]) == [1, c, h, w]
         else { return nil }
-        let biased = [qkv, dw, projectOut].map { $0.operands.count == 3 }
-        guard biased.allSatisfy({ $0 == biased[0] }) else { return nil }
+        // A WithBias layer norm folded into qkv (fold-layer-norm) gives qkv a bias of its own, b + W·β.
+        guard let norm = Optional(try? FoldedNorm.of(qkv.attributes)), (norm != nil) == (qkv.attributes["norm"] != nil) else { return nil }
+        let biased = [dw, projectOut].map { $0.operands.count == 3 }
+        guard biased[0] == biased[1] else { return nil }
         let bias = biased[0]
+        guard (qkv.operands.count == 3) == (bias || norm?.centered == true) else { return nil }
 
         var operands = [qkv.operands[0], qkv.operands[1]]
-        if bias { operands.append(qkv.operands[2]) }
+        if qkv.operands.count == 3 { operands.append(qkv.operands[2]) }
         operands.append(dw.operands[1])
         if bias { operands.append(dw.operands[2]) }
         operands.append(temperature)
@@ -154,6 +161,6 @@ public struct FuseAttention: Pass {
         if bias { operands.append(projectOut.operands[2]) }
         // Graph order, so that `fuses` reads as the primitive ops did.
         let ordered = chain.sorted { index[$0]! < index[$1]! }
-        return Match(ops: ordered, operands: operands, heads: heads, bias: bias, eps: eps)
+        return Match(ops: ordered, operands: operands, heads: heads, bias: bias, eps: eps, norm: norm)
     }
 }

@@ -11,7 +11,8 @@
 ///     depthwise 3x3 conv2d (groups 2h, padding 1, stride 1) → slice [0, h) and slice [h, 2h) on axis 1 →
 ///     gelu of the first → mul with the second → 1x1 conv2d (h input channels): every op, attribute and weight
 ///     shape must be exactly that, all three convs have a bias or none has, and each intermediate's only
-///     users are the next ops of the chain.
+///     users are the next ops of the chain. project_in may carry a layer norm folded by `fold-layer-norm` (then,
+///     WithBias, with a bias of its own); the fused op takes over its `norm` and `norm_eps`.
 ///  3. Replace the final conv with one `fused_feed_forward` op (same result value, so users need no rewrite)
 ///     taking x and the three convs' weights and biases, with attributes hidden, bias, row_tile and fuses;
 ///     drop the six other ops.
@@ -118,16 +119,19 @@ public struct FuseFeedForward: Pass {
               let wOut = shape(ops[o].operands[1]), wOut[1] == hidden else { return nil }
         let pout = ops[o]
 
-        // All three convs have a bias or none has.
-        let biased = [pin, dw, pout].map { $0.operands.count == 3 }
-        guard biased.allSatisfy({ $0 == biased[0] }) else { return nil }
+        // All three convs have a bias or none has; a WithBias layer norm folded into project_in gives it a bias
+        // of its own (b + W·β).
+        guard let norm = Optional(try? FoldedNorm.of(pin.attributes)), (norm != nil) == (pin.attributes["norm"] != nil) else { return nil }
+        let biased = [dw, pout].map { $0.operands.count == 3 }
+        guard biased[0] == biased[1], (pin.operands.count == 3) == (biased[0] || norm?.centered == true) else { return nil }
         let operands = [pin.operands[0]] + pin.operands.dropFirst() + dw.operands.dropFirst() + pout.operands.dropFirst()
         // The weights must be defined before the fused op, which takes project_out's place.
         guard operands.allSatisfy({ definer[$0].map { $0 < o } ?? true }) else { return nil }
 
-        let fusedOp = Operation(kind: .fusedFeedForward, operands: operands,
-                                attributes: ["hidden": .int(hidden), "bias": .bool(biased[0]),
-                                             "row_tile": .int(Self.defaultRowTile), "fuses": .string(Self.fusedNames)],
+        var attributes: Attributes = ["hidden": .int(hidden), "bias": .bool(biased[0]), "row_tile": .int(Self.defaultRowTile),
+                                      "fuses": .string((norm == nil ? "" : "layer_norm+") + Self.fusedNames)]
+        for (k, v) in norm?.attributes ?? [:] { attributes[k] = v }
+        let fusedOp = Operation(kind: .fusedFeedForward, operands: operands, attributes: attributes,
                                 result: pout.result, type: pout.type, scope: ops[m].scope)
         return Match(intermediates: [i, d, s1, s2, g, m], projectOut: o, fused: fusedOp)
     }

@@ -6,11 +6,16 @@ public enum PassRegistry {
         Canonicalize.self,
         FoldConstants.self,
         EliminateDeadCode.self,
+        FoldLayerNorm.self,
+        FuseElementwise.self,
         FuseAttention.self,
         ChunkSelectiveScan.self,
         FuseScanDirections.self,
         ChooseLayouts.self,
         FuseFeedForward.self,
+        ScheduleKernels.self,
+        PlanMemory.self,
+        PlanMemoryWithoutReuse.self,
     ]
 
     public static func named(_ name: String) -> Pass.Type? { all.first { $0.name == name } }

@@ -17,16 +17,9 @@ extension KernelEmitter {
     /// Workspace floats a kernel computing `op` needs besides its output, at the given operand shapes. The carry
     /// form keeps, per (batch, channel, chunk), the chunk's last local state and its exponent sums (2·N floats);
     /// phase 2 overwrites the states with the carry into the chunk.
-    /// The carry form of `ss2d_scan` keeps the same slots per (direction, channel, chunk) and the partial outputs
-    /// of directions 2, 1 and 3, 3·E·L floats.
     public static func scratchFloats(_ op: Operation, operandShapes: [[Int]]) -> Int {
-        guard phases(of: op) > 1, let chunk = try? op.attributes.int("chunk"), chunk >= 1 else { return 0 }
-        if op.kind == .ss2dScan {
-            let x = operandShapes[0], n = operandShapes[3][1], length = x[2] * x[3]
-            return 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length
-        }
-        let u = operandShapes[0], n = operandShapes[2][1]
-        return u[0] * u[1] * ((u[2] + chunk - 1) / chunk) * 2 * n
+        ScratchNeeds.of(op, operandShapes: operandShapes, resultShape: operandShapes[0],
+                        schedule: Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)).shared
     }
 
     /// Phase 2 of a carry-form scan over `channels` (a C expression) scans of NC chunks, slots of 2·NS floats per

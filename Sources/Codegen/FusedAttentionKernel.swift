@@ -1,7 +1,8 @@
 /// The C kernels of `fused_attention` (Restormer MDTA): four kernels run in sequence by model_run, sharing one
 /// workspace scratch block, because a kernel has no barrier inside it.
 ///
-///  1. `qkv`:  T = W_qkv·x + b (3C×P), a GEMM over (4 output channels × pixel tile) items.
+///  1. `qkv`:  T = W_qkv·x + b (3C×P), a GEMM over (4 output channels × pixel tile) items; with a layer norm folded
+///     into qkv (`norm`), items of pixel tiles that compute their pixels' statistics once for all 3C rows.
 ///  2. `gram`: per fixed tile of rows (independent of the thread count), the depthwise 3x3 of q and k computed from T
 ///     in chunks of columns, the tile's partial Gram q·kᵀ per head and the squared norms of q and k (fp64), and the
 ///     depthwise v for the tile's rows into V (C×P).
@@ -16,15 +17,13 @@ import HybridIR
 
 extension KernelEmitter {
     public static let fusedAttentionPhases: [String?] = ["qkv", "gram", "mix", "out"]
-    public static let fusedAttentionRowsPerTile = 4
-    public static let fusedAttentionColumnsPerChunk = 16
+    public static let fusedAttentionRowsPerTile = FusedAttentionTiles.rowsPerTile
+    public static let fusedAttentionColumnsPerChunk = FusedAttentionTiles.columnsPerChunk
 
     /// Floats of scratch one `fused_attention` needs for input shape `x` = (1, C, H, W).
     public static func fusedAttentionScratchFloats(x: [Int], heads: Int) -> Int {
-        let (c, h, w) = (x[1], x[2], x[3])
-        let d = c / heads, p = h * w
-        let tiles = (h + fusedAttentionRowsPerTile - 1) / fusedAttentionRowsPerTile
-        return 4 * c * p + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c
+        ScratchNeeds.of(Operation(kind: .fusedAttention, operands: [], attributes: ["heads": .int(heads)], result: 0),
+                        operandShapes: [x], resultShape: x, schedule: Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)).shared
     }
 
     static func fusedAttention(_ k: Kernel) throws -> String {
@@ -48,6 +47,22 @@ extension KernelEmitter {
             """
         switch k.phase {
         case "qkv":
+            if let norm = try FoldedNorm.of(a) {
+                // A folded layer norm: items of pixel tiles, each computing its statistics once for all 3C rows.
+                let qkvBias = roles.contains("qkv.bias") ? x("qkv.bias") : "NULL"
+                return prelude + """
+                    const long TP = \(normalizedPixelTile), np = (P + TP - 1) / TP;
+                    long b, e;
+                    hc_split(np, tid, nt, &b, &e);
+                    for (long item = b; item < e; item++) {
+                        const long p0 = item * TP, m = p0 + TP < P ? TP : P - p0;
+                        float mean[\(normalizedPixelTile)], rstd[\(normalizedPixelTile)];
+                        \(k.name)_stats(mean, rstd, x0 + p0, P, m, C, \(cFloat(norm.eps)));
+                        \(k.name)_gemm(T + p0, P, x0 + p0, P, m, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mean, rstd);
+                    }
+
+                """
+            }
             return prelude + gemm(out: "T", rows: "3 * C", weight: x("qkv.weight"), bias: { bias("qkv.bias", $0) },
                                   input: "x0", tile: k.schedule.tile("p"))
         case "gram":
@@ -161,7 +176,7 @@ extension KernelEmitter {
             """
         case "out":
             return prelude + gemm(out: "y", rows: "C", weight: "M", bias: { bias("project_out.bias", $0) },
-                                  input: "V", tile: k.schedule.tile("p"))
+                                  input: "V", tile: k.schedule.tile("p"), residual: roles.contains("residual") ? x("residual") : nil)
         default:
             throw HybridError("fused_attention has no kernel phase '\(k.phase ?? "none")'", at: k.op.label)
         }
@@ -170,8 +185,10 @@ extension KernelEmitter {
     /// out (rows×P) = weight (rows×C) · input (C×P) + bias, over items of 4 output rows × `tile` pixels; each output
     /// element is summed in one fixed order, whatever the thread count.
     private static func gemm(out: String, rows: String, weight: String, bias: (String) -> String, input: String,
-                             tile: Int) -> String {
-        """
+                             tile: Int, residual: String? = nil) -> String {
+        // A fused residual (fuse-elementwise) is added to each finished row of the tile.
+        let add = residual.map { "\n            for (long p = p0; p < p1; p++) yr[p] += \($0)[co * P + p];" } ?? ""
+        return """
             const long CO = \(rows), TCO = 4, TP = \(tile);
             const long nco = (CO + TCO - 1) / TCO, np = (P + TP - 1) / TP;
             long b, e;
@@ -187,7 +204,7 @@ extension KernelEmitter {
                         const float wv = \(weight)[co * C + ci];
                         const float *xr = \(input) + ci * P;
                         for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
-                    }
+                    }\(add)
                 }
             }
 

@@ -100,14 +100,33 @@ extension KernelEmitter {
     ///     gelu(u1)·u2 written over projection row j of the first half, which no later row reads;
     ///  3. project_out of the gates into the R output rows.
     /// Tiles are fixed by R and H alone, so the result does not depend on the thread count; the tile lives in the
-    /// calling thread's scratch slot (KernelPlan.scratchFloats sizes it at the maximum image size).
+    /// calling thread's scratch slot (ScratchNeeds.of sizes it at the maximum image size).
     static func fusedFeedForward(_ k: Kernel) throws -> String {
         let a = k.op.attributes
-        let hidden = try a.int("hidden"), bias = try a.bool("bias")
+        let hidden = try a.int("hidden")
         let rows = k.schedule.tile("rows")
-        let (wIn, wDw, wOut) = bias ? ("x1", "x3", "x5") : ("x1", "x2", "x3")
-        let (bIn, bOut) = bias ? ("x2", "x6") : ("NULL", "NULL")
-        let dwBias = { (c: String) in bias ? "x4[\(c)]" : "0.0f" }
+        let roles = try ShapeRules.fusedFeedForwardRoles(a)
+        func x(_ role: String) -> String { roles.firstIndex(of: role).map { "x\($0)" } ?? "NULL" }
+        let (wIn, wDw, wOut) = (x("project_in"), x("dwconv"), x("project_out"))
+        let (bIn, bOut) = (x("project_in bias"), x("project_out bias"))
+        let dwBias = { (c: String) in roles.contains("dwconv bias") ? "\(x("dwconv bias"))[\(c)]" : "0.0f" }
+        // A folded layer norm: the statistics of the tile's input pixels (after u2 in the scratch slot), then
+        // project_in normalising what it loads (with_bias) or scaling its sums (bias_free).
+        let input = "x0 + n * CI * P + lo * W, P, (hi - lo) * W"
+        // A fused residual (fuse-elementwise) is added to the tile's output rows once project_out wrote them.
+        let residual = roles.contains("residual") ? """
+
+                    for (long c = 0; c < CO; c++) {
+                        float *yr = y + (n * CO + c) * P + r0 * W;
+                        const float *rr = \(x("residual")) + (n * CO + c) * P + r0 * W;
+                        for (long i = 0; i < nr * W; i++) yr[i] += rr[i];
+                    }
+            """ : ""
+        let projectIn = try FoldedNorm.of(a).map { norm in
+            "float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;\n"
+                + "        \(k.name)_in_stats(nmean, nrstd, \(input), CI, \(cFloat(norm.eps)));\n"
+                + "        \(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, nmean, nrstd);"
+        } ?? "\(k.name)_pointwise(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI);"
         return """
             const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
             const long HID = \(hidden), C2 = 2 * HID, R = \(rows) < H ? \(rows) : H;
@@ -125,7 +144,7 @@ extension KernelEmitter {
                     if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
                     if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
                 }
-                \(k.name)_pointwise(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, \(wIn), \(bIn), C2, CI);
+                \(projectIn)
                 /* 2. depthwise 3x3 and gate, channel by channel. */
                 for (long c = 0; c < HID; c++) {
                     float *p1 = t + c * TS;
@@ -138,7 +157,7 @@ extension KernelEmitter {
                     }
                 }
                 /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-                \(k.name)_pointwise(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID);
+                \(k.name)_pointwise(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID);\(residual)
             }
 
         """

@@ -10,7 +10,7 @@ public enum KernelEmitter {
         s += zip(names, kernel.operands).map { "\($0) f32\(shapeText($1.shape))" }.joined(separator: ", ")
         s += ") -> y f32\(shapeText(kernel.result.shape))"
         if !op.scope.isEmpty { s += "\n   from: \(op.scope)" }
-        let attrs = op.attributes.values.keys.sorted().map { "\($0)=\(op.attributes.values[$0]!)" }
+        let attrs = op.attributes.values.keys.sorted().filter { $0 != "schedule" && !MemoryPlanner.opAnnotationKeys.contains($0) }.map { "\($0)=\(op.attributes.values[$0]!)" }
         if !attrs.isEmpty { s += "\n   attributes: \(attrs.joined(separator: ", "))" }
         s += "\n   schedule: \(kernel.schedule)"
         if kernel.functionNames.count > 1 {
@@ -29,7 +29,16 @@ public enum KernelEmitter {
 
     /// Static C functions a kernel calls, printed before it.
     static func helpers(_ k: Kernel) -> String {
-        k.op.kind == .fusedFeedForward ? fusedFeedForwardHelpers(k) : ""
+        // Projections with a folded layer norm call a statistics helper and a normalising GEMM.
+        let norm = (try? FoldedNorm.of(k.op.attributes)) ?? nil
+        switch k.op.kind {
+        case .fusedFeedForward:
+            return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
+        case .conv2d, .fusedAttention where k.phase == nil || k.phase == "qkv":
+            return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
+        default:
+            return ""
+        }
     }
 
     /// The kernel's arguments as named C locals: operands x0.., their dims x0_d0.., the output y and its dims,
@@ -38,15 +47,17 @@ public enum KernelEmitter {
         var s = "    const hc_kargs *a = (const hc_kargs *)argp;\n"
         s += "    const long h8 = a->h8, w8 = a->w8;\n"
         var unused = ["h8", "w8", "tid", "nt"]
+        // An in-place kernel writes the slot of one of its operands: those two pointers alias, so neither is restrict.
+        let aliased = kernel.operands.map { $0.storage == kernel.result.storage }
         for (i, operand) in kernel.operands.enumerated() {
-            s += "    const float *restrict x\(i) = a->in[\(i)];\n"
+            s += "    const float *\(aliased[i] ? "" : "restrict ")x\(i) = a->in[\(i)];\n"
             unused.append("x\(i)")
             for (d, dim) in operand.shape.enumerated() {
                 s += "    const long x\(i)_d\(d) = \(dim.c);\n"
                 unused.append("x\(i)_d\(d)")
             }
         }
-        s += "    float *restrict y = a->out;\n"
+        s += "    float *\(aliased.contains(true) ? "" : "restrict ")y = a->out;\n"
         unused.append("y")
         if kernel.scratch != nil {
             s += "    float *restrict s = a->scratch;\n"
@@ -77,16 +88,20 @@ public enum KernelEmitter {
         let rank = k.result.shape.count
         switch op.kind {
         case .conv2d:
+            if let norm = try FoldedNorm.of(a) { return normalizedConv2d(k, norm) }
             return try conv2d(k)
         case .matmul:
             return try a.bool("transpose_a", default: false) ? matmulTransposedA(k) : matmul(k)
         case .layerNorm:
             let axis = try a.int("axis")
-            return layerNorm(k, axis: axis, eps: try a.float("eps"), centered: try a.bool("centered"))
+            return layerNorm(k, axis: axis, eps: try a.float("eps"), centered: try a.bool("centered"),
+                             gated: try ShapeRules.layerNormGate(a) != nil)
         case .softmax, .l2Normalize:
             return try rowReduction(k, axis: try a.int("axis"))
         case .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg:
             return unary(k)
+        case .add where a["scaled"] != nil:
+            return try scaledAdd(k)
         case .add, .sub, .mul, .div:
             return binary(k)
         case .concat:
@@ -136,6 +151,31 @@ public enum KernelEmitter {
     }
 
     // MARK: convolution
+
+    /// The C of a fused activation (`conv2d`'s `activation`) applied to `v`, nil when the op has none.
+    static func activationExpression(_ k: Kernel) -> String? {
+        switch (try? Epilogue.activation(k.op.attributes)) ?? nil {
+        case .gelu?: return "hc_geluf(v)"
+        case .silu?: return "hc_siluf(v)"
+        case .sigmoid?: return "hc_sigmoidf(v)"
+        case .relu?: return "(v > 0.0f ? v : 0.0f)"
+        default: return nil
+        }
+    }
+
+    /// The activation applied in place to `count` floats from `base` (a line of C, or "" without activation).
+    static func activation(_ k: Kernel, _ base: String, count: String, indent: String) -> String {
+        guard let f = activationExpression(k) else { return "" }
+        return "\n\(indent)for (long i = 0; i < \(count); i++) { float *yv = \(base) + i; const float v = *yv; *yv = \(f); }"
+    }
+
+    /// The activation applied in place to rows [rows, to) (stride `stride`) of `base`, columns [from, until).
+    static func activationRows(_ k: Kernel, _ base: String, rows: String, to: String, stride: String, from: String,
+                               until: String, indent: String) -> String {
+        guard let f = activationExpression(k) else { return "" }
+        return "\n\(indent)for (long r = \(rows); r < \(to); r++)\n"
+            + "\(indent)    for (long i = \(from); i < \(until); i++) { const float v = \(base)[r * \(stride) + i]; \(base)[r * \(stride) + i] = \(f); }"
+    }
 
     static func conv2d(_ k: Kernel) throws -> String {
         let a = k.op.attributes
@@ -204,7 +244,7 @@ public enum KernelEmitter {
                                 for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
                             }
                         }
-                    }
+                    }\(activationRows(k, "ys", rows: "co0", to: "co1", stride: "P", from: "p0", until: "p1", indent: "        "))
                 }
 
             """
@@ -250,7 +290,7 @@ public enum KernelEmitter {
                             }
                         }
                     }
-                }
+                }\(activation(k, "yp + oy0 * OW", count: "(oy1 - oy0) * OW", indent: "        "))
             }
 
         """
@@ -301,9 +341,12 @@ public enum KernelEmitter {
 
     // MARK: normalisation
 
-    static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool) -> String {
+    /// With `gated`, the last operand z gates the result: LN(x)·silu(z) (SS2D's out_norm and its gate, one kernel).
+    static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool, gated: Bool = false) -> String {
         let rank = k.result.shape.count
-        let hasBias = k.operands.count == 3
+        let hasBias = k.operands.count == (gated ? 4 : 3)
+        var value = "(xs[c * INNER + j]\(centered ? " - mean[j]" : "")) * rstd[j] * wc + bc"
+        if gated { value = "(\(value)) * hc_siluf(x\(k.operands.count - 1)[o * NC * INNER + j0 + c * INNER + j])" }
         let tile = k.schedule.tile("inner")
         return """
             const long OUTER = \(product("y", 0..<axis)), NC = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
@@ -327,7 +370,7 @@ public enum KernelEmitter {
                 for (long c = 0; c < NC; c++) {
                     const float wc = x1[c], bc = \(hasBias ? "x2[c]" : "0.0f");
                     for (long j = 0; j < m; j++)
-                        ys[c * INNER + j] = (xs[c * INNER + j]\(centered ? " - mean[j]" : "")) * rstd[j] * wc + bc;
+                        ys[c * INNER + j] = \(value);
                 }
             }
 
@@ -430,6 +473,46 @@ public enum KernelEmitter {
         \(decompose)        const float *ap = x0 + (\(aoff)), *bp = x1 + (\(boff));
                 float *yr = y + row * LAST;
                 for (long j = 0; j < LAST; j++) yr[j] = \(aIndex) \(symbol) \(bIndex);
+            }
+
+        """
+    }
+
+    /// `add` with scaled operands (fuse-elementwise): y = a·sa + b·sb, every operand broadcast to the output as in
+    /// `binary` (rows of the last axis, stride 0 where an operand's dimension is 1).
+    static func scaledAdd(_ k: Kernel) throws -> String {
+        let r = k.result.shape.count
+        let scaled = try Epilogue.scaled(k.op.attributes)
+        func strides(_ t: String, _ shape: SymbolicShape) -> [String] {
+            (0..<r).map { d in
+                let od = d - (r - shape.count)
+                if od < 0 || (shape[od].isConstant && shape[od].coefficient == 1 && !(k.result.shape[d].isConstant && k.result.shape[d].coefficient == 1)) {
+                    return "0"
+                }
+                return product(t, (od + 1)..<shape.count)
+            }
+        }
+        let n = k.operands.count
+        let all = (0..<n).map { strides("x\($0)", k.operands[$0].shape) }
+        var decompose = "        long r = row;\n"
+        var offsets = [String](repeating: "0", count: n)
+        for d in stride(from: r - 2, through: 0, by: -1) {
+            decompose += "        const long i\(d) = r % y_d\(d); r /= y_d\(d);\n"
+            for i in 0..<n { offsets[i] += " + i\(d) * (\(all[i][d]))" }
+        }
+        decompose += "        (void)r;\n"
+        let pointers = (0..<n).map { "*p\($0) = x\($0) + (\(offsets[$0]))" }.joined(separator: ", ")
+        func at(_ i: Int) -> String { all[i][r - 1] == "0" ? "p\(i)[0]" : "p\(i)[j]" }
+        let lhs = scaled.lhs ? "\(at(0)) * \(at(2))" : at(0)
+        let rhs = scaled.rhs ? "\(at(1)) * \(at(n - 1))" : at(1)
+        return """
+            const long LAST = y_d\(r - 1), ROWS = \(product("y", 0..<(r - 1)));
+            long b, e;
+            hc_split(ROWS, tid, nt, &b, &e);
+            for (long row = b; row < e; row++) {
+        \(decompose)        const float \(pointers);
+                float *yr = y + row * LAST;
+                for (long j = 0; j < LAST; j++) yr[j] = \(lhs) + \(rhs);
             }
 
         """

@@ -64,7 +64,6 @@ public struct KernelPlan {
     public var target: Target
 
     public static let blobHeaderBytes = 64
-    static let alignFloats = 16
 
     /// Builds the plan. `shapes` gives every value's symbolic shape. Without `foldConstants` even ops on weights
     /// alone become kernels (kernel tests use this to run every op in generated C).
@@ -83,7 +82,9 @@ public struct KernelPlan {
         outputShape = shapes[graph.outputs[0]]!
         let types = graph.valueTypes()
 
-        // 1. Constants: weights, and ops computed from constants alone (evaluated now, once).
+        // 1. Constants (weights, and ops computed from constants alone: the rule of MemoryPlanner.constants),
+        //    evaluated now, once, in blob order.
+        let constantSet = MemoryPlanner.constants(graph, foldConstants: foldConstants)
         var constantValues: [ValueID: Tensor] = [:]
         var constantNames: [ValueID: String] = [:]
         var constants: [(String, Tensor, Int)] = []
@@ -98,137 +99,68 @@ public struct KernelPlan {
             constants.append((name, t, blob))
             blob += (t.count * 4 + 63) / 64 * 64
         }
-        // 2. Views: a reshape of a workspace value shares its buffer.
-        var root: [ValueID: ValueID] = [:]
-        var kernelOps: [Operation] = []
-        for op in graph.ops {
+        for op in graph.ops where constantSet.contains(op.result) {
             if op.kind == .weight {
                 let key = try op.attributes.string("name")
                 guard let t = weights[key] else { throw HybridError("weight '\(key)' is not bound", at: op.label) }
                 addConstant(op.result, key, t)
-            } else if foldConstants && !op.operands.isEmpty && op.operands.allSatisfy({ constantValues[$0] != nil }) {
+            } else {
                 let t = try Interpreter.evaluate(op, op.operands.map { constantValues[$0]! }, weights: weights)
                 addConstant(op.result, "folded.\(op.scope.isEmpty ? "" : op.scope + ".")\(op.kind.name).\(op.result)", t)
-            } else if op.kind == .reshape {
-                root[op.result] = root[op.operands[0]] ?? op.operands[0]
-            } else {
-                kernelOps.append(op)
             }
         }
         let constantList = constants.map { (name: $0.0, tensor: $0.1, offset: $0.2) }
         self.constants = constantList
         blobBytes = blob
 
-        // 3. Buffers and lifetimes, in kernel order (kernel 0 copies the input in; the last copies the output out).
-        // A kernel's scratch is a buffer live during that kernel only, keyed by a negative id: -(kernel index).
-        var defAt: [ValueID: Int] = [input: 0]
-        var lastUse: [ValueID: Int] = [input: 0]
-        var scratchFloats: [ValueID: Int] = [:]
-        for (i, op) in kernelOps.enumerated() {
-            defAt[op.result] = i + 1
-            for v in op.operands { let r = root[v] ?? v; if constantValues[r] == nil { lastUse[r] = i + 1 } }
-            let maxShapes = op.operands.map { shapes[$0]!.map { $0.value(h8: maxH8, w8: maxW8) } }
-            let extra = KernelEmitter.scratchFloats(op, operandShapes: maxShapes)
-            if extra > 0 {
-                scratchFloats[-(i + 1)] = extra
-                defAt[-(i + 1)] = i + 1
-                lastUse[-(i + 1)] = i + 1
-            }
+        // 2. Schedules: the op's `schedule` attribute (schedule-kernels), else the default scheduler.
+        func schedule(_ op: Operation) -> Schedule {
+            Schedule.annotated(op) ?? DefaultScheduler.schedule(op, operandShapes: op.operands.map { types[$0]!.shape },
+                                                                vectorWidth: target.vectorWidth, l1dBytes: target.l1dBytes)
         }
-        let finalValue = root[graph.outputs[0]] ?? graph.outputs[0]
-        guard constantValues[finalValue] == nil else { throw HybridError("the graph's output is a constant") }
-        lastUse[finalValue] = kernelOps.count + 1
-        // Scratch blocks of multi-kernel ops: pseudo-values -(step) that live only during their op's step.
-        for (i, op) in kernelOps.enumerated() where op.kind == .fusedAttention {
-            let x = shapes[op.operands[0]]!.map { $0.value(h8: maxH8, w8: maxW8) }
-            scratchFloats[-(i + 1)] = KernelEmitter.fusedAttentionScratchFloats(x: x, heads: try op.attributes.int("heads"))
-            defAt[-(i + 1)] = i + 1
-            lastUse[-(i + 1)] = i + 1
-        }
-        func floats(_ v: ValueID) -> Int {
-            if let n = scratchFloats[v] {
-                return (n + KernelPlan.alignFloats - 1) / KernelPlan.alignFloats * KernelPlan.alignFloats
-            }
-            return (shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) }.reduce(1, *) + KernelPlan.alignFloats - 1)
-                / KernelPlan.alignFloats * KernelPlan.alignFloats
-        }
-        // Greedy by size (largest first, each at the lowest offset free for its whole lifetime): big tensors
-        // claim the arena first and small ones fill the gaps between them. Ties break by definition, then id.
-        let bufferOrder = defAt.keys.sorted { a, b in
-            floats(a) != floats(b) ? floats(a) > floats(b) : (defAt[a]!, a) < (defAt[b]!, b)
-        }
-        var placed: [(v: ValueID, offset: Int, size: Int, from: Int, to: Int)] = []
-        for v in bufferOrder {
-            let (from, to, size) = (defAt[v]!, lastUse[v] ?? defAt[v]!, floats(v))
-            let live = placed.filter { $0.from <= to && from <= $0.to }.sorted { $0.offset < $1.offset }
-            var offset = 0
-            for p in live where offset + size > p.offset && p.offset + p.size > offset { offset = p.offset + p.size }
-            // Moving past one block can collide with an earlier one: repeat until nothing overlaps.
-            var moved = true
-            while moved {
-                moved = false
-                for p in live where offset + size > p.offset && p.offset + p.size > offset {
-                    offset = p.offset + p.size
-                    moved = true
-                }
-            }
-            placed.append((v, offset, size, from, to))
-        }
-        workspaceFloats = placed.map { $0.offset + $0.size }.max() ?? 0
-        buffers = placed.map { (offset: $0.offset, floats: $0.size, first: $0.from, last: $0.to) }
-        var peak = 0
-        for step in 0...(kernelOps.count + 1) {
-            peak = max(peak, placed.filter { $0.from <= step && step <= $0.to }.map(\.size).reduce(0, +))
-        }
-        lowerBoundFloats = peak
-        let offsets = Dictionary(uniqueKeysWithValues: placed.map { ($0.v, $0.offset) })
+
+        // 3. The memory plan recorded by plan-memory, else the same planner run now (views, lifetimes, in-place
+        //    ops, scratch, offsets at the maximum size).
+        func maxShape(_ v: ValueID) -> [Int] { shapes[v]!.map { $0.value(h8: maxH8, w8: maxW8) } }
+        func floats(_ v: ValueID) -> Int { maxShape(v).reduce(1, *) }
+        let memory = try MemoryPlanner.annotated(graph, floats: floats, foldConstants: foldConstants)
+            ?? MemoryPlanner.plan(graph, floats: floats, scratch: { op in
+                ScratchNeeds.of(op, operandShapes: op.operands.map(maxShape), resultShape: maxShape(op.result), schedule: schedule(op))
+            }, reuse: true, foldConstants: foldConstants)
+        workspaceFloats = memory.arenaFloats
+        lowerBoundFloats = memory.lowerBoundFloats
+        buffers = memory.buffers.map { (offset: $0.offset, floats: $0.floats, first: $0.first, last: $0.last) }
+        scratchFloatsPerThread = memory.threadScratchFloats
         func storage(_ v: ValueID) -> Storage {
-            let r = root[v] ?? v
+            let r = memory.root(v)
             if let name = constantNames[r] ?? constantNames[v] {
                 return .constant(constantList.first { $0.name == name }!.offset)
             }
-            return .workspace(offsets[r]!)
+            return .workspace(memory.offsets[v] ?? memory.offsets[r]!)
         }
-        inputOffset = offsets[input]!
+        inputOffset = memory.inputOffset
         outputStorage = storage(graph.outputs[0])
 
-        // 4. Kernels with their schedules.
-        let target = self.target
+        // 4. Kernels with their schedules and scratch.
         var kernels: [Kernel] = []
-        for (i, op) in kernelOps.enumerated() {
-            let operandShapes = op.operands.map { types[$0]!.shape }
+        for (i, op) in memory.kernelOps.enumerated() {
+            let step = i + 1
             let phases: [String?] = op.kind == .fusedAttention ? KernelEmitter.fusedAttentionPhases : [nil]
             for phase in phases {
                 let index = kernels.count + 1
                 var ops = [op.kind.name]
                 if let fuses = try? op.attributes.string("fuses") { ops = fuses.split(whereSeparator: { $0 == "," || $0 == "+" }).map(String.init) }
-                kernels.append(Kernel(index: index, name: "k\(index)_\(op.kind.name)" + (phase.map { "_\($0)" } ?? ""),
-                                      ops: ops, op: op,
-                                      operands: op.operands.map { (storage($0), shapes[$0]!) },
-                                      result: (storage(op.result), shapes[op.result]!),
-                                      schedule: DefaultScheduler.schedule(op, operandShapes: operandShapes, target: target),
-                                      phase: phase, scratch: offsets[-(i + 1)], step: i + 1,
-                                      phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op)))
-                kernels[kernels.count - 1].scratchFloats = KernelPlan.scratchFloats(
-                    op, schedule: kernels[kernels.count - 1].schedule,
-                    shape: shapes[op.result]!.map { $0.value(h8: maxH8, w8: maxW8) })
+                var kernel = Kernel(index: index, name: "k\(index)_\(op.kind.name)" + (phase.map { "_\($0)" } ?? ""),
+                                    ops: ops, op: op,
+                                    operands: op.operands.map { (storage($0), shapes[$0]!) },
+                                    result: (storage(op.result), shapes[op.result]!),
+                                    schedule: schedule(op),
+                                    phase: phase, scratch: memory.scratch[step]?[0], step: step,
+                                    phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op))
+                kernel.scratchFloats = memory.threadScratch[step] ?? 0
+                kernels.append(kernel)
             }
         }
         self.kernels = kernels
-        scratchFloatsPerThread = ((kernels.map(\.scratchFloats).max() ?? 0) + KernelPlan.alignFloats - 1)
-            / KernelPlan.alignFloats * KernelPlan.alignFloats
-    }
-
-    /// Per-thread scratch of a kernel in floats, given its result shape at the maximum size.
-    static func scratchFloats(_ op: Operation, schedule: Schedule, shape: [Int]) -> Int {
-        switch op.kind {
-        case .fusedFeedForward:
-            // The project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the depthwise outputs.
-            let hidden = (try? op.attributes.int("hidden")) ?? 0
-            let (h, w) = (shape[2], shape[3])
-            return 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w
-        default:
-            return 0
-        }
     }
 }

@@ -57,6 +57,18 @@ public enum Compile {
         return (plan, model.warnings)
     }
 
+    /// `compile --stats`: the memory plan at the compiled maximum size.
+    public static func statistics(_ plan: KernelPlan) -> String {
+        func mb(_ floats: Int) -> String { String(format: "%.2f MB", Double(floats * 4) / 1e6) }
+        let threads = plan.target.cores
+        return """
+            weights: \(String(format: "%.1f MB", Double(plan.blobBytes) / 1e6)) (\(plan.constants.count) constants)
+            arena: \(mb(plan.workspaceFloats)) (\(plan.workspaceFloats * 4) bytes); lower bound \(mb(plan.lowerBoundFloats)) (\(plan.lowerBoundFloats * 4) bytes); ratio \(String(format: "%.3f", plan.lowerBoundFloats > 0 ? Double(plan.workspaceFloats) / Double(plan.lowerBoundFloats) : 1))
+            scratch per thread bytes: \(plan.scratchFloatsPerThread * 4) (\(mb(plan.scratchFloatsPerThread))); workspace at \(threads) threads: \(mb(plan.workspaceFloats + threads * plan.scratchFloatsPerThread))
+            kernels: \(plan.kernels.count); in place: \(plan.kernels.filter { k in k.operands.contains { $0.storage == k.result.storage } }.count)
+            """
+    }
+
     /// Builds a fixed-shape graph (tensor mode) into a program; used by kernel tests and `.hir` inputs.
     public static func build(graph: Graph, weights: WeightStore, target: Target, output: URL, foldConstants: Bool = true,
                              extraFlags: [String] = []) throws -> KernelPlan {

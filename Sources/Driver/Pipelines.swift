@@ -12,22 +12,35 @@ public enum Pipelines {
         FuseScanDirections.self,
         ChooseLayouts.self,
         FoldConstants.self,
+        FoldLayerNorm.self,
         FuseAttention.self,
         FuseFeedForward.self,
         ChunkSelectiveScan.self,
+        FuseElementwise.self,
         EliminateDeadCode.self,
     ]
 
+    /// What code generation needs after the optimisations: schedules, then the memory plan (whose scratch
+    /// depends on the schedules).
+    public static let plan: [Pass.Type] = [ScheduleKernels.self, PlanMemory.self]
+
+    /// `-O0`: only what code generation cannot do without: the lowering, default schedules and a memory plan
+    /// without reuse.
+    public static let O0: [Pass.Type] = lower + [ScheduleKernels.self, PlanMemoryWithoutReuse.self]
+
     /// What `hybridc compile` runs by default.
-    public static var compile: [Pass.Type] { lower + optimize }
+    public static var compile: [Pass.Type] { lower + optimize + plan }
 
     public static var named: [String: [Pass.Type]] {
-        ["lower": lower, "O0": lower, "default": compile]
+        ["lower": lower, "O0": O0, "default": compile]
     }
 
-    /// The compile pipeline, or only the lowering with `optimize` false (`-O0`), without the `disabled` passes.
+    /// The compile pipeline, or the `-O0` one with `optimize` false, without the `disabled` passes (the lowering,
+    /// the schedules and a memory plan cannot be disabled: code generation needs them).
     public static func select(optimize: Bool, disabled: [String]) -> [Pass.Type] {
-        (optimize ? compile : lower).filter { pass in !disabled.contains(pass.name) || lower.contains { $0 == pass } }
+        (optimize ? compile : O0).filter { pass in
+            !disabled.contains(pass.name) || lower.contains { $0 == pass } || ObjectIdentifier(pass) == ObjectIdentifier(ScheduleKernels.self)
+        }
     }
 
     /// Passes from a comma-separated list of names; unknown names list the known ones.

@@ -20,12 +20,19 @@ public struct Cost: Equatable {
     /// FLOP per output element of elementwise-style ops (the estimate of section 4).
     public static func flopsPerElement(_ op: Operation) -> Int {
         switch op.kind {
-        case .layerNorm: return op.operands.count == 3 ? 8 : 6
+        case .layerNorm:
+            // A gated norm (LN(x)·silu(z)) adds the SiLU and the product.
+            let gated = op.attributes["gate"] != nil
+            return (op.operands.count == (gated ? 4 : 3) ? 8 : 6) + (gated ? 6 : 0)
         case .l2Normalize: return 3
         case .gelu: return 9
         case .silu, .softplus, .softmax: return 5
         case .sigmoid: return 4
-        case .relu, .exp, .neg, .add, .sub, .mul, .div: return 1
+        case .add:
+            // Each scaled operand adds its product (the mul it replaced).
+            let scaled = (try? Epilogue.scaled(op.attributes)) ?? (lhs: false, rhs: false)
+            return 1 + (scaled.lhs ? 1 : 0) + (scaled.rhs ? 1 : 0)
+        case .relu, .exp, .neg, .sub, .mul, .div: return 1
         default: return 0
         }
     }
@@ -33,10 +40,18 @@ public struct Cost: Equatable {
     /// The cost of one typed primitive op given its operand types.
     public static func of(_ op: Operation, operands t: [TensorType]) -> Cost {
         guard let out = op.type else { return Cost() }
+        // A folded layer norm still normalises every input element (the estimate of the layer_norm it replaced).
+        let norm = Cost(elementwiseFlops: (try? FoldedNorm.of(op.attributes)).flatMap { $0 }.map { t[0].elementCount * ($0.centered ? 8 : 6) } ?? 0)
+        // A fused residual (fuse-elementwise) costs the add it replaced.
+        let residual = Cost(elementwiseFlops: op.attributes["residual"] == .bool(true) ? out.elementCount : 0)
         switch op.kind {
         case .conv2d:
             let w = t[1].shape
-            return Cost(macs: out.elementCount * w[1] * w[2] * w[3])
+            // A fused activation costs what the separate op did.
+            let activation = ((try? Epilogue.activation(op.attributes)) ?? nil).map {
+                Cost(elementwiseFlops: out.elementCount * flopsPerElement(Operation(kind: $0, operands: [], result: 0)))
+            } ?? Cost()
+            return Cost(macs: out.elementCount * w[1] * w[2] * w[3]) + norm + activation
         case .matmul:
             // The reduced dimension K: B is (..., K, N) with or without transpose_a.
             return Cost(macs: out.elementCount * t[1].shape[t[1].rank - 2])
@@ -52,14 +67,14 @@ public struct Cost: Equatable {
             let heads = (try? op.attributes.int("heads")) ?? 1
             let d = c / heads
             return Cost(macs: 3 * c * c * p + 3 * c * 9 * p + 2 * c * d * p + c * c * p,
-                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5))
+                        elementwiseFlops: 2 * c * p * 3 + heads * d * d * (1 + 5)) + norm + residual
         case .fusedFeedForward:
             // The unfused ops' MACs (project_in, depthwise 3x3, project_out) plus GELU (9) and the gate (1) per
             // hidden channel and pixel.
             let (c, pixels) = (t[0].shape[1], t[0].shape[0] * t[0].shape[2] * t[0].shape[3])
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             return Cost(macs: pixels * (2 * hidden * c + 2 * hidden * 9 + out.shape[1] * hidden),
-                        elementwiseFlops: pixels * hidden * 10)
+                        elementwiseFlops: pixels * hidden * 10) + norm + residual
         case .ss2dScan:
             // The ops it replaced: dt_proj (R MACs per direction, channel and pixel), the selective scan over
             // K·E channels, and the three adds of the merge; x_proj stays a GEMM of its own.

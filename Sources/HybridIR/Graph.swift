@@ -42,6 +42,8 @@ public struct Graph: Equatable {
     public var inputs: [GraphInput]
     public var ops: [Operation]
     public var outputs: [ValueID]
+    /// Graph-level records of passes (`plan-memory`: arena size, lower bound, scratch), printed after the inputs.
+    public var attributes: Attributes = [:]
 
     public init(name: String, inputs: [GraphInput] = [], ops: [Operation] = [], outputs: [ValueID] = []) {
         self.name = name

@@ -4,6 +4,7 @@ import Foundation
 extension Interpreter {
     /// MDTA as `fuse-attention` leaves it (ARCHITECTURES.md 1.2), with its own loops rather than the primitive ops:
     ///  1. t = depthwise 3x3 (zero padded) of the qkv 1x1 conv, 3C channels; q, k, v = t[0:C], t[C:2C], t[2C:3C].
+    ///     With a folded layer norm (`norm`), the 1x1 conv reads the normalised pixels (FoldedNorm).
     ///  2. Per head, the Gram matrix G[i][j] = Σ_p q_i[p]·k_j[p] and the norms ‖q_i‖, ‖k_j‖ over pixels.
     ///  3. A = softmax_j(G[i][j] / (max(‖q_i‖, eps)·max(‖k_j‖, eps)) · temperature[head]).
     ///  4. M = W_out · blockdiag(A_0, …, A_{heads-1}), a C×C matrix; out = M·v + b_out.
@@ -21,15 +22,19 @@ extension Interpreter {
         let wout = operand["project_out.weight"]!.data, temperature = operand["temperature"]!.data
         let bqkv = operand["qkv.bias"]?.data, bdw = operand["qkv_dwconv.bias"]?.data, bout = operand["project_out.bias"]?.data
 
-        // 1. qkv: 1x1 then depthwise 3x3, per channel.
+        // 1. qkv: 1x1 (with its folded layer norm, if any) then depthwise 3x3, per channel.
+        let norm = try FoldedNorm.of(a)
+        let (source, after) = norm.map { foldedNormInput(input, $0) } ?? (input.data.map(Double.init), nil)
         var t = [Double](repeating: 0, count: 3 * c * p)
         var plane = [Double](repeating: 0, count: p)
         for ch in 0..<(3 * c) {
-            for i in 0..<p { plane[i] = bqkv.map { Double($0[ch]) } ?? 0 }
+            let bv = bqkv.map { Double($0[ch]) } ?? 0
+            for i in 0..<p { plane[i] = after == nil ? bv : 0 }
             for ci in 0..<c {
                 let wv = Double(wqkv[ch * c + ci])
-                for i in 0..<p { plane[i] += wv * Double(input.data[ci * p + i]) }
+                for i in 0..<p { plane[i] += wv * source[ci * p + i] }
             }
+            if let after { for i in 0..<p { plane[i] = plane[i] * after[i] + bv } }
             for y in 0..<h {
                 for xx in 0..<w {
                     var sum = bdw.map { Double($0[ch]) } ?? 0
@@ -89,6 +94,8 @@ extension Interpreter {
                 for i in 0..<p { plane[i] += mv * t[vBase + ch * p + i] }
             }
             for i in 0..<p { out[o * p + i] = Float(plane[i]) }
+            // A fused residual is added to the stored output, as the separate add did.
+            if let r = operand["residual"] { for i in 0..<p { out[o * p + i] = Float(Double(out[o * p + i]) + Double(r.data[o * p + i])) } }
         }
         return Tensor(shape: input.shape, data: out)
     }

@@ -8,11 +8,16 @@ import Foundation
 
 extension Interpreter {
     static func fusedFeedForward(_ x: [Tensor], _ a: Attributes) throws -> Tensor {
-        let hidden = try a.int("hidden"), hasBias = try a.bool("bias")
+        let hidden = try a.int("hidden")
+        var operand: [String: Tensor] = [:]
+        for (role, t) in Swift.zip(try ShapeRules.fusedFeedForwardRoles(a), x) { operand[role] = t }
         let input = x[0]
-        let wIn = x[1], wDw = x[hasBias ? 3 : 2], wOut = x[hasBias ? 5 : 3]
-        let bIn = hasBias ? x[2] : nil, bDw = hasBias ? x[4] : nil, bOut = hasBias ? x[6] : nil
+        let wIn = operand["project_in"]!, wDw = operand["dwconv"]!, wOut = operand["project_out"]!
+        let bIn = operand["project_in bias"], bDw = operand["dwconv bias"], bOut = operand["project_out bias"]
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        // A folded layer norm: project_in reads the normalised pixels, or scales its sums by 1/σ (FoldedNorm).
+        let norm = try FoldedNorm.of(a)
+        let (source, after) = norm.map { foldedNormInput(input, $0) } ?? (input.data.map(Double.init), nil)
         let co = wOut.shape[0], c2 = 2 * hidden, plane = h * w
 
         var out = [Float](repeating: 0, count: n * co * plane)
@@ -32,8 +37,10 @@ extension Interpreter {
                         guard inside[k] else { continue }
                         let at = image + iy * w + ix
                         for oc in 0..<c2 {
-                            var acc = bIn.map { Double($0.data[oc]) } ?? 0
-                            for ic in 0..<c { acc += Double(wIn.data[oc * c + ic]) * Double(input.data[at + ic * plane]) }
+                            let bv = bIn.map { Double($0.data[oc]) } ?? 0
+                            var acc = after == nil ? bv : 0
+                            for ic in 0..<c { acc += Double(wIn.data[oc * c + ic]) * source[at + ic * plane] }
+                            if let after { acc = acc * after[b * plane + iy * w + ix] + bv }
                             projection[oc * 9 + k] = Float(acc)
                         }
                     }
@@ -54,7 +61,10 @@ extension Interpreter {
                     for o in 0..<co {
                         var acc = bOut.map { Double($0.data[o]) } ?? 0
                         for j in 0..<hidden { acc += Double(wOut.data[o * hidden + j]) * Double(gate[j]) }
-                        out[(b * co + o) * plane + py * w + px] = Float(acc)
+                        let at = (b * co + o) * plane + py * w + px
+                        out[at] = Float(acc)
+                        // A fused residual is added to the stored output, as the separate add did.
+                        if let r = operand["residual"] { out[at] = Float(Double(out[at]) + Double(r.data[at])) }
                     }
                 }
             }

@@ -59,12 +59,22 @@ public enum Interpreter {
         case .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("the interpreter runs primitive ops only; run expand-blocks first")
         case .conv2d:
-            return conv2d(x[0], x[1], bias: x.count > 2 ? x[2] : nil, groups: try a.int("groups"),
-                          padding: try a.int("padding"), stride: try a.int("stride", default: 1))
+            if let norm = try FoldedNorm.of(a) {
+                let y = normalizedPointwise(x[0], x[1], bias: x.count > 2 ? x[2] : nil, norm)
+                return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y
+            }
+            let y = conv2d(x[0], x[1], bias: x.count > 2 ? x[2] : nil, groups: try a.int("groups"),
+                           padding: try a.int("padding"), stride: try a.int("stride", default: 1))
+            // A fused activation applies to the stored (fp32) convolution, as the separate op did.
+            return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y
         case .matmul:
             if try a.bool("transpose_a", default: false) { return matmulTransposedA(x[0], x[1]) }
             return try matmul(x[0], x[1])
         case .layerNorm:
+            if try ShapeRules.layerNormGate(a) != nil {
+                return gatedLayerNorm(x[0], weight: x[1], bias: x.count > 3 ? x[2] : nil, gate: x[x.count - 1],
+                                      axis: try a.int("axis"), eps: try a.float("eps"), centered: try a.bool("centered"))
+            }
             return layerNorm(x[0], weight: x[1], bias: x.count > 2 ? x[2] : nil, axis: try a.int("axis"),
                              eps: try a.float("eps"), centered: try a.bool("centered"))
         case .softmax:
@@ -78,7 +88,12 @@ public enum Interpreter {
         case .relu: return map(x[0]) { max($0, 0) }
         case .exp: return map(x[0]) { Foundation.exp($0) }
         case .neg: return map(x[0]) { -$0 }
-        case .add: return try elementwise(x[0], x[1], +)
+        case .add:
+            // Scaled operands are multiplied (and stored in fp32) first, as the separate muls did.
+            let scaled = try Epilogue.scaled(a)
+            let lhs = scaled.lhs ? try elementwise(x[0], x[2], *) : x[0]
+            let rhs = scaled.rhs ? try elementwise(x[1], x[x.count - 1], *) : x[1]
+            return try elementwise(lhs, rhs, +)
         case .sub: return try elementwise(x[0], x[1], -)
         case .mul: return try elementwise(x[0], x[1], *)
         case .div: return try elementwise(x[0], x[1], /)

@@ -146,6 +146,11 @@ public struct Parser {
             } while try accept(",")
             try expect(")")
         }
+        if token == .identifier("attributes") {
+            try advance()
+            try expect("{")
+            graph.attributes = try parseAttributeList()
+        }
         try expect("{")
         while true {
             if token == .identifier("return") {
@@ -188,18 +193,7 @@ public struct Parser {
             }
         }
         var attributes = Attributes()
-        if try accept("{") {
-            if !(try accept("}")) {
-                repeat {
-                    guard case .identifier(let key) = token else { throw error("expected an attribute name") }
-                    guard attributes[key] == nil else { throw error("attribute '\(key)' is given twice") }
-                    try advance()
-                    try expect("=")
-                    attributes[key] = try parseAttribute()
-                } while try accept(",")
-                try expect("}")
-            }
-        }
+        if try accept("{") { attributes = try parseAttributeList() }
         var type: TensorType?
         if try accept(":") { type = try parseType() }
         var scope = ""
@@ -212,6 +206,22 @@ public struct Parser {
             try expect(")")
         }
         return Operation(kind: kind, operands: operands, attributes: attributes, result: result, type: type, scope: scope)
+    }
+
+    /// `key = value, ...}` after an opening brace.
+    private mutating func parseAttributeList() throws -> Attributes {
+        var attributes = Attributes()
+        if !(try accept("}")) {
+            repeat {
+                guard case .identifier(let key) = token else { throw error("expected an attribute name") }
+                guard attributes[key] == nil else { throw error("attribute '\(key)' is given twice") }
+                try advance()
+                try expect("=")
+                attributes[key] = try parseAttribute()
+            } while try accept(",")
+            try expect("}")
+        }
+        return attributes
     }
 
     private mutating func parseAttribute() throws -> Attribute {

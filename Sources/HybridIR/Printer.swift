@@ -4,7 +4,12 @@ public enum Printer {
         let g = graph.renumbered()
         var out = "graph @\(g.name)("
         out += g.inputs.map { "%\($0.id): \($0.type)" }.joined(separator: ", ")
-        out += ") {\n"
+        out += ")"
+        if !g.attributes.values.isEmpty {
+            out += " attributes {" + g.attributes.values.keys.sorted().map { "\($0) = \(g.attributes.values[$0]!)" }
+                .joined(separator: ", ") + "}"
+        }
+        out += " {\n"
         for op in g.ops { out += "  " + line(op) + "\n" }
         out += "  return " + g.outputs.map { "%\($0)" }.joined(separator: ", ") + "\n}\n"
         return out

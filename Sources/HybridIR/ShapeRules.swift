@@ -85,6 +85,13 @@ public enum ShapeRules {
             if t.count == 3 {
                 guard t[2].shape == [w[0]] else { throw HybridError("bias must have shape [\(w[0])], got \(t[2].shape)") }
             }
+            _ = try Epilogue.activation(a)
+            // A folded channel LayerNorm (fold-layer-norm) normalises each input pixel: 1x1 projections only.
+            if try FoldedNorm.of(a) != nil {
+                guard w[2] == 1, w[3] == 1, groups == 1, padding == 0, stride == 1 else {
+                    throw HybridError("a folded layer norm needs a 1x1 convolution (groups 1, padding 0, stride 1)")
+                }
+            }
             let ho = (x[2] + 2 * padding - w[2]) / stride + 1, wo = (x[3] + 2 * padding - w[3]) / stride + 1
             guard ho > 0, wo > 0 else { throw HybridError("kernel \(w[2])x\(w[3]) does not fit input \(x[2])x\(x[3])") }
             return TensorType(elem, [x[0], w[0], ho, wo])
@@ -108,13 +115,18 @@ public enum ShapeRules {
             return TensorType(elem, batch + [l[l.count - 2], r[r.count - 1]])
 
         case .layerNorm:
-            try expectOperands(2...3)
+            // With a `gate` ("silu"), the last operand z gates the result: LN(x)·silu(z) (SS2D's out_norm).
+            let gated = try layerNormGate(a) != nil
+            try expectOperands(gated ? 3...4 : 2...3)
             let ax = try axis("axis", rank: t[0].rank)
             _ = try a.float("eps")
             _ = try a.bool("centered")
             let n = t[0].shape[ax]
-            for i in 1..<t.count where t[i].shape != [n] {
+            for i in 1..<(gated ? t.count - 1 : t.count) where t[i].shape != [n] {
                 throw HybridError("\(i == 1 ? "weight" : "bias") must have shape [\(n)], got \(t[i].shape)")
+            }
+            if gated, t[t.count - 1].shape != t[0].shape {
+                throw HybridError("gate operand must have the input's shape \(t[0].shape), got \(t[t.count - 1].shape)")
             }
             return t[0]
 
@@ -129,8 +141,14 @@ public enum ShapeRules {
             return t[0]
 
         case .add, .sub, .mul, .div:
-            try expectOperands(2...2)
-            return TensorType(elem, try broadcast(t[0].shape, t[1].shape))
+            // An add with `scaled` operands (fuse-elementwise) computes a·sa + b·sb; the scales broadcast.
+            let scaled = op.kind == .add ? try Epilogue.scaled(a) : (lhs: false, rhs: false)
+            if op.kind != .add, a["scaled"] != nil { throw HybridError("only add takes scaled operands") }
+            let extra = (scaled.lhs ? 1 : 0) + (scaled.rhs ? 1 : 0)
+            try expectOperands((2 + extra)...(2 + extra))
+            let lhs = scaled.lhs ? try broadcast(t[0].shape, t[2].shape) : t[0].shape
+            let rhs = scaled.rhs ? try broadcast(t[1].shape, t[t.count - 1].shape) : t[1].shape
+            return TensorType(elem, try broadcast(lhs, rhs))
 
         case .concat:
             guard t.count >= 1 else { throw HybridError("expects at least one operand") }
@@ -271,12 +289,33 @@ public enum ShapeRules {
         return t[0]
     }
 
-    /// Operand roles of `fused_attention` in order; the three biases only when the `bias` attribute is true.
+    /// The gate of a `layer_norm` ("silu"), nil when it has none.
+    public static func layerNormGate(_ a: Attributes) throws -> String? {
+        guard a["gate"] != nil else { return nil }
+        let gate = try a.string("gate")
+        guard gate == "silu" else { throw HybridError("gate must be \"silu\", got '\(gate)'") }
+        return gate
+    }
+
+    /// Operand roles of `fused_attention` in order; the three biases only when the `bias` attribute is true, and
+    /// the qkv bias also when a WithBias layer norm is folded into qkv (its bias b + W·β).
     public static func fusedAttentionRoles(_ a: Attributes) throws -> [String] {
-        try a.bool("bias")
-            ? ["x", "qkv.weight", "qkv.bias", "qkv_dwconv.weight", "qkv_dwconv.bias", "temperature",
-               "project_out.weight", "project_out.bias"]
-            : ["x", "qkv.weight", "qkv_dwconv.weight", "temperature", "project_out.weight"]
+        let bias = try a.bool("bias"), qkvBias = try bias || FoldedNorm.of(a)?.centered == true
+        return ["x", "qkv.weight"] + (qkvBias ? ["qkv.bias"] : []) + ["qkv_dwconv.weight"] + (bias ? ["qkv_dwconv.bias"] : [])
+            + ["temperature", "project_out.weight"] + (bias ? ["project_out.bias"] : []) + (try residual(a) ? ["residual"] : [])
+    }
+
+    /// Operand roles of `fused_feed_forward` in order: biases when `bias` is true, and the project_in bias also
+    /// when a WithBias layer norm is folded into project_in.
+    public static func fusedFeedForwardRoles(_ a: Attributes) throws -> [String] {
+        let bias = try a.bool("bias"), inBias = try bias || FoldedNorm.of(a)?.centered == true
+        return ["x", "project_in"] + (inBias ? ["project_in bias"] : []) + ["dwconv"] + (bias ? ["dwconv bias"] : [])
+            + ["project_out"] + (bias ? ["project_out bias"] : []) + (try residual(a) ? ["residual"] : [])
+    }
+
+    /// Whether a fused op adds a residual operand (its last) to its result (`residual = true`, fuse-elementwise).
+    public static func residual(_ a: Attributes) throws -> Bool {
+        try a.bool("residual", default: false)
     }
 
     private static func fusedAttentionType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
@@ -292,6 +331,10 @@ public enum ShapeRules {
         let want: [String: [Int]] = ["qkv.weight": [3 * c, c, 1, 1], "qkv.bias": [3 * c], "qkv_dwconv.weight": [3 * c, 1, 3, 3],
                                      "qkv_dwconv.bias": [3 * c], "project_out.weight": [c, c, 1, 1], "project_out.bias": [c]]
         for (i, role) in roles.enumerated().dropFirst() {
+            if role == "residual" {
+                guard t[i] == t[0] else { throw HybridError("residual must have the output's type \(t[0]), got \(t[i])") }
+                continue
+            }
             if role == "temperature" {
                 guard t[i].elementCount == heads, t[i].shape.filter({ $0 != 1 }).count <= 1 else {
                     throw HybridError("temperature must hold one value per head (\(heads)), got \(t[i])")
@@ -309,21 +352,22 @@ public enum ShapeRules {
     /// dwconv (2h, 1, 3, 3), [bias (2h)], project_out (CO, h, 1, 1), [bias (CO)] -> (N, CO, H, W).
     private static func fusedFeedForwardType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
         let a = op.attributes
-        let hidden = try a.int("hidden"), bias = try a.bool("bias"), rowTile = try a.int("row_tile")
+        let hidden = try a.int("hidden"), rowTile = try a.int("row_tile")
         _ = try a.string("fuses")
         guard hidden > 0, rowTile > 0 else { throw HybridError("hidden and row_tile must be positive") }
-        let roles = bias ? ["x", "project_in", "project_in bias", "dwconv", "dwconv bias", "project_out", "project_out bias"]
-                         : ["x", "project_in", "dwconv", "project_out"]
+        let roles = try fusedFeedForwardRoles(a)
         guard t.count == roles.count else {
             throw HybridError("expects \(roles.count) operands (\(roles.joined(separator: ", "))), got \(t.count)")
         }
         guard t[0].rank == 4 else { throw HybridError("x must have rank 4, got \(t[0])") }
         let c = t[0].shape[1]
-        let co = t[bias ? 5 : 3].shape.first ?? 0
-        var want: [[Int]] = [[2 * hidden, c, 1, 1], [2 * hidden, 1, 3, 3], [co, hidden, 1, 1]]
-        if bias { want = [want[0], [2 * hidden], want[1], [2 * hidden], want[2], [co]] }
-        for (i, shape) in want.enumerated() where t[i + 1].shape != shape {
-            throw HybridError("\(roles[i + 1]) must have shape \(shape), got \(t[i + 1].shape)")
+        let co = t[roles.firstIndex(of: "project_out")!].shape.first ?? 0
+        let want: [String: [Int]] = ["project_in": [2 * hidden, c, 1, 1], "project_in bias": [2 * hidden],
+                                     "dwconv": [2 * hidden, 1, 3, 3], "dwconv bias": [2 * hidden],
+                                     "project_out": [co, hidden, 1, 1], "project_out bias": [co]]
+        let out = [t[0].shape[0], co, t[0].shape[2], t[0].shape[3]]
+        for (i, role) in roles.enumerated().dropFirst() where t[i].shape != (role == "residual" ? out : want[role]!) {
+            throw HybridError("\(role) must have shape \(role == "residual" ? out : want[role]!), got \(t[i].shape)")
         }
         guard co > 0 else { throw HybridError("project_out has no output channels") }
         return TensorType(t[0].elementType, [t[0].shape[0], co, t[0].shape[2], t[0].shape[3]])

@@ -62,8 +62,11 @@ struct Compile: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("The program to write; its sources go to OUT.src/.", valueName: "OUT"))
     var output: String
 
-    @Flag(name: .customLong("O0", withSingleDash: true), help: "Run only the passes code generation needs (expansion, shapes); no optimisation.")
+    @Flag(name: .customLong("O0", withSingleDash: true), help: "Run only the passes code generation needs (expansion, shapes, default schedules, a memory plan without reuse); no optimisation.")
     var noOptimization = false
+
+    @Flag(name: .long, help: "Print the memory plan: arena against its lower bound, per-thread scratch, workspace.")
+    var stats = false
 
     @Option(name: .customLong("disable-pass"), help: ArgumentHelp("Leave a pass out of the pipeline (repeatable).", valueName: "name"))
     var disabledPasses: [String] = []
@@ -86,6 +89,7 @@ struct Compile: ParsableCommand {
             options.passes = Pipelines.select(optimize: !noOptimization, disabled: disabledPasses)
             let result = try Driver.Compile.run(options)
             print("wrote \(result.executable.path) (\(result.plan.kernels.count) kernels, target \(result.plan.target.name)); sources in \(result.sources.path)")
+            if stats { print(Driver.Compile.statistics(result.plan)) }
             return result.warnings
         }
     }

@@ -40,7 +40,11 @@ final class OptCommandTests: XCTestCase {
         XCTAssertTrue(files.contains("02-expand-blocks.hir"), "\(files)")
         // One file for the input, then one per pass of the default pipeline, numbered in order.
         XCTAssertGreaterThanOrEqual(files.count, 8)
-        XCTAssertTrue(files.last?.hasSuffix("-eliminate-dead-code.hir") == true, "\(files)")
+        XCTAssertTrue(files.contains { $0.hasSuffix("-eliminate-dead-code.hir") }, "\(files)")
+        XCTAssertTrue(files.last?.hasSuffix("-plan-memory.hir") == true, "\(files)")
+        // plan-memory reports the arena against its lower bound.
+        XCTAssertTrue(r.stdout.contains("// plan-memory: arena bytes: "), r.stdout)
+        XCTAssertTrue(r.stdout.contains(", lower bound bytes: "), r.stdout)
     }
 
     func testEmitDotAndC() throws {

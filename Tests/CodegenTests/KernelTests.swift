@@ -162,6 +162,61 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_feed_forward one column", kind: .fusedFeedForward,
              shapes: [[1, 4, 5, 1], [6, 4, 1, 1], [6, 1, 3, 3], [4, 3, 1, 1]],
              attributes: feedForward(hidden: 3, bias: false), tolerance: 1e-4),
+        // Folded layer norms (fold-layer-norm): 1x1 convs normalising each pixel in a prologue (with_bias) or scaling
+        // the sums in an epilogue (bias_free), on inputs around +100 (no cancellation), a pixel count that leaves a
+        // partial tile (5·40 = 200 = 128 + 72) and an output-channel count that is not a multiple of 4; the gated
+        // out_norm; and the fused ops with the norm in their qkv / project_in.
+        Case(name: "pointwise with_bias norm 48->144 offset 100 5x40", kind: .conv2d, shapes: [[1, 48, 5, 40], [144, 48, 1, 1], [144]],
+             attributes: ["groups": .int(1), "padding": .int(0), "norm": .string("with_bias"), "norm_eps": .float(1e-5)],
+             ranges: [0: 99...101], tolerance: 1e-4),
+        Case(name: "pointwise bias_free norm 6->9 odd 7x9", kind: .conv2d, shapes: [[2, 6, 7, 9], [9, 6, 1, 1]],
+             attributes: ["groups": .int(1), "padding": .int(0), "norm": .string("bias_free"), "norm_eps": .float(1e-5)],
+             ranges: [0: 99...101], tolerance: 1e-4),
+        Case(name: "layer_norm gated silu 40", kind: .layerNorm, shapes: [[1, 40, 3, 70], [40], [40], [1, 40, 3, 70]],
+             attributes: ["axis": .int(1), "eps": .float(1e-5), "centered": .bool(true), "gate": .string("silu")],
+             ranges: [3: -8...8], tolerance: 1e-4),
+        Case(name: "fused_attention with_bias norm heads 2 7x9", kind: .fusedAttention,
+             shapes: [[1, 8, 7, 9], [24, 8, 1, 1], [24], [24, 1, 3, 3], [2, 1, 1], [8, 8, 1, 1]],
+             attributes: normed(fusedAttentionAttributes(heads: 2, bias: false), "with_bias"),
+             ranges: [0: 99...101, 4: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_attention bias_free norm bias 5x13", kind: .fusedAttention,
+             shapes: [[1, 6, 5, 13], [18, 6, 1, 1], [18], [18, 1, 3, 3], [18], [1, 1, 1], [6, 6, 1, 1], [6]],
+             attributes: normed(fusedAttentionAttributes(heads: 1, bias: true), "bias_free"), ranges: [5: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_feed_forward with_bias norm hidden 5 7x9 rows 2", kind: .fusedFeedForward,
+             shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [6, 5, 1, 1]],
+             attributes: normed(feedForward(hidden: 5, bias: false, rowTile: 2), "with_bias"), ranges: [0: 99...101], tolerance: 1e-4),
+        Case(name: "fused_feed_forward bias_free norm 48 hidden 127 11x40", kind: .fusedFeedForward,
+             shapes: [[1, 48, 11, 40], [254, 48, 1, 1], [254, 1, 3, 3], [48, 127, 1, 1]],
+             attributes: normed(feedForward(hidden: 127, bias: false), "bias_free"), tolerance: 1e-4),
+        // Epilogues (fuse-elementwise): activations in the pointwise, dense, depthwise and normalised convs, with
+        // partial register and row tiles; scaled adds (skip scale and channel attention, broadcast from (1, C, 1, 1)).
+        Case(name: "pointwise gelu 48->30 bias 5x40", kind: .conv2d, shapes: [[1, 48, 5, 40], [30, 48, 1, 1], [30]],
+             attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("gelu")], ranges: [0: -3...3], tolerance: 1e-4),
+        Case(name: "pointwise relu CA squeeze 48->3", kind: .conv2d, shapes: [[1, 48, 1, 1], [3, 48, 1, 1], [3]],
+             attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("relu")]),
+        Case(name: "pointwise sigmoid CA excite 3->48", kind: .conv2d, shapes: [[1, 3, 1, 1], [48, 3, 1, 1], [48]],
+             attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("sigmoid")], ranges: [0: -5...5]),
+        Case(name: "dense gelu CAB 12->4 bias 11x13", kind: .conv2d, shapes: [[1, 12, 11, 13], [4, 12, 3, 3], [4]],
+             attributes: ["groups": .int(1), "padding": .int(1), "activation": .string("gelu")], tolerance: 1e-4),
+        Case(name: "depthwise silu 40 bias 9x7", kind: .conv2d, shapes: [[1, 40, 9, 7], [40, 1, 3, 3], [40]],
+             attributes: ["groups": .int(40), "padding": .int(1), "activation": .string("silu")], ranges: [0: -4...4], tolerance: 1e-4),
+        Case(name: "pointwise with_bias norm silu 6->10 7x9", kind: .conv2d, shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10]],
+             attributes: ["groups": .int(1), "padding": .int(0), "norm": .string("with_bias"), "norm_eps": .float(1e-5),
+                          "activation": .string("silu")], tolerance: 1e-4),
+        Case(name: "add scaled lhs skip", kind: .add, shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1]],
+             attributes: ["scaled": .string("lhs")]),
+        Case(name: "add scaled both skip and channel attention", kind: .add,
+             shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1], [1, 48, 1, 1]], attributes: ["scaled": .string("both")]),
+        Case(name: "add scaled rhs full", kind: .add, shapes: [[1, 6, 3, 5], [1, 6, 3, 5], [1, 6, 3, 5]],
+             attributes: ["scaled": .string("rhs")]),
+        // Fused T-block residuals: the fused ops add x to their output tiles.
+        Case(name: "fused_attention residual norm heads 2 7x9", kind: .fusedAttention,
+             shapes: [[1, 8, 7, 9], [24, 8, 1, 1], [24], [24, 1, 3, 3], [2, 1, 1], [8, 8, 1, 1], [1, 8, 7, 9]],
+             attributes: residual(normed(fusedAttentionAttributes(heads: 2, bias: false), "with_bias")),
+             ranges: [4: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_feed_forward residual bias hidden 5 7x9 rows 2", kind: .fusedFeedForward,
+             shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6], [1, 6, 7, 9]],
+             attributes: residual(feedForward(hidden: 5, bias: true, rowTile: 2)), tolerance: 1e-4),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
@@ -172,6 +227,19 @@ final class KernelTests: XCTestCase {
     static func ss2d(chunk: Int, form: String, layout: String) -> Attributes {
         ["directions": .int(4), "x_dbl_layout": .string(layout), "chunk": .int(chunk), "form": .string(form),
          "fuses": .string("transpose,flip,flip,concat,matmul,slice,slice,slice,matmul,selective_scan,slice,flip,add,slice,transpose,add,slice,flip,transpose,add")]
+    }
+
+    static func residual(_ a: Attributes) -> Attributes {
+        var a = a
+        a["residual"] = .bool(true)
+        return a
+    }
+
+    static func normed(_ a: Attributes, _ form: String) -> Attributes {
+        var a = a
+        a["norm"] = .string(form)
+        a["norm_eps"] = .float(1e-5)
+        return a
     }
 
     static func chunked(_ a: Attributes, _ chunk: Int, _ form: String) -> Attributes {

@@ -1,6 +1,7 @@
 /// The schedule record of a kernel (tiles, loop order, vector width, thread split) and the default scheduler
-/// that picks it from the target description. Code generation reads only this record.
-import HybridIR
+/// that picks it from the target's vector width and L1 size. `schedule-kernels` stores the record on each op as
+/// its `schedule` attribute (the text of `description`, which `init(encoded:)` reads back); code generation reads
+/// only this record, and runs the same scheduler for a graph that arrives without the attribute.
 
 public struct Schedule: Equatable, CustomStringConvertible {
     /// The loop whose fixed-size tiles are divided among threads; results never depend on the thread count,
@@ -26,14 +27,46 @@ public struct Schedule: Equatable, CustomStringConvertible {
         let t = tiles.keys.sorted().map { "\($0)=\(tiles[$0]!)" }.joined(separator: ",")
         return "parallel over \(parallelOver) tiles; tiles {\(t)}; loops \(loopOrder.joined(separator: ">")); vector \(vectorWidth)"
     }
+
+    /// Reads `description` back (the `schedule` attribute); nil when the text is not one.
+    public init?(encoded text: String) {
+        let parts = text.components(separatedBy: "; ")
+        guard parts.count == 4, parts[0].hasPrefix("parallel over "), parts[0].hasSuffix(" tiles"),
+              parts[1].hasPrefix("tiles {"), parts[1].hasSuffix("}"), parts[2].hasPrefix("loops "),
+              parts[3].hasPrefix("vector "), let vector = Int(parts[3].dropFirst("vector ".count)) else { return nil }
+        parallelOver = String(parts[0].dropFirst("parallel over ".count).dropLast(" tiles".count))
+        tiles = [:]
+        for item in parts[1].dropFirst("tiles {".count).dropLast().split(separator: ",") {
+            let kv = item.split(separator: "=")
+            guard kv.count == 2, let v = Int(kv[1]) else { return nil }
+            tiles[String(kv[0])] = v
+        }
+        loopOrder = parts[2].dropFirst("loops ".count).split(separator: ">").map(String.init)
+        vectorWidth = vector
+    }
+
+    /// The op's `schedule` attribute, if `schedule-kernels` set one.
+    public static func annotated(_ op: Operation) -> Schedule? {
+        guard case .string(let text)? = op.attributes["schedule"] else { return nil }
+        return Schedule(encoded: text)
+    }
+}
+
+/// Fixed tile sizes of the `fused_attention` kernels, shared by the scheduler, the scratch sizing and the kernels.
+public enum FusedAttentionTiles {
+    /// Rows of pixels per Gram partial (a fixed tile, so that the reduction order does not depend on threads).
+    public static let rowsPerTile = 4
+    /// Columns per chunk of the depthwise q/k inside a row tile.
+    public static let columnsPerChunk = 16
 }
 
 public enum DefaultScheduler {
-    /// The schedule of a kernel computing `op` on `target`.
-    public static func schedule(_ op: Operation, operandShapes: [[Int]], target: Target) -> Schedule {
-        let vw = target.vectorWidth
+    /// The schedule of a kernel computing `op` on a target with `vectorWidth` floats per vector register and an
+    /// L1 data cache of `l1dBytes`.
+    public static func schedule(_ op: Operation, operandShapes: [[Int]], vectorWidth: Int, l1dBytes: Int) -> Schedule {
+        let vw = vectorWidth
         // Pixel tiles sized so a tile of a few rows of floats stays in L1.
-        let pixelTile = max(64, min(1024, target.l1dBytes / (4 * 16)))
+        let pixelTile = max(64, min(1024, l1dBytes / (4 * 16)))
         switch op.kind {
         case .conv2d:
             let w = operandShapes[1]
@@ -96,8 +129,8 @@ public enum DefaultScheduler {
             // Four kernels (FusedAttentionKernel.swift): GEMM tiles of (co, p) for qkv and out, fixed row tiles for
             // the Gram partials, heads for the softmax and M = W_out·blockdiag(attn).
             return Schedule(parallelOver: "co*p | row tiles | heads | co*p",
-                            tiles: ["co": 4, "p": pixelTile, "rows": KernelEmitter.fusedAttentionRowsPerTile,
-                                    "cols": KernelEmitter.fusedAttentionColumnsPerChunk],
+                            tiles: ["co": 4, "p": pixelTile, "rows": FusedAttentionTiles.rowsPerTile,
+                                    "cols": FusedAttentionTiles.columnsPerChunk],
                             loopOrder: ["qkv", "gram", "mix", "out"], vectorWidth: 1)
         default:
             // Elementwise and data movement: rows of the output, the last axis innermost.

@@ -1,0 +1,300 @@
+/// The memory plan shared by `plan-memory` and code generation (one planner): which values are constants, views
+/// or kernel results, their lifetimes in kernel steps, their offsets in one workspace arena, in-place elementwise
+/// ops, and the scratch each kernel needs.
+///
+/// Steps: 0 copies the input into the arena, the kernel ops are steps 1...n in graph order, n+1 copies the output
+/// out. Sizes are in floats at the size the graph was built for (the compiled maximum image size); a smaller image
+/// at run time uses the front of each slot, so the offsets hold for every size up to the maximum.
+
+/// Workspace a kernel needs besides its operands and result.
+public struct ScratchNeed: Equatable {
+    /// Floats of one block shared by the op's threads and phases, live during the op's step only (in the arena).
+    public var shared: Int
+    /// Floats per thread: each thread its own slot, in the per-thread region that follows the arena.
+    public var perThread: Int
+
+    public init(shared: Int = 0, perThread: Int = 0) {
+        self.shared = shared
+        self.perThread = perThread
+    }
+}
+
+public enum ScratchNeeds {
+    /// The scratch of the kernel computing `op`, at the given operand and result shapes, under `schedule`.
+    public static func of(_ op: Operation, operandShapes: [[Int]], resultShape: [Int], schedule: Schedule) -> ScratchNeed {
+        switch op.kind {
+        case .fusedAttention:
+            // T (3C·P), V (C·P), the Gram partials per row tile (C·D + 2C doubles), the reduced attention
+            // (C·D doubles) and M (C·C): see FusedAttentionKernel.swift.
+            let x = operandShapes[0], heads = (try? op.attributes.int("heads")) ?? 1
+            let (c, h, w) = (x[1], x[2], x[3])
+            let d = c / heads, p = h * w
+            let tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
+            return ScratchNeed(shared: 4 * c * p + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c)
+        case .chunkedSelectiveScan:
+            // The carry form keeps, per (batch, channel, chunk), the chunk's last local state and its exponent
+            // sums (2·N floats); its second phase overwrites the states with the carry into the chunk.
+            guard (try? op.attributes.string("form")) == "carry", let chunk = try? op.attributes.int("chunk"), chunk >= 1 else {
+                return ScratchNeed()
+            }
+            let u = operandShapes[0], n = operandShapes[2][1]
+            return ScratchNeed(shared: u[0] * u[1] * ((u[2] + chunk - 1) / chunk) * 2 * n)
+        case .ss2dScan:
+            // The carry form keeps the same slots per (direction, channel, chunk), K·E·NC·2N floats, and the
+            // partial outputs of directions 2, 1 and 3 until its last phase merges them, 3·E·L floats.
+            guard (try? op.attributes.string("form")) == "carry", let chunk = try? op.attributes.int("chunk"), chunk >= 1 else {
+                return ScratchNeed()
+            }
+            let x = operandShapes[0], n = operandShapes[3][1], length = x[2] * x[3]
+            return ScratchNeed(shared: 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length)
+        case .fusedFeedForward:
+            // Per thread: the project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the
+            // depthwise outputs.
+            let hidden = (try? op.attributes.int("hidden")) ?? 0
+            let (h, w) = (resultShape[2], resultShape[3])
+            // A folded layer norm (fold-layer-norm) adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.
+            let norm = op.attributes["norm"] == nil ? 0 : 2 * (min(schedule.tile("rows"), h) + 2) * w
+            return ScratchNeed(perThread: 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w + norm)
+        default:
+            return ScratchNeed()
+        }
+    }
+}
+
+public struct MemoryPlan: Equatable {
+    /// One slot of the arena: the values that share it one after another (a result and the in-place ops that
+    /// overwrite it), or an op's shared scratch (key -step), with its offset, size and first and last step.
+    public struct Buffer: Equatable {
+        public var key: Int
+        public var offset: Int
+        public var floats: Int
+        public var first: Int
+        public var last: Int
+    }
+
+    /// The ops that run as kernels, in order (op i is step i + 1).
+    public var kernelOps: [Operation]
+    public var buffers: [Buffer]
+    /// The arena offset of every workspace value (views and in-place results included).
+    public var offsets: [ValueID: Int]
+    /// Roots of views: a reshape of a value is the value's storage.
+    public var viewRoot: [ValueID: ValueID]
+    /// Constants: weights and ops computed from weights alone (evaluated at compile time).
+    public var constants: Set<ValueID>
+    /// In-place ops: result → the index of the operand whose slot it overwrites.
+    public var inPlace: [ValueID: Int]
+    /// Shared scratch by step: offset and floats.
+    public var scratch: [Int: [Int]]
+    /// Per-thread scratch floats by step.
+    public var threadScratch: [Int: Int]
+    public var inputOffset: Int
+    public var arenaFloats: Int
+    /// The largest sum of slot sizes live at one step: no plan of these slots can be smaller.
+    public var lowerBoundFloats: Int
+    /// The per-thread scratch slot (the largest any kernel asks for, aligned); the workspace is
+    /// arena + threads × slot.
+    public var threadScratchFloats: Int
+    /// False for the `-O0` plan: every slot its own range.
+    public var reuse: Bool
+
+    public func root(_ v: ValueID) -> ValueID { viewRoot[v] ?? v }
+    public func isConstant(_ v: ValueID) -> Bool { constants.contains(root(v)) }
+    /// Workspace floats for `threads` threads.
+    public func workspaceFloats(threads: Int) -> Int { arenaFloats + threads * threadScratchFloats }
+}
+
+public enum MemoryPlanner {
+    public static let alignFloats = 16
+    /// The attributes `plan-memory` sets on ops; code generation leaves them out of kernel comments.
+    public static let opAnnotationKeys: Set<String> = ["offset", "in_place", "scratch", "thread_scratch"]
+
+    /// Ops whose kernel may write its result over an operand of the same shape that dies at it: each output
+    /// element is computed from the operands' elements at the same index only.
+    public static let elementwiseKinds: Set<OpKind> = [.add, .sub, .mul, .div, .gelu, .silu, .sigmoid, .softplus, .relu, .exp, .neg]
+
+    static func aligned(_ n: Int) -> Int { (n + alignFloats - 1) / alignFloats * alignFloats }
+
+    /// Constants: weights and, with `foldConstants`, ops with operands that are all constants (the rule both the
+    /// memory plan and code generation's constant folding use).
+    public static func constants(_ graph: Graph, foldConstants: Bool = true) -> Set<ValueID> {
+        var constants = Set<ValueID>()
+        for op in graph.ops {
+            if op.kind == .weight || (foldConstants && !op.operands.isEmpty && op.operands.allSatisfy(constants.contains)) {
+                constants.insert(op.result)
+            }
+        }
+        return constants
+    }
+
+    /// A fresh plan. `floats` gives a value's size, `scratch` an op's scratch need; without `reuse` every slot
+    /// gets its own range and no op runs in place.
+    public static func plan(_ graph: Graph, floats: (ValueID) -> Int, scratch: (Operation) -> ScratchNeed,
+                            reuse: Bool, foldConstants: Bool = true) throws -> MemoryPlan {
+        try build(graph, floats: floats, foldConstants: foldConstants, annotated: false, reuse: reuse, scratch: scratch)
+    }
+
+    /// The plan `plan-memory` recorded on the graph, or nil when the graph has none or an op lacks its offset
+    /// (a pass changed the graph after planning).
+    public static func annotated(_ graph: Graph, floats: (ValueID) -> Int, foldConstants: Bool = true) throws -> MemoryPlan? {
+        guard graph.attributes["arena_floats"] != nil else { return nil }
+        let plan = try? build(graph, floats: floats, foldConstants: foldConstants, annotated: true,
+                              reuse: (try? graph.attributes.bool("memory_reuse")) ?? true, scratch: { _ in ScratchNeed() })
+        return plan
+    }
+
+    /// Writes `plan` onto the graph: ops get `offset` (result slot, floats), `in_place` (the operand index whose
+    /// slot the result overwrites), `scratch` ([offset, floats] of the shared block) and `thread_scratch`
+    /// (floats per thread); the graph gets `arena_floats`, `lower_bound_floats`, `thread_scratch_floats`,
+    /// `input_offset` and, for a plan without reuse, `memory_reuse = false`.
+    public static func annotate(_ graph: inout Graph, _ plan: MemoryPlan) {
+        let stepOf = Dictionary(uniqueKeysWithValues: plan.kernelOps.enumerated().map { ($1.result, $0 + 1) })
+        for i in graph.ops.indices {
+            for key in opAnnotationKeys { graph.ops[i].attributes[key] = nil }
+            let op = graph.ops[i]
+            guard let step = stepOf[op.result] else {
+                if let off = plan.offsets[op.result], op.kind == .reshape { graph.ops[i].attributes["offset"] = .int(off) }
+                continue
+            }
+            graph.ops[i].attributes["offset"] = .int(plan.offsets[op.result]!)
+            if let j = plan.inPlace[op.result] { graph.ops[i].attributes["in_place"] = .int(j) }
+            if let s = plan.scratch[step] { graph.ops[i].attributes["scratch"] = .ints(s) }
+            if let t = plan.threadScratch[step] { graph.ops[i].attributes["thread_scratch"] = .int(t) }
+        }
+        graph.attributes["arena_floats"] = .int(plan.arenaFloats)
+        graph.attributes["lower_bound_floats"] = .int(plan.lowerBoundFloats)
+        graph.attributes["thread_scratch_floats"] = .int(plan.threadScratchFloats)
+        graph.attributes["input_offset"] = .int(plan.inputOffset)
+        graph.attributes["memory_reuse"] = plan.reuse ? nil : .bool(false)
+    }
+
+    private static func build(_ graph: Graph, floats: (ValueID) -> Int, foldConstants: Bool, annotated: Bool, reuse: Bool,
+                              scratch: (Operation) -> ScratchNeed) throws -> MemoryPlan {
+        guard graph.inputs.count == 1, graph.outputs.count == 1 else {
+            throw HybridError("memory planning needs a graph with one input and one output, @\(graph.name) has \(graph.inputs.count) and \(graph.outputs.count)")
+        }
+        let input = graph.inputs[0].id
+        let constants = constants(graph, foldConstants: foldConstants)
+        // 1. Views and kernels: a reshape of a value shares its storage; weights and constants are no kernels.
+        var viewRoot: [ValueID: ValueID] = [:]
+        var kernelOps: [Operation] = []
+        for op in graph.ops where op.kind != .weight && !constants.contains(op.result) {
+            if op.kind == .reshape { viewRoot[op.result] = viewRoot[op.operands[0]] ?? op.operands[0] } else { kernelOps.append(op) }
+        }
+        func root(_ v: ValueID) -> ValueID { viewRoot[v] ?? v }
+        let types = graph.valueTypes()
+
+        // 2. Lifetimes of the workspace values (by root), in steps.
+        var lastUse: [ValueID: Int] = [input: 0]
+        for (i, op) in kernelOps.enumerated() {
+            lastUse[op.result] = i + 1
+            for v in op.operands where !constants.contains(root(v)) { lastUse[root(v)] = i + 1 }
+        }
+        let final = root(graph.outputs[0])
+        guard !constants.contains(final) else { throw HybridError("the graph's output is a constant") }
+        lastUse[final] = kernelOps.count + 1
+
+        // 3. Slots: the input, each result (or the slot of the operand it overwrites in place), shared scratch.
+        var buffers: [MemoryPlan.Buffer] = [.init(key: input, offset: 0, floats: aligned(floats(input)), first: 0, last: lastUse[input]!)]
+        var bufferOf: [ValueID: Int] = [input: 0]
+        var inPlace: [ValueID: Int] = [:]
+        var scratchBlocks: [Int: [Int]] = [:]
+        var threadScratch: [Int: Int] = [:]
+        for (i, op) in kernelOps.enumerated() {
+            let step = i + 1
+            var slot: Int?
+            if annotated {
+                guard case .int? = op.attributes["offset"] else { throw HybridError("no offset", at: op.label) }
+                if let j = try? op.attributes.int("in_place") {
+                    guard op.operands.indices.contains(j), let b = bufferOf[root(op.operands[j])] else {
+                        throw HybridError("in_place names no workspace operand", at: op.label)
+                    }
+                    slot = b
+                    inPlace[op.result] = j
+                }
+                if let s = try? op.attributes.ints("scratch"), s.count == 2 {
+                    scratchBlocks[step] = s
+                    buffers.append(.init(key: -step, offset: s[0], floats: s[1], first: step, last: step))
+                }
+                if let t = try? op.attributes.int("thread_scratch") { threadScratch[step] = t }
+            } else {
+                if reuse && MemoryPlanner.elementwiseKinds.contains(op.kind), let type = op.type {
+                    for (j, v) in op.operands.enumerated() {
+                        let r = root(v)
+                        guard !constants.contains(r), lastUse[r] == step, r != final, types[v]?.shape == type.shape,
+                              let b = bufferOf[r], buffers[b].floats == aligned(floats(op.result)) else { continue }
+                        slot = b
+                        inPlace[op.result] = j
+                        break
+                    }
+                }
+                let need = scratch(op)
+                if need.shared > 0 {
+                    scratchBlocks[step] = [0, aligned(need.shared)]
+                    buffers.append(.init(key: -step, offset: 0, floats: aligned(need.shared), first: step, last: step))
+                }
+                if need.perThread > 0 { threadScratch[step] = need.perThread }
+            }
+            if let b = slot {
+                buffers[b].last = max(buffers[b].last, lastUse[op.result]!)
+                bufferOf[op.result] = b
+            } else {
+                buffers.append(.init(key: op.result, offset: 0, floats: aligned(floats(op.result)), first: step, last: lastUse[op.result]!))
+                bufferOf[op.result] = buffers.count - 1
+            }
+        }
+        let scratchIndex = Dictionary(uniqueKeysWithValues: buffers.indices.filter { buffers[$0].key < 0 }.map { (-buffers[$0].key, $0) })
+
+        // 4. Offsets.
+        if annotated {
+            buffers[0].offset = try graph.attributes.int("input_offset")
+            for op in kernelOps where inPlace[op.result] == nil { buffers[bufferOf[op.result]!].offset = try op.attributes.int("offset") }
+        } else if !reuse {
+            // Without reuse: slots one after another in order of first use.
+            var next = 0
+            for b in buffers.indices.sorted(by: { (buffers[$0].first, buffers[$0].key) < (buffers[$1].first, buffers[$1].key) }) {
+                buffers[b].offset = next
+                next += buffers[b].floats
+            }
+        } else {
+            // Greedy by size (largest first, each at the lowest offset free for its whole lifetime): big slots
+            // claim the arena first and small ones fill the gaps between them. Ties break by first step, then key.
+            let order = buffers.indices.sorted { a, b in
+                let (x, y) = (buffers[a], buffers[b])
+                return x.floats != y.floats ? x.floats > y.floats : (x.first, x.key) < (y.first, y.key)
+            }
+            var placed: [Int] = []
+            for b in order {
+                let me = buffers[b]
+                let live = placed.map { buffers[$0] }.filter { $0.first <= me.last && me.first <= $0.last }.sorted { $0.offset < $1.offset }
+                var offset = 0
+                // Moving past one slot can collide with an earlier one: repeat until nothing overlaps.
+                var moved = true
+                while moved {
+                    moved = false
+                    for p in live where offset + me.floats > p.offset && p.offset + p.floats > offset {
+                        offset = p.offset + p.floats
+                        moved = true
+                    }
+                }
+                buffers[b].offset = offset
+                placed.append(b)
+            }
+        }
+        for (step, b) in scratchIndex { scratchBlocks[step] = [buffers[b].offset, buffers[b].floats] }
+
+        // 5. Offsets of every workspace value, the arena and its lower bound.
+        var offsets: [ValueID: Int] = [:]
+        for (v, b) in bufferOf { offsets[v] = buffers[b].offset }
+        for (v, r) in viewRoot where offsets[r] != nil { offsets[v] = offsets[r] }
+        var peak = 0
+        for step in 0...(kernelOps.count + 1) {
+            peak = max(peak, buffers.filter { $0.first <= step && step <= $0.last }.map(\.floats).reduce(0, +))
+        }
+        let arena = max(buffers.map { $0.offset + $0.floats }.max() ?? 0,
+                        annotated ? ((try? graph.attributes.int("arena_floats")) ?? 0) : 0)
+        return MemoryPlan(kernelOps: kernelOps, buffers: buffers, offsets: offsets, viewRoot: viewRoot, constants: constants,
+                          inPlace: inPlace, scratch: scratchBlocks, threadScratch: threadScratch, inputOffset: buffers[0].offset,
+                          arenaFloats: arena, lowerBoundFloats: peak,
+                          threadScratchFloats: aligned(threadScratch.values.max() ?? 0), reuse: reuse)
+    }
+}
