@@ -34,7 +34,9 @@ public enum KernelEmitter {
         switch k.op.kind {
         case .fusedFeedForward:
             return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
-        case .conv2d, .fusedAttention where k.phase == nil || k.phase == "qkv":
+        case .conv2d:
+            return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
+        case .fusedAttention where k.phase == nil || k.phase == "qkv":
             return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
         default:
             return ""

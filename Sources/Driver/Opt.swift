@@ -91,6 +91,7 @@ public enum Opt {
             for r in records {
                 let s = r.statistics.map { "\($0.0): \($0.1)" }.joined(separator: ", ")
                 t += "// \(r.pass): \(s.isEmpty ? "-" : s)\n"
+                for line in r.notes { t += "//   \(line)\n" }
             }
             let ops = graph.ops.filter { $0.kind != .weight && $0.kind != .reshape }
             t += "// kernels: \(ops.count); bytes written per inference: \(ops.compactMap { $0.type?.byteSize }.reduce(0, +)) (op outputs; fused ops' scratch not counted)\n"
