@@ -36,7 +36,7 @@ public enum KernelEmitter {
             return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
         case .conv2d:
             return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
-        case .fusedAttention where k.phase == nil || k.phase == "qkv":
+        case .fusedAttention where k.phase == nil || k.phase == "gram":
             return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
         default:
             return ""
