@@ -1,7 +1,7 @@
 /// The C of projections that carry a folded channel LayerNorm (`fold-layer-norm`, HybridIR's FoldedNorm): a
 /// per-pixel statistics helper (two passes: the mean, then the variance around it) and a register-tiled 1x1 GEMM
 /// whose prologue normalises what it loads (with_bias) or whose epilogue scales its sums by 1/σ (bias_free).
-/// Used by `conv2d` with a `norm`, by `fused_attention`'s qkv phase and by `fused_feed_forward`'s project_in.
+/// Used by `conv2d` with a `norm`, by `fused_attention`'s gram phase (its qkv rows) and by `fused_feed_forward`'s project_in.
 import HybridIR
 
 extension KernelEmitter {
