@@ -161,6 +161,22 @@ final class MemoryPlanTests: XCTestCase {
         XCTAssertFalse(Self.checkNoOverlap(broken).isEmpty)
     }
 
+    /// fused_attention writes only v and its output: its shared scratch is V (C·P) plus the Gram partials, the
+    /// attention and M (small next to P), and q, k (and v before its depthwise) live in a per-thread ring of three
+    /// image rows of the 1x1 qkv output (3 × 3C × W), plus a row's norm statistics when a layer norm is folded in.
+    func testFusedAttentionScratchHoldsOnlyV() {
+        let (c, h, w, heads) = (48, 64, 64, 2)
+        let d = c / heads, tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
+        var op = Operation(kind: .fusedAttention, operands: [], attributes: ["heads": .int(heads)], result: 0)
+        let schedule = Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)
+        let need = ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule)
+        XCTAssertEqual(need.shared, c * h * w + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c)
+        XCTAssertEqual(need.perThread, 9 * c * w)
+        op.attributes["norm"] = .string("with_bias")
+        XCTAssertEqual(ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule).perThread,
+                       9 * c * w + 2 * w)
+    }
+
     /// The checker itself catches an overlap.
     func testCheckerFindsAnOverlap() throws {
         let (plan, _) = try Compile.plan(spec: GeneratedProgram.repoRoot.appendingPathComponent("Graphs/tests/tiny-t.yml").path,
