@@ -61,5 +61,7 @@ public struct PlanMemory: Pass {
         context.record("scratch bytes per thread", plan.threadScratchFloats * 4)
         context.record("workspace bytes at \(context.threads) threads", plan.workspaceFloats(threads: context.threads) * 4)
         context.record("ops in place", plan.inPlace.count)
+        context.record("concatenations free (no kernel)", plan.freeConcats.count)
+        context.record("concatenation bytes not copied", plan.freeConcats.map { (types[$0]?.byteSize ?? 0) }.reduce(0, +))
     }
 }
