@@ -287,12 +287,10 @@ static void hc_fma_task(void *argp, int tid, int nt)
     const hc_vf m = hc_vset1(mv), c = hc_vset1(av);
     hc_vf acc[HC_CAL_ACC];
     for (int k = 0; k < HC_CAL_ACC; k++) acc[k] = hc_vset1((float)(k + tid));
-    for (long i = 0; i < a->iterations; i++) {
+    const long n = a->iterations;
+    /* without -ffast-math nothing here can be folded or reassociated: every FMA runs */
+    for (long i = 0; i < n; i++)
         for (int k = 0; k < HC_CAL_ACC; k++) acc[k] = hc_vfma(acc[k], m, c);
-#if defined(__GNUC__)
-        __asm__ volatile("" : : : "memory");
-#endif
-    }
     hc_vf s = acc[0];
     for (int k = 1; k < HC_CAL_ACC; k++) s = hc_vadd(s, acc[k]);
     a->sink[tid] = hc_vhsum(s);
