@@ -144,7 +144,16 @@ public enum Mca {
     /// Vector FMAs per cycle on Oryon according to llvm's model (16 independent fmla .4s).
     public static func fmaPeak(in dir: URL) throws -> Double {
         let probe = (0..<16).map { "fmla v\($0).4s, v24.4s, v25.4s" }
-        return 16 / (try cyclesPerIteration(probe, in: dir, iterations: 400))
+        let file = dir.appendingPathComponent("fma-probe.s")
+        try (probe.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try Toolchain.run([Profile.mcaTool, "-mtriple=aarch64", "-mcpu=oryon-1", file.path])
+        // The block's reciprocal throughput is the model's steady state (no start-up cycles).
+        guard r.status == 0, let line = r.output.components(separatedBy: "\n").first(where: { $0.hasPrefix("Block RThroughput:") }),
+              let rt = Double(line.dropFirst("Block RThroughput:".count).trimmingCharacters(in: .whitespaces)), rt > 0 else {
+            throw HybridError("cannot read \(Profile.mcaTool)'s Oryon model:\n\(r.output)")
+        }
+        return 16 / rt
     }
 
     public struct Row {
