@@ -72,8 +72,10 @@ final class ProfileCommandTests: XCTestCase {
         }
 
         // Roofline: well-formed XML with a point per kernel that has FLOPs.
-        let parser = try XCTUnwrap(XMLParser(contentsOf: URL(fileURLWithPath: svg)))
-        XCTAssertTrue(parser.parse(), "SVG parses as XML: \(String(describing: parser.parserError))")
+        let xml = try CLI.run(URL(fileURLWithPath: "/usr/bin/env"),
+                              ["python3", "-c", "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); print(d.documentElement.tagName)", svg])
+        XCTAssertEqual(xml.status, 0, "SVG parses as XML: \(xml.stderr)")
+        XCTAssertEqual(xml.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "svg")
         let text = try String(contentsOfFile: svg, encoding: .utf8)
         XCTAssertTrue(text.contains("<svg") && text.contains("compute roof") && text.contains("bandwidth roof"))
         XCTAssertGreaterThan(text.components(separatedBy: "<circle").count, 5)
