@@ -42,7 +42,7 @@ final class ProfileCommandTests: XCTestCase {
         XCTAssertGreaterThan(kernels.count, 10)
         var flops = 0.0
         for k in kernels {
-            for key in ["index", "calls", "total_ms", "share", "flops", "bytes", "gflops", "gbps", "intensity", "roof_fraction"] {
+            for key in ["index", "calls", "total_ms", "share", "flops", "bytes", "gflops", "gbps", "intensity", "roof_fraction", "peak_fraction"] {
                 let v = try XCTUnwrap((k[key] as? NSNumber)?.doubleValue, "\(key) of \(k)")
                 XCTAssertGreaterThanOrEqual(v, 0, "\(key) of \(k)")
             }

@@ -2,6 +2,7 @@
 import Codegen
 import Driver
 import Foundation
+import Frontend
 import HybridIR
 import XCTest
 
@@ -53,5 +54,33 @@ final class KernelCostModelTests: XCTestCase {
         let k = try XCTUnwrap(plan.kernels.first { $0.op.kind == .conv2d })
         let row = KernelCostModel.polynomials(k, plan: plan).flops.coefficients.map { "\($0)" }.joined(separator: ", ")
         XCTAssertTrue(c.contains("{" + row + "}"), "the conv kernel's row is in kernel_flops")
+    }
+
+    /// Profiling and tracing keep the library's promise: no allocation, thread creation or file I/O inside run
+    /// (the trace buffer is the caller's), on a tiled image (many model_run calls) with 3 threads; the profiled
+    /// output is bitwise the unprofiled one.
+    func testProfilingAndTracingAllocateNothingDuringRun() throws {
+        let target = Target.host
+        guard GeneratedProgram.canRun(target) else { throw XCTSkip("\(target.name) toolchain not installed") }
+        let dir = try GeneratedProgram.temporaryDirectory(self)
+        setenv("HC_CALIBRATION_DIR", dir.appendingPathComponent("calibration").path, 1)
+        var options = CompileOptions(spec: ModelTests.spec("Graphs/tests/tiny-hybrid.yml"), weights: .random(seed: 1),
+                                     input: try InputSize(parsing: "3x16x16"), target: target, output: dir.appendingPathComponent("wrapped").path)
+        options.extraCFlags = ["-DHC_WRAP_TEST", "hc_wrap_test.c",
+                               "-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=pthread_create,--wrap=fopen"]
+        let program = try Compile.run(options).executable
+        let image = dir.appendingPathComponent("in.npy").path
+        try Npy.write(ModelTests.image([3, 40, 30], seed: 2), to: image)
+        let trace = dir.appendingPathComponent("trace.json").path
+        let profiled = try GeneratedProgram.run(program, [image, dir.appendingPathComponent("a.npy").path, "--threads", "3",
+                                                          "--trace", trace, "--json", dir.appendingPathComponent("p.json").path], target: target)
+        XCTAssertEqual(profiled.status, 0, profiled.output)
+        XCTAssertTrue(profiled.output.contains("wrap: 0 forbidden calls in"), profiled.output)
+        XCTAssertTrue(profiled.output.contains("GFLOP/s"), profiled.output)
+        let plain = try GeneratedProgram.run(program, [image, dir.appendingPathComponent("b.npy").path, "--threads", "3"], target: target)
+        XCTAssertEqual(plain.status, 0, plain.output)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("a.npy")), try Data(contentsOf: dir.appendingPathComponent("b.npy")))
+        let events = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as? [String: Any])
+        XCTAssertGreaterThan((events["traceEvents"] as? [Any])?.count ?? 0, 100)
     }
 }

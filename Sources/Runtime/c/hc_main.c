@@ -971,11 +971,8 @@ static prof_row *profile_rows(const model_ctx *ctx, const peaks *pk, int *count)
         r->gbps = r->seconds > 0 ? r->bytes / r->seconds * 1e-9 : 0;
         r->intensity = r->bytes > 0 ? r->flops / r->bytes : 0;
         r->compute_bound = r->intensity >= ridge && r->flops > 0;
-        double roof = r->intensity * pk->copy;
-        if (roof > pk->fma) roof = pk->fma;
         r->roof_fraction = r->compute_bound ? (pk->fma > 0 ? r->gflops / pk->fma : 0)
                                             : (pk->copy > 0 ? r->gbps / pk->copy : 0);
-        (void)roof;
     }
     qsort(rows, (size_t)n, sizeof *rows, prof_cmp);
     *count = n;
@@ -1096,6 +1093,8 @@ static int write_profile_json(const char *path, const model_ctx *ctx, const peak
         json_number(f, r->intensity);
         fprintf(f, ", \"roof_fraction\": ");
         json_number(f, r->roof_fraction);
+        fprintf(f, ", \"peak_fraction\": ");
+        json_number(f, pk->fma > 0 ? r->gflops / pk->fma : 0);
         fprintf(f, ", \"bound\": \"%s\"}", r->compute_bound ? "compute" : "memory");
     }
     fprintf(f, "\n  ]\n}\n");
