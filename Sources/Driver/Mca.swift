@@ -4,7 +4,7 @@
 /// model.c is compiled to assembly (`aarch64-linux-gnu-gcc -O3 -S`, the program's flags). The loops measured are
 /// found generically, not by their text: regions between `LLVM-MCA-BEGIN name` / `LLVM-MCA-END` comments if the
 /// generated code has any (built with -DHC_MCA), else in every function the innermost loop (a label and the last
-/// backward branch to it, with no other loop inside) that has the most vector FMAs (`fmla`/`fmls` on .4s or a lane),
+/// backward branch to it, with no other loop inside) that has the most vector FMAs (`fmla`/`fmls` on .4s, .2d or a lane),
 /// or if none has FMAs, the most vector float instructions. Identical loop bodies are measured once.
 ///
 /// The FMA peak is read from llvm's own Oryon model by a probe: 16 independent `fmla v.4s` (no dependence
@@ -21,6 +21,7 @@ public enum Mca {
         public var body: [String]
         public var fmas: Int
         public var vectorOps: Int
+        public var flops: Int { body.map(Mca.fmaFlops).reduce(0, +) }
     }
 
     static func isLabel(_ line: String) -> String? {
@@ -32,8 +33,11 @@ public enum Mca {
     static func isFma(_ ins: String) -> Bool {
         let t = ins.trimmingCharacters(in: .whitespaces)
         let mnemonic = t.prefix { !$0.isWhitespace }
-        return (mnemonic == "fmla" || mnemonic == "fmls") && (t.contains(".4s") || t.contains(".s["))
+        return (mnemonic == "fmla" || mnemonic == "fmls") && (t.contains(".4s") || t.contains(".s[") || t.contains(".2d"))
     }
+
+    /// FLOPs of one vector FMA: 2 per lane (4 lanes of float, 2 of double).
+    static func fmaFlops(_ ins: String) -> Int { isFma(ins) ? (ins.contains(".2d") ? 4 : 8) : 0 }
 
     static func isVectorFloat(_ ins: String) -> Bool {
         let t = ins.trimmingCharacters(in: .whitespaces)
@@ -206,7 +210,7 @@ public enum Mca {
             let name = r.loop.name.count > w ? String(r.loop.name.prefix(w)) : r.loop.name
             let ks = r.kernels.count == 1 ? r.kernels[0] : "\(r.kernels[0]) and \(r.kernels.count - 1) more"
             s += Profile.pad(name, w) + String(format: "  %6d  %7d  %5d  %10.2f  %9.2f  %7.1f  ", r.loop.body.count, r.skipped, r.loop.fmas,
-                        r.cycles, r.cycles > 0 ? Double(r.loop.fmas * 8) / r.cycles : 0, 100 * r.peakFraction) + ks + "\n"
+                        r.cycles, r.cycles > 0 ? Double(r.loop.flops) / r.cycles : 0, 100 * r.peakFraction) + ks + "\n"
         }
         if listed.isEmpty { s += "(no vector FMA loops found in model.c)\n" }
         if rows.count > listed.count {
