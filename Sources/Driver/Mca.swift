@@ -5,7 +5,7 @@
 /// found generically, not by their text: regions between `LLVM-MCA-BEGIN name` / `LLVM-MCA-END` comments if the
 /// generated code has any (built with -DHC_MCA), else in every function the innermost loop (a label and the last
 /// backward branch to it, with no other loop inside) that has the most vector FMAs (`fmla`/`fmls` on .4s, .2d or a lane),
-/// or if none has FMAs, the most vector float instructions. Identical loop bodies are measured once.
+/// or if none has FMAs, the most float instructions (vector or scalar: a scan's recurrence is scalar). Identical loop bodies are measured once.
 ///
 /// The FMA peak is read from llvm's own Oryon model by a probe: 16 independent `fmla v.4s` (no dependence
 /// between them) give the model's FMAs per cycle (4 with llvm 19: latency 4, reciprocal throughput 0.25, i.e.
@@ -40,8 +40,8 @@ public enum Mca {
     static func fmaFlops(_ ins: String) -> Int { isFma(ins) ? (ins.contains(".2d") ? 4 : 8) : 0 }
 
     static func isVectorFloat(_ ins: String) -> Bool {
-        let t = ins.trimmingCharacters(in: .whitespaces)
-        return t.hasPrefix("f") && (t.contains(".4s") || t.contains(".2d") || t.contains(".s["))
+        // Any floating-point instruction, vector or scalar (a scan's recurrence is scalar per channel).
+        ins.trimmingCharacters(in: .whitespaces).hasPrefix("f")
     }
 
     /// The branch target of an instruction (`b.ne .L12`, `cbnz x1, .L12`, `tbz w0, #3, .L4`, `b .L7`), if any.
@@ -205,17 +205,16 @@ public enum Mca {
             + String(format: "%.2f", peak) + " fmla .4s per cycle (\(Int((peak * 8).rounded())) FLOP/cycle)\n"
         let w = max(8, min(44, rows.map { $0.loop.name.count }.max() ?? 8))
         s += Profile.pad("loop", w) + "  instrs  skipped   FMAs   cycles/it   FLOP/cyc   % peak  kernels\n"
-        let listed = rows.filter { $0.loop.fmas > 0 }
+        // FMA loops first (by fraction of peak), then the loops without vector FMAs (scans, norms, elementwise),
+        // whose cycles per iteration still tell their cost.
+        let listed = rows.filter { $0.loop.fmas > 0 } + rows.filter { $0.loop.fmas == 0 }.sorted { $0.cycles > $1.cycles }
         for r in listed {
             let name = r.loop.name.count > w ? String(r.loop.name.prefix(w)) : r.loop.name
             let ks = r.kernels.count == 1 ? r.kernels[0] : "\(r.kernels[0]) and \(r.kernels.count - 1) more"
             s += Profile.pad(name, w) + String(format: "  %6d  %7d  %5d  %10.2f  %9.2f  %7.1f  ", r.loop.body.count, r.skipped, r.loop.fmas,
                         r.cycles, r.cycles > 0 ? Double(r.loop.flops) / r.cycles : 0, 100 * r.peakFraction) + ks + "\n"
         }
-        if listed.isEmpty { s += "(no vector FMA loops found in model.c)\n" }
-        if rows.count > listed.count {
-            s += "\(rows.count - listed.count) further hot loops have no vector FMAs (elementwise, norms, copies): not listed\n"
-        }
+        if listed.isEmpty { s += "(no vector loops found in model.c)\n" }
         if rows.contains(where: { $0.skipped > 0 }) {
             s += "skipped: instructions llvm's Oryon model has no data for (left out of the estimate, so it is optimistic for those loops)\n"
         }
