@@ -77,7 +77,9 @@ public enum DefaultScheduler {
                                 loopOrder: ["co_tile", "p_tile", "ci", "co", "p"], vectorWidth: vw)
             }
             if groups == w[0] && w[1] == 1 {
-                return Schedule(parallelOver: "channel", loopOrder: ["channel", "oy", "ky", "ox", "kx"], vectorWidth: vw)
+                // Depthwise: tiles of 8 output rows of one plane, vectorised along the rows.
+                return Schedule(parallelOver: "plane*oy_tile", tiles: ["oy": 8], loopOrder: ["plane", "oy_tile", "oy", "ox", "ky", "kx"],
+                                vectorWidth: vw)
             }
             // Dense or grouped: tiles of output rows of one output plane, so the tile stays in L1 while every
             // input channel and tap is added to it.
