@@ -73,9 +73,18 @@ extension KernelEmitter {
                             const long steps = l0 + T < L ? T : L - l0;
                             long px[\(chunk)];
                             float ut[\(chunk)][HC_VLEN], yt[\(chunk)][HC_VLEN];
-                            for (long i = 0; i < steps; i++) {
-                                const long t = l0 + i, sq = k >= 2 ? L - 1 - t : t;
-                                px[i] = (k & 1) ? (sq % H) * W + sq / H : sq;
+                            /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                               (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                            if (k & 1) {
+                                const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                                long hh = sq0 % H, ww = sq0 / H;
+                                for (long i = 0; i < steps; i++) {
+                                    px[i] = hh * W + ww;
+                                    if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                                    else if (--hh < 0) { hh = H - 1; ww--; }
+                                }
+                            } else {
+                                for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                             }
                             for (long i = 0; i < HC_VLEN; i++) {
                                 if (i < nl) {
