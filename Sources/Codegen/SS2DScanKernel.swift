@@ -1,9 +1,15 @@
 /// The C kernels of `ss2d_scan`: SS2D's four directional scans reading xs and x_dbl in place through the
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
-/// Recurrent form: parallel over tiles of channels; each work item runs the four directions of its channels one
-/// after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing its rows of y and
-/// the others adding to them, so no two threads write the same element and the sum's order is fixed.
+/// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
+/// vectors, dt·A exponentiated with hc_vexp and softplus with hc_vsoftplus); each work item runs the four
+/// directions of its channels one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the
+/// first writing its rows of y and the others adding to them, so no two threads write the same element and the
+/// sum's order is fixed. The sequence goes in chunks of `chunk` steps: per chunk the steps' pixels, their x_dbl
+/// rows and the lanes' xs values are gathered into contiguous step-major scratch on the stack (so every read in
+/// the recurrence is a contiguous load or a broadcast, whatever the direction and the x_dbl layout), and the
+/// outputs leave through the same kind of tile. The layouts choose-layouts picks are kept (x planar, x_dbl
+/// token-major); the gathers take the place of a layout change.
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR
@@ -72,7 +78,7 @@ extension KernelEmitter {
                         for (long l0 = 0; l0 < L; l0 += T) {
                             const long steps = l0 + T < L ? T : L - l0;
                             long px[\(chunk)];
-                            float ut[\(chunk)][HC_VLEN], yt[\(chunk)][HC_VLEN];
+                            float ut[\(chunk)][HC_VLEN], yt[\(chunk)][HC_VLEN], xdt[\(chunk)][\(r + 2 * n)];
                             /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                                (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                             if (k & 1) {
@@ -94,17 +100,23 @@ extension KernelEmitter {
                                     for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
                                 }
                             }
+                            /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                               needs them: the column-major directions jump a whole image row per step. */
+                            for (long i = 0; i < steps; i++) {
+                                const float *src = XD_AT(px[i], k);
+                                for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                            }
                             for (long t = 0; t < steps; t++) {
-                                const float *xd = XD_AT(px[t], k);
+                                const float *xd = xdt[t];
                                 hc_vf dt = vb;
-                                for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j * XS]), dt);
+                                for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                                 dt = hc_vsoftplus(dt);
                                 const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
                                 hc_vf yv = hc_vzero();
                                 for (long s = 0; s < NS; s++) {
                                     const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
-                                    h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[(R + s) * XS])));
-                                    yv = hc_vfma(h[s], hc_vset1(xd[(R + NS + s) * XS]), yv);
+                                    h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                                    yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                                 }
                                 hc_vst(yt[t], hc_vfma(u, vd, yv));
                             }

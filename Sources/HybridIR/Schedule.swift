@@ -114,8 +114,8 @@ public enum DefaultScheduler {
                 return Schedule(parallelOver: "direction*channel*chunk", tiles: ["chunk": chunk],
                                 loopOrder: ["phase", "direction", "channel", "chunk", "l", "state"], vectorWidth: 1)
             }
-            // Tiles of channels, each running the four directions in the merge order: a step's pixel, dt_raw,
-            // B and C are found once for the whole tile.
+            // Tiles of one vector of channels (lanes = channels), each running the four directions in the merge
+            // order: a step's pixel, dt_raw, B and C are found once for the whole tile and broadcast to the lanes.
             return Schedule(parallelOver: "channel_tile", tiles: ["channels": max(1, vw), "chunk": chunk],
                             loopOrder: ["channel_tile", "direction", "chunk", "l", "channel", "state"], vectorWidth: 1)
         case .reduceMean:
