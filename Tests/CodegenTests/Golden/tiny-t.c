@@ -6577,7 +6577,148 @@ struct model_ctx {
     int profiling;
     double seconds[MODEL_KERNELS];
     long calls[MODEL_KERNELS];
+    double flops[MODEL_KERNELS], bytes[MODEL_KERNELS];
+    long h8, w8; /* of the current run, for the profile's counts */
 };
+
+static const char *const kernel_scopes[MODEL_KERNELS] = {"", "patch_embed.proj", "encoder_level1.0.attn", "encoder_level1.0.attn", "encoder_level1.0.attn", "encoder_level1.0.attn", "encoder_level1.0.ffn", "down1_2.body.0", "down1_2.body.1", "encoder_level2.0.attn", "encoder_level2.0.attn", "encoder_level2.0.attn", "encoder_level2.0.attn", "encoder_level2.0.ffn", "down2_3.body.0", "down2_3.body.1", "encoder_level3.0.attn", "encoder_level3.0.attn", "encoder_level3.0.attn", "encoder_level3.0.attn", "encoder_level3.0.ffn", "down3_4.body.0", "down3_4.body.1", "latent.0.attn", "latent.0.attn", "latent.0.attn", "latent.0.attn", "latent.0.ffn", "up4_3.body.0", "up4_3.body.1", "up4_3", "reduce_chan_level3", "decoder_level3.0.attn", "decoder_level3.0.attn", "decoder_level3.0.attn", "decoder_level3.0.attn", "decoder_level3.0.ffn", "up3_2.body.0", "up3_2.body.1", "up3_2", "reduce_chan_level2", "decoder_level2.0.attn", "decoder_level2.0.attn", "decoder_level2.0.attn", "decoder_level2.0.attn", "decoder_level2.0.ffn", "up2_1.body.0", "up2_1.body.1", "up2_1", "decoder_level1.0.attn", "decoder_level1.0.attn", "decoder_level1.0.attn", "decoder_level1.0.attn", "decoder_level1.0.ffn", "refinement.0.attn", "refinement.0.attn", "refinement.0.attn", "refinement.0.attn", "refinement.0.ffn", "output", "output", ""};
+/* FLOPs and bytes moved per call: sum over i, j < 3 of c[3i+j] * h8^i * w8^j (KernelCostModel.swift). */
+static const double kernel_flops[MODEL_KERNELS][9] = {
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 55296.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 98304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 94208.0, 0.0, 0.0, 0.0, 0.0},
+    {1536.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 74752.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 390912.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 147456.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 98304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 47104.0, 0.0, 0.0, 0.0, 0.0},
+    {3072.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 53760.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 328288.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 147456.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 98304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 31744.0, 0.0, 0.0, 0.0, 0.0},
+    {12288.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 51456.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 294704.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 147456.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 98304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 15872.0, 0.0, 0.0, 0.0, 0.0},
+    {24576.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 42112.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 277912.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 589824.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 65536.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 98304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 31744.0, 0.0, 0.0, 0.0, 0.0},
+    {12288.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 51456.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 294704.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 589824.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 65536.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 98304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 47104.0, 0.0, 0.0, 0.0, 0.0},
+    {3072.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 53760.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 328288.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 589824.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 393216.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 253952.0, 0.0, 0.0, 0.0, 0.0},
+    {6144.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 280576.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 1313152.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 393216.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 253952.0, 0.0, 0.0, 0.0, 0.0},
+    {6144.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 280576.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 1313152.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 110592.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 192.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}};
+static const double kernel_bytes[MODEL_KERNELS][9] = {
+    {0.0, 0.0, 0.0, 0.0, 1536.0, 0.0, 0.0, 0.0, 0.0},
+    {1728.0, 0.0, 0.0, 0.0, 4864.0, 0.0, 0.0, 0.0, 0.0},
+    {3264.0, 0.0, 0.0, 0.0, 16384.0, 0.0, 0.0, 0.0, 0.0},
+    {1728.0, 0.0, 0.0, 0.0, 16384.0, 0.0, 0.0, 0.0, 0.0},
+    {3072.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {1088.0, 0.0, 0.0, 0.0, 12288.0, 0.0, 0.0, 0.0, 0.0},
+    {11424.0, 0.0, 0.0, 0.0, 12288.0, 0.0, 0.0, 0.0, 0.0},
+    {4608.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {12672.0, 0.0, 0.0, 0.0, 8192.0, 0.0, 0.0, 0.0, 0.0},
+    {3456.0, 0.0, 0.0, 0.0, 8192.0, 0.0, 0.0, 0.0, 0.0},
+    {10240.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {4224.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {39440.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {18432.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 2048.0, 0.0, 0.0, 0.0, 0.0},
+    {49920.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {6912.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {40960.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {16640.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {144160.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {73728.0, 0.0, 0.0, 0.0, 1536.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 1024.0, 0.0, 0.0, 0.0, 0.0},
+    {198144.0, 0.0, 0.0, 0.0, 2048.0, 0.0, 0.0, 0.0, 0.0},
+    {13824.0, 0.0, 0.0, 0.0, 2048.0, 0.0, 0.0, 0.0, 0.0},
+    {147456.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {66048.0, 0.0, 0.0, 0.0, 1536.0, 0.0, 0.0, 0.0, 0.0},
+    {549440.0, 0.0, 0.0, 0.0, 1536.0, 0.0, 0.0, 0.0, 0.0},
+    {1179648.0, 0.0, 0.0, 0.0, 1536.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 2048.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {32768.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {49920.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {6912.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {40960.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {16640.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {144160.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {294912.0, 0.0, 0.0, 0.0, 3072.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 4096.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 8192.0, 0.0, 0.0, 0.0, 0.0},
+    {8192.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {12672.0, 0.0, 0.0, 0.0, 8192.0, 0.0, 0.0, 0.0, 0.0},
+    {3456.0, 0.0, 0.0, 0.0, 8192.0, 0.0, 0.0, 0.0, 0.0},
+    {10240.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {4224.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {39440.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {73728.0, 0.0, 0.0, 0.0, 6144.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 8192.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 16384.0, 0.0, 0.0, 0.0, 0.0},
+    {12672.0, 0.0, 0.0, 0.0, 32768.0, 0.0, 0.0, 0.0, 0.0},
+    {3456.0, 0.0, 0.0, 0.0, 32768.0, 0.0, 0.0, 0.0, 0.0},
+    {12288.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {4224.0, 0.0, 0.0, 0.0, 24576.0, 0.0, 0.0, 0.0, 0.0},
+    {39440.0, 0.0, 0.0, 0.0, 24576.0, 0.0, 0.0, 0.0, 0.0},
+    {12672.0, 0.0, 0.0, 0.0, 32768.0, 0.0, 0.0, 0.0, 0.0},
+    {3456.0, 0.0, 0.0, 0.0, 32768.0, 0.0, 0.0, 0.0, 0.0},
+    {12288.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {4224.0, 0.0, 0.0, 0.0, 24576.0, 0.0, 0.0, 0.0, 0.0},
+    {39440.0, 0.0, 0.0, 0.0, 24576.0, 0.0, 0.0, 0.0, 0.0},
+    {3456.0, 0.0, 0.0, 0.0, 8960.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 2304.0, 0.0, 0.0, 0.0, 0.0},
+    {0.0, 0.0, 0.0, 0.0, 1536.0, 0.0, 0.0, 0.0, 0.0}};
+
+static double size_poly(const double *c, long h8, long w8) {
+    const double h = (double)h8, w = (double)w8;
+    return (c[0] + c[1] * w + c[2] * w * w) + h * (c[3] + c[4] * w + c[5] * w * w) + h * h * (c[6] + c[7] * w + c[8] * w * w);
+}
+
+static void profile_counts(model_ctx *ctx, int i) {
+    ctx->flops[i] += size_poly(kernel_flops[i], ctx->h8, ctx->w8);
+    ctx->bytes[i] += size_poly(kernel_bytes[i], ctx->h8, ctx->w8);
+}
 
 static const char *const kernel_names[MODEL_KERNELS] = {"k0_copy_in", "k1_conv2d", "k2_fused_attention_qkv", "k3_fused_attention_gram", "k4_fused_attention_mix", "k5_fused_attention_out", "k6_fused_feed_forward", "k7_conv2d", "k8_pixel_unshuffle", "k9_fused_attention_qkv", "k10_fused_attention_gram", "k11_fused_attention_mix", "k12_fused_attention_out", "k13_fused_feed_forward", "k14_conv2d", "k15_pixel_unshuffle", "k16_fused_attention_qkv", "k17_fused_attention_gram", "k18_fused_attention_mix", "k19_fused_attention_out", "k20_fused_feed_forward", "k21_conv2d", "k22_pixel_unshuffle", "k23_fused_attention_qkv", "k24_fused_attention_gram", "k25_fused_attention_mix", "k26_fused_attention_out", "k27_fused_feed_forward", "k28_conv2d", "k29_pixel_shuffle", "k30_concat", "k31_conv2d", "k32_fused_attention_qkv", "k33_fused_attention_gram", "k34_fused_attention_mix", "k35_fused_attention_out", "k36_fused_feed_forward", "k37_conv2d", "k38_pixel_shuffle", "k39_concat", "k40_conv2d", "k41_fused_attention_qkv", "k42_fused_attention_gram", "k43_fused_attention_mix", "k44_fused_attention_out", "k45_fused_feed_forward", "k46_conv2d", "k47_pixel_shuffle", "k48_concat", "k49_fused_attention_qkv", "k50_fused_attention_gram", "k51_fused_attention_mix", "k52_fused_attention_out", "k53_fused_feed_forward", "k54_fused_attention_qkv", "k55_fused_attention_gram", "k56_fused_attention_mix", "k57_fused_attention_out", "k58_fused_feed_forward", "k59_conv2d", "k60_add", "k61_copy_out"};
 static const char *const kernel_ops[MODEL_KERNELS] = {"reflect_pad", "conv2d", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "pixel_unshuffle", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "pixel_unshuffle", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "pixel_unshuffle", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "pixel_shuffle", "concat", "conv2d", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "pixel_shuffle", "concat", "conv2d", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "pixel_shuffle", "concat", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+reshape+l2_normalize+slice+reshape+l2_normalize+slice+reshape+transpose+matmul+mul+softmax+matmul+reshape+conv2d+add", "layer_norm+conv2d+conv2d+slice+slice+gelu+mul+conv2d+add", "conv2d", "add", "crop"};
@@ -6668,13 +6809,26 @@ const char *model_kernel_name(int i) { return i >= 0 && i < MODEL_KERNELS ? kern
 const char *model_kernel_ops(int i) { return i >= 0 && i < MODEL_KERNELS ? kernel_ops[i] : ""; }
 double model_kernel_seconds(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->seconds[i] : 0.0; }
 long model_kernel_calls(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->calls[i] : 0; }
+const char *model_kernel_scope(int i) { return i >= 0 && i < MODEL_KERNELS ? kernel_scopes[i] : ""; }
+double model_kernel_flops(int i, int height, int width) {
+    return i >= 0 && i < MODEL_KERNELS ? size_poly(kernel_flops[i], MODEL_IMAGE ? (height + 7) / 8 : 0, MODEL_IMAGE ? (width + 7) / 8 : 0) : 0.0;
+}
+double model_kernel_bytes(int i, int height, int width) {
+    return i >= 0 && i < MODEL_KERNELS ? size_poly(kernel_bytes[i], MODEL_IMAGE ? (height + 7) / 8 : 0, MODEL_IMAGE ? (width + 7) / 8 : 0) : 0.0;
+}
+double model_kernel_flop_total(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->flops[i] : 0.0; }
+double model_kernel_byte_total(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->bytes[i] : 0.0; }
+void model_set_trace(model_ctx *ctx, hc_trace_event *events, long capacity) { if (ctx) hc_pool_set_trace(ctx->pool, events, capacity); }
+long model_trace_count(const model_ctx *ctx) { return ctx ? hc_pool_trace_count(ctx->pool) : 0; }
 
 static void run_kernel(model_ctx *ctx, int i, hc_task_fn fn, void *args) {
     if (ctx->profiling) {
+        hc_pool_set_tag(ctx->pool, i);
         const double t0 = hc_now();
         hc_pool_run(ctx->pool, fn, args);
         ctx->seconds[i] += hc_now() - t0;
         ctx->calls[i] += 1;
+        profile_counts(ctx, i);
     } else {
         hc_pool_run(ctx->pool, fn, args);
     }
@@ -6690,6 +6844,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     const long h8 = 0, w8 = 0;
 #endif
     float *ws = (float *)workspace;
+    ctx->h8 = h8;
+    ctx->w8 = w8;
     hc_copyargs io = {in, ws + 60928, 1 * 3, height, width, (8*h8), (8*w8)};
     run_kernel(ctx, 0, k0_copy_in, &io);
     hc_kargs a;
