@@ -1,5 +1,6 @@
-/// The C kernels of `chunked_selective_scan` (ARCHITECTURES.md 3.1): the recurrent form, parallel over tiles of
-/// channels with the state in locals, and the carry form, three parallel phases over (channel, chunk) pairs.
+/// The C kernels of `chunked_selective_scan` (ARCHITECTURES.md 3.1): the recurrent form, parallel over blocks of one
+/// vector of channels (lanes = channels) with the state in vectors, and the carry form, three parallel phases over
+/// (channel, chunk) pairs.
 import HybridIR
 
 extension KernelEmitter {
@@ -52,39 +53,7 @@ extension KernelEmitter {
         let (n, index, dtExpr, skipped, gate) = try scanExpressions(k)
 
         if form == "recurrent" {
-            let tile = k.schedule.tile("channels")
-            return """
-                const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = \(n), T = \(chunk), TD = \(tile);
-                const long ntiles = (D + TD - 1) / TD;
-                long b, e;
-                hc_split(BT * ntiles, tid, nt, &b, &e);
-                for (long item = b; item < e; item++) {
-                    const long bb = item / ntiles, d0 = (item % ntiles) * TD, d1 = d0 + TD < D ? d0 + TD : D;
-                    float hs[\(tile)][\(n)];
-                    for (long d = 0; d < TD; d++)
-                        for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
-                    /* Chunk by chunk: every channel of the tile reads the same chunk of B and C while it is in L1. */
-                    for (long l0 = 0; l0 < L; l0 += T) {
-                        const long l1 = l0 + T < L ? l0 + T : L;
-                        for (long d = d0; d < d1; d++) {
-                            const long row = (bb * D + d) * L;
-                            float *h = hs[d - d0];
-                            for (long l = l0; l < l1; l++) {
-                                const float dt = \(dtExpr);
-                                const float u = x0[row + l];
-                                float yv = 0.0f;
-                                for (long s = 0; s < NS; s++) {
-                                    h[s] = hc_expf(dt * x2[d * NS + s]) * h[s] + dt * \(index(3)) * u;
-                                    yv += h[s] * \(index(4));
-                                }
-                                y[row + l] = \(skipped)\(gate);
-                            }
-                        }
-                    }
-                    (void)bb;
-                }
-
-            """
+            return try chunkedSelectiveScanVector(k, n: n, chunk: chunk)
         }
         let head = """
             const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = \(n), T = \(chunk);
@@ -151,5 +120,113 @@ extension KernelEmitter {
 
             """
         }
+    }
+
+    /// The recurrent form in vectors: blocks of HC_VLEN channels of one batch item (lanes = channels) with the state
+    /// in NS vectors, exp(dt·A) by hc_vexp and softplus by hc_vsoftplus. Per chunk, the lanes' u, delta and z (planar,
+    /// L apart) are gathered into step-major scratch and y leaves through one. B and C are broadcast when every lane
+    /// reads the same value ((B, N, L), or (B, G, N, L) with the block inside one group), read from per-lane tables
+    /// when fixed per channel ((D, N)), and gathered lane by lane otherwise (a block spanning groups).
+    static func chunkedSelectiveScanVector(_ k: Kernel, n: Int, chunk: Int) throws -> String {
+        let roles = try ShapeRules.selectiveScanRoles(k.op.attributes)
+        let softplus = try k.op.attributes.bool("delta_softplus")
+        func operand(_ role: String) -> String? { roles.firstIndex(of: role).map { "x\($0)" } }
+        let ranks = k.operands.map(\.shape.count)
+        let bias = operand("delta_bias"), skip = operand("D"), z = operand("z")
+        /// The C of B (i = 3) or C (i = 4) for state s at step l as a vector named `name`.
+        func value(_ i: Int, _ name: String) -> String {
+            switch ranks[i] {
+            case 2:
+                return "const hc_vf \(name) = hc_vld(fix\(i)[s]);"
+            case 3:
+                return "const hc_vf \(name) = hc_vset1(x\(i)[(bb * NS + s) * L + l]);"
+            default:
+                return """
+                    hc_vf \(name);
+                                    if (g\(i)0 == g\(i)1) \(name) = hc_vset1(x\(i)[((bb * x\(i)_d1 + g\(i)0) * NS + s) * L + l]);
+                                    else {
+                                        float lanes[HC_VLEN];
+                                        for (long i = 0; i < HC_VLEN; i++)
+                                            lanes[i] = i < nl ? x\(i)[((bb * x\(i)_d1 + (d0 + i) / (D / x\(i)_d1)) * NS + s) * L + l] : 0.0f;
+                                        \(name) = hc_vld(lanes);
+                                    }
+                    """
+            }
+        }
+        var setup = ""
+        for i in [3, 4] {
+            if ranks[i] == 2 {
+                setup += """
+                        float fix\(i)[\(n)][HC_VLEN];
+                        memset(fix\(i), 0, sizeof fix\(i));
+                        for (long i = 0; i < nl; i++)
+                            for (long s = 0; s < NS; s++) fix\(i)[s][i] = x\(i)[(d0 + i) * NS + s];
+
+                """
+            } else if ranks[i] == 4 {
+                setup += """
+                        const long g\(i)0 = d0 / (D / x\(i)_d1), g\(i)1 = (d0 + nl - 1) / (D / x\(i)_d1);
+
+                """
+            }
+        }
+        let dtLine = bias != nil ? "hc_vadd(hc_vld(dtt[t]), vbias)" : "hc_vld(dtt[t])"
+        var out = "yv"
+        if skip != nil { out = "hc_vfma(u, vskip, yv)" }
+        if z != nil { out = "hc_vmul(\(out), hc_vsilu(hc_vld(zt[t])))" }
+        return """
+            const long BT = x0_d0, D = x0_d1, L = x0_d2, NS = \(n), T = \(chunk);
+            const long nblk = (D + HC_VLEN - 1) / HC_VLEN;
+            long b, e;
+            hc_split(BT * nblk, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long bb = item / nblk, d0 = (item % nblk) * HC_VLEN, nl = D - d0 < HC_VLEN ? D - d0 : HC_VLEN;
+                /* Per-lane parameters; lanes past D stay 0 (their state stays 0 and nothing is stored). */
+                float at[\(n)][HC_VLEN], pb[HC_VLEN], pd[HC_VLEN];
+                memset(at, 0, sizeof at); memset(pb, 0, sizeof pb); memset(pd, 0, sizeof pd);
+                for (long i = 0; i < nl; i++) {
+                    for (long s = 0; s < NS; s++) at[s][i] = x2[(d0 + i) * NS + s];
+                    \(bias.map { "pb[i] = \($0)[d0 + i];" } ?? "")
+                    \(skip.map { "pd[i] = \($0)[d0 + i];" } ?? "")
+                }
+                const hc_vf vbias = hc_vld(pb), vskip = hc_vld(pd);
+                (void)vbias; (void)vskip;
+            \(setup)        hc_vf h[\(n)];
+                for (long s = 0; s < NS; s++) h[s] = hc_vzero();
+                for (long l0 = 0; l0 < L; l0 += T) {
+                    const long steps = l0 + T < L ? T : L - l0;
+                    float ut[\(chunk)][HC_VLEN], dtt[\(chunk)][HC_VLEN], zt[\(chunk)][HC_VLEN], yt[\(chunk)][HC_VLEN];
+                    (void)zt;
+                    for (long i = 0; i < HC_VLEN; i++) {
+                        if (i < nl) {
+                            const long row = (bb * D + d0 + i) * L + l0;
+                            for (long t = 0; t < steps; t++) { ut[t][i] = x0[row + t]; dtt[t][i] = x1[row + t]; }
+                            \(z.map { "for (long t = 0; t < steps; t++) zt[t][i] = \($0)[row + t];" } ?? "")
+                        } else {
+                            for (long t = 0; t < steps; t++) { ut[t][i] = 0.0f; dtt[t][i] = 0.0f; zt[t][i] = 0.0f; }
+                        }
+                    }
+                    for (long t = 0; t < steps; t++) {
+                        const long l = l0 + t;
+                        const hc_vf dt = \(softplus ? "hc_vsoftplus(\(dtLine))" : dtLine);
+                        const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        (void)l;
+                        for (long s = 0; s < NS; s++) {
+                            \(value(3, "vb_"))
+                            \(value(4, "vc_"))
+                            h[s] = hc_vfma(hc_vexp(hc_vmul(dt, hc_vld(at[s]))), h[s], hc_vmul(du, vb_));
+                            yv = hc_vfma(h[s], vc_, yv);
+                        }
+                        hc_vst(yt[t], \(out));
+                    }
+                    for (long i = 0; i < nl; i++) {
+                        float *yr = y + (bb * D + d0 + i) * L + l0;
+                        for (long t = 0; t < steps; t++) yr[t] = yt[t][i];
+                    }
+                }
+            }
+
+        """
     }
 }

@@ -91,6 +91,7 @@ public enum KernelEmitter {
         switch op.kind {
         case .conv2d:
             if let norm = try FoldedNorm.of(a) { return normalizedConv2d(k, norm) }
+            if isDepthwise3x3(k) { return depthwiseConv3x3(k) }
             return try conv2d(k)
         case .matmul:
             return try a.bool("transpose_a", default: false) ? matmulTransposedA(k) : matmul(k)
@@ -347,8 +348,9 @@ public enum KernelEmitter {
     static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool, gated: Bool = false) -> String {
         let rank = k.result.shape.count
         let hasBias = k.operands.count == (gated ? 4 : 3)
-        var value = "(xs[c * INNER + j]\(centered ? " - mean[j]" : "")) * rstd[j] * wc + bc"
-        if gated { value = "(\(value)) * hc_siluf(x\(k.operands.count - 1)[o * NC * INNER + j0 + c * INNER + j])" }
+        // The normalise-scale-shift (and gate) in vectors along the tile's contiguous inner positions.
+        var value = "hc_vfma(hc_vmul(\(centered ? "hc_vsub(xv, hc_vld(mean + j))" : "xv"), hc_vld(rstd + j)), wc, bc)"
+        if gated { value = "hc_vmul(\(value), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)))" }
         let tile = k.schedule.tile("inner")
         return """
             const long OUTER = \(product("y", 0..<axis)), NC = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
@@ -361,18 +363,24 @@ public enum KernelEmitter {
                 const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
                 const float *xs = x0 + o * NC * INNER + j0;
                 float *ys = y + o * NC * INNER + j0;
-                float mean[\(tile)], rstd[\(tile)];
-                for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+                float mean[\(tile) + HC_VLEN], rstd[\(tile) + HC_VLEN];
+                for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
                 for (long c = 0; c < NC; c++)
                     for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
                 for (long j = 0; j < m; j++) mean[j] /= (float)NC;
                 for (long c = 0; c < NC; c++)
                     for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-                for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+                for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
                 for (long c = 0; c < NC; c++) {
-                    const float wc = x1[c], bc = \(hasBias ? "x2[c]" : "0.0f");
-                    for (long j = 0; j < m; j++)
-                        ys[c * INNER + j] = \(value);
+                    const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(\(hasBias ? "x2[c]" : "0.0f"));
+                    const float *xr = xs + c * INNER;
+                    float *yr = ys + c * INNER;\(gated ? "\n                const float *zr = x\(k.operands.count - 1) + o * NC * INNER + j0 + c * INNER;" : "")
+                    for (long j = 0; j < m; j += HC_VLEN) {
+                        const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                        const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                        const hc_vf r = \(value);
+                        if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+                    }
                 }
             }
 

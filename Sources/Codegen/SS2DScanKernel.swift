@@ -1,9 +1,15 @@
 /// The C kernels of `ss2d_scan`: SS2D's four directional scans reading xs and x_dbl in place through the
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
-/// Recurrent form: parallel over tiles of channels; each work item runs the four directions of its channels one
-/// after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing its rows of y and
-/// the others adding to them, so no two threads write the same element and the sum's order is fixed.
+/// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
+/// vectors, dt·A exponentiated with hc_vexp and softplus with hc_vsoftplus); each work item runs the four
+/// directions of its channels one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the
+/// first writing its rows of y and the others adding to them, so no two threads write the same element and the
+/// sum's order is fixed. The sequence goes in chunks of `chunk` steps: per chunk the steps' pixels, their x_dbl
+/// rows and the lanes' xs values are gathered into contiguous step-major scratch on the stack (so every read in
+/// the recurrence is a contiguous load or a broadcast, whatever the direction and the x_dbl layout), and the
+/// outputs leave through the same kind of tile. The layouts choose-layouts picks are kept (x planar, x_dbl
+/// token-major); the gathers take the place of a layout change.
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR
@@ -44,32 +50,80 @@ extension KernelEmitter {
 
         """
         if form == "recurrent" {
-            let tile = k.schedule.tile("channels")
             s += """
-                const long TD = \(tile), ntiles = (E + TD - 1) / TD;
+                /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+                   exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+                   broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+                   the lanes' values are L apart) and the outputs leave through one the same way. */
+                const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
                 hc_split(ntiles, tid, nt, &b, &e);
                 for (long item = b; item < e; item++) {
-                    const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-                    /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+                    const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+                    /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-                        float hs[\(tile)][\(n)];
-                        for (long d = 0; d < TD; d++)
-                            for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+                        /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+                        float wt[\(r)][HC_VLEN], at[\(n)][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+                        memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+                        for (long i = 0; i < nl; i++) {
+                            const long ch = k * E + d0 + i;
+                            for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                            for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                            dv[i] = x4[ch];
+                            bv[i] = x5[ch];
+                        }
+                        const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+                        hc_vf h[\(n)];
+                        for (long s = 0; s < NS; s++) h[s] = hc_vzero();
                         for (long l0 = 0; l0 < L; l0 += T) {
-                            const long l1 = l0 + T < L ? l0 + T : L;
-                            for (long t = l0; t < l1; t++) {
-                \(ss2dStep("                    "))                    for (long d = d0; d < d1; d++) {
-                                    const long ch = k * E + d;
-                \(ss2dDelta("                        "))                        const float u = x0[d * L + p];
-                                    float *h = hs[d - d0], yv = 0.0f;
-                                    for (long s = 0; s < NS; s++) {
-                                        h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                                        yv += h[s] * xd[(R + NS + s) * XS];
-                                    }
-                                    yv += u * x4[ch];
-                                    if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                            const long steps = l0 + T < L ? T : L - l0;
+                            long px[\(chunk)];
+                            float ut[\(chunk)][HC_VLEN], yt[\(chunk)][HC_VLEN], xdt[\(chunk)][\(r + 2 * n)];
+                            /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                               (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                            if (k & 1) {
+                                const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                                long hh = sq0 % H, ww = sq0 / H;
+                                for (long i = 0; i < steps; i++) {
+                                    px[i] = hh * W + ww;
+                                    if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                                    else if (--hh < 0) { hh = H - 1; ww--; }
                                 }
+                            } else {
+                                for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                            }
+                            for (long i = 0; i < HC_VLEN; i++) {
+                                if (i < nl) {
+                                    const float *xr = x0 + (d0 + i) * L;
+                                    for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                                } else {
+                                    for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                                }
+                            }
+                            /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                               needs them: the column-major directions jump a whole image row per step. */
+                            for (long i = 0; i < steps; i++) {
+                                const float *src = XD_AT(px[i], k);
+                                for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                            }
+                            for (long t = 0; t < steps; t++) {
+                                const float *xd = xdt[t];
+                                hc_vf dt = vb;
+                                for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                                dt = hc_vsoftplus(dt);
+                                const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                                hc_vf yv = hc_vzero();
+                                for (long s = 0; s < NS; s++) {
+                                    const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                                    h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                                    yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                                }
+                                hc_vst(yt[t], hc_vfma(u, vd, yv));
+                            }
+                            for (long i = 0; i < nl; i++) {
+                                float *yr = y + (d0 + i) * L;
+                                if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                                else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                             }
                         }
                     }

@@ -77,7 +77,9 @@ public enum DefaultScheduler {
                                 loopOrder: ["co_tile", "p_tile", "ci", "co", "p"], vectorWidth: vw)
             }
             if groups == w[0] && w[1] == 1 {
-                return Schedule(parallelOver: "channel", loopOrder: ["channel", "oy", "ky", "ox", "kx"], vectorWidth: vw)
+                // Depthwise: tiles of 8 output rows of one plane, vectorised along the rows.
+                return Schedule(parallelOver: "plane*oy_tile", tiles: ["oy": 8], loopOrder: ["plane", "oy_tile", "oy", "ox", "ky", "kx"],
+                                vectorWidth: vw)
             }
             // Dense or grouped: tiles of output rows of one output plane, so the tile stays in L1 while every
             // input channel and tap is added to it.
@@ -112,8 +114,8 @@ public enum DefaultScheduler {
                 return Schedule(parallelOver: "direction*channel*chunk", tiles: ["chunk": chunk],
                                 loopOrder: ["phase", "direction", "channel", "chunk", "l", "state"], vectorWidth: 1)
             }
-            // Tiles of channels, each running the four directions in the merge order: a step's pixel, dt_raw,
-            // B and C are found once for the whole tile.
+            // Tiles of one vector of channels (lanes = channels), each running the four directions in the merge
+            // order: a step's pixel, dt_raw, B and C are found once for the whole tile and broadcast to the lanes.
             return Schedule(parallelOver: "channel_tile", tiles: ["channels": max(1, vw), "chunk": chunk],
                             loopOrder: ["channel_tile", "direction", "chunk", "l", "channel", "state"], vectorWidth: 1)
         case .reduceMean:

@@ -5,8 +5,9 @@
  * sigmoid <= 3 ulp; softplus <= 2 ulp; SiLU <= 3 ulp for |x| < 15; GELU absolute error < 5e-7 everywhere.
  * For large negative x, SiLU and GELU lose relative accuracy in proportion to their own conditioning
  * (about |x| ulp for SiLU, (2 + x^2) ulp for GELU, e.g. 15 ulp at x = -4): the float rounding of the
- * argument is amplified, not a loss in the formulas.  Correctness first; vectorised approximations with a
- * stated maximum error replace these later.
+ * argument is amplified, not a loss in the formulas.  Hot vector loops use the vectorised forms in hc_simd.h
+ * (hc_vexp, hc_vsoftplus, hc_vsigmoid, hc_vsilu: range reduction + polynomial, each with its stated maximum error);
+ * these scalar functions remain for scalar code and tails.
  *
  * Semantics match PyTorch's float32 operators: GELU is the exact erf form (approximate='none'), softplus
  * uses beta = 1 and threshold = 20.

@@ -296,7 +296,7 @@ static void k4_slice(void *argp, int tid, int nt) {
 /* k5_conv2d: conv2d(x0 f32[1,64,8h,8w], x1 f32[64,1,3,3], x2 f32[64]) -> y f32[1,64,8h,8w]
    from: encoder_level1.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=64, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k5_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -318,45 +318,53 @@ static void k5_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 64, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -432,36 +440,79 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][2];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[2][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[2];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][6];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -506,18 +557,25 @@ static void k8_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -681,18 +739,24 @@ static void k11_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -1356,7 +1420,7 @@ static void k22_slice(void *argp, int tid, int nt) {
 /* k23_conv2d: conv2d(x0 f32[1,128,4h,4w], x1 f32[128,1,3,3], x2 f32[128]) -> y f32[1,128,4h,4w]
    from: encoder_level2.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=128, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k23_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -1378,45 +1442,53 @@ static void k23_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 128, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -1492,36 +1564,79 @@ static void k25_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][4];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[4];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][12];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -1566,18 +1681,25 @@ static void k26_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -1741,18 +1863,24 @@ static void k29_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -2416,7 +2544,7 @@ static void k40_slice(void *argp, int tid, int nt) {
 /* k41_conv2d: conv2d(x0 f32[1,256,2h,2w], x1 f32[256,1,3,3], x2 f32[256]) -> y f32[1,256,2h,2w]
    from: encoder_level3.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=256, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k41_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -2438,45 +2566,53 @@ static void k41_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 256, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -2552,36 +2688,79 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][4];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[4];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][16];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -2626,18 +2805,25 @@ static void k44_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -2801,18 +2987,24 @@ static void k47_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -3476,7 +3668,7 @@ static void k58_slice(void *argp, int tid, int nt) {
 /* k59_conv2d: conv2d(x0 f32[1,512,h,w], x1 f32[512,1,3,3], x2 f32[512]) -> y f32[1,512,h,w]
    from: latent.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=512, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k59_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -3498,45 +3690,53 @@ static void k59_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = h8;
     const long y_d3 = w8;
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 512, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -3612,36 +3812,79 @@ static void k61_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][8];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[16][HC_VLEN], at[8][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[8];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[128];
+                float ut[128][HC_VLEN], yt[128][HC_VLEN], xdt[128][32];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -3686,18 +3929,25 @@ static void k62_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -3861,18 +4111,24 @@ static void k65_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -4620,7 +4876,7 @@ static void k77_slice(void *argp, int tid, int nt) {
 /* k78_conv2d: conv2d(x0 f32[1,256,2h,2w], x1 f32[256,1,3,3], x2 f32[256]) -> y f32[1,256,2h,2w]
    from: decoder_level3.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=256, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k78_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -4642,45 +4898,53 @@ static void k78_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (2*h8);
     const long y_d3 = (2*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 256, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -4756,36 +5020,79 @@ static void k80_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][4];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[4];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][16];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -4830,18 +5137,25 @@ static void k81_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -5005,18 +5319,24 @@ static void k84_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -5764,7 +6084,7 @@ static void k96_slice(void *argp, int tid, int nt) {
 /* k97_conv2d: conv2d(x0 f32[1,128,4h,4w], x1 f32[128,1,3,3], x2 f32[128]) -> y f32[1,128,4h,4w]
    from: decoder_level2.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=128, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k97_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -5786,45 +6106,53 @@ static void k97_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (4*h8);
     const long y_d3 = (4*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 128, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -5900,36 +6228,79 @@ static void k99_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][4];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[4];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][12];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -5974,18 +6345,25 @@ static void k100_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -6149,18 +6527,24 @@ static void k103_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -6824,7 +7208,7 @@ static void k114_slice(void *argp, int tid, int nt) {
 /* k115_conv2d: conv2d(x0 f32[1,128,8h,8w], x1 f32[128,1,3,3], x2 f32[128]) -> y f32[1,128,8h,8w]
    from: decoder_level1.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=128, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k115_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -6846,45 +7230,53 @@ static void k115_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 128, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -6960,36 +7352,79 @@ static void k117_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][4];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[4];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][12];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -7034,18 +7469,25 @@ static void k118_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -7209,18 +7651,24 @@ static void k121_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -7788,7 +8236,7 @@ static void k130_slice(void *argp, int tid, int nt) {
 /* k131_conv2d: conv2d(x0 f32[1,128,8h,8w], x1 f32[128,1,3,3], x2 f32[128]) -> y f32[1,128,8h,8w]
    from: refinement.0.self_attention.conv2d
    attributes: activation="silu", fuses="conv2d+silu", groups=128, padding=1
-   schedule: parallel over channel tiles; tiles {}; loops channel>oy>ky>ox>kx; vector 8 */
+   schedule: parallel over plane*oy_tile tiles; tiles {oy=8}; loops plane>oy_tile>oy>ox>ky>kx; vector 8 */
 static void k131_conv2d(void *argp, int tid, int nt) {
     const hc_kargs *a = (const hc_kargs *)argp;
     const long h8 = a->h8, w8 = a->w8;
@@ -7810,45 +8258,53 @@ static void k131_conv2d(void *argp, int tid, int nt) {
     const long y_d2 = (8*h8);
     const long y_d3 = (8*w8);
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
-    const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3;
-    const long CO = y_d1, OH = y_d2, OW = y_d3;
-    const long KH = x1_d2, KW = x1_d3, G = 128, CIG = CI / G, COG = CO / G;
-    const long S = 1, PAD = 1, TOY = 1;
+    const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = 8;
     const long ntiles = (OH + TOY - 1) / TOY;
     long b, e;
-    hc_split(N * CO * ntiles, tid, nt, &b, &e);
+    (void)N;
+    hc_split(N * C * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long plane = item / ntiles, oy0 = (item % ntiles) * TOY;
+        const long plane = item / ntiles, c = plane % C, oy0 = (item % ntiles) * TOY;
         const long oy1 = oy0 + TOY < OH ? oy0 + TOY : OH;
-        const long n = plane / CO, co = plane % CO, g = co / COG;
-        float *yp = y + plane * OH * OW;
-        const float bv = x2[co];
-        for (long i = oy0 * OW; i < oy1 * OW; i++) yp[i] = bv;
-        for (long cig = 0; cig < CIG; cig++) {
-            const float *xp = x0 + (n * CI + g * CIG + cig) * H * W;
-            const float *wk = x1 + (co * CIG + cig) * KH * KW;
-            for (long ky = 0; ky < KH; ky++) {
-                for (long kx = 0; kx < KW; kx++) {
-                    const float wv = wk[ky * KW + kx];
-                    /* ox range whose input column ox*S + kx - PAD lies inside the row. */
-                    long lo = 0, hi = OW;
-                    while (lo < OW && lo * S + kx - PAD < 0) lo++;
-                    while (hi > lo && (hi - 1) * S + kx - PAD >= W) hi--;
-                    for (long oy = oy0; oy < oy1; oy++) {
-                        const long iy = oy * S + ky - PAD;
-                        if (iy < 0 || iy >= H) continue;
-                        const float *xr = xp + iy * W + kx - PAD;
-                        float *yr = yp + oy * OW;
-                        if (S == 1) {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
-                        } else {
-                            for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
-                        }
+        const float *xp = x0 + plane * H * W, *wk = x1 + c * 9;
+        const float bv = x2[c];
+        hc_vf wv[9];
+        for (int i = 0; i < 9; i++) wv[i] = hc_vset1(wk[i]);
+        for (long oy = oy0; oy < oy1; oy++) {
+            float *yr = y + (plane * OH + oy) * OW;
+            /* The input rows oy - 1, oy, oy + 1; rows outside the image contribute nothing. */
+            const float *rows[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const long iy = oy + ky - 1;
+                rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
+            }
+            long ox = 1;
+            for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ox - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ox, hc_vsilu(s));
+            }
+            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            for (long j = -1; j < OW - ox; j++) {
+                const long px = j < 0 ? 0 : ox + j;
+                float s = bv;
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const long ix = px + kx - 1;
+                        if (ix >= 0 && ix < W) s = fmaf(wk[3 * ky + kx], rows[ky][ix], s);
                     }
                 }
+                s = hc_siluf(s);
+                yr[px] = s;
             }
         }
-        for (long i = 0; i < (oy1 - oy0) * OW; i++) { float *yv = yp + oy0 * OW + i; const float v = *yv; *yv = hc_siluf(v); }
     }
 }
 
@@ -7924,36 +8380,79 @@ static void k133_ss2d_scan(void *argp, int tid, int nt) {
     #define XD_AT(P, K) (x1 + (P) * (4 * J) + (K) * J)
     long b, e;
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
-    const long TD = 8, ntiles = (E + TD - 1) / TD;
+    /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
+       exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
+       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
+       the lanes' values are L apart) and the outputs leave through one the same way. */
+    const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
-        const long d0 = item * TD, d1 = d0 + TD < E ? d0 + TD : E;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the tile's rows of y. */
+        const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
+        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            float hs[8][2];
-            for (long d = 0; d < TD; d++)
-                for (long s = 0; s < NS; s++) hs[d][s] = 0.0f;
+            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            float wt[4][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
+            memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
+            for (long i = 0; i < nl; i++) {
+                const long ch = k * E + d0 + i;
+                for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                dv[i] = x4[ch];
+                bv[i] = x5[ch];
+            }
+            const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
+            hc_vf h[2];
+            for (long s = 0; s < NS; s++) h[s] = hc_vzero();
             for (long l0 = 0; l0 < L; l0 += T) {
-                const long l1 = l0 + T < L ? l0 + T : L;
-                for (long t = l0; t < l1; t++) {
-                        const long sq = k >= 2 ? L - 1 - t : t;
-                    const long p = (k & 1) ? (sq % H) * W + sq / H : sq;
-                    const float *xd = XD_AT(p, k);
-                    for (long d = d0; d < d1; d++) {
-                        const long ch = k * E + d;
-                            float dt = 0.0f;
-                        for (long j = 0; j < R; j++) dt += x2[ch * R + j] * xd[j * XS];
-                        dt = hc_softplusf(dt + x5[ch]);
-                        const float u = x0[d * L + p];
-                        float *h = hs[d - d0], yv = 0.0f;
-                        for (long s = 0; s < NS; s++) {
-                            h[s] = hc_expf(dt * x3[ch * NS + s]) * h[s] + dt * xd[(R + s) * XS] * u;
-                            yv += h[s] * xd[(R + NS + s) * XS];
-                        }
-                        yv += u * x4[ch];
-                        if (q == 0) y[d * L + p] = yv; else y[d * L + p] += yv;
+                const long steps = l0 + T < L ? T : L - l0;
+                long px[256];
+                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][8];
+                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
+                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
+                if (k & 1) {
+                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
+                    long hh = sq0 % H, ww = sq0 / H;
+                    for (long i = 0; i < steps; i++) {
+                        px[i] = hh * W + ww;
+                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                        else if (--hh < 0) { hh = H - 1; ww--; }
                     }
+                } else {
+                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
+                }
+                for (long i = 0; i < HC_VLEN; i++) {
+                    if (i < nl) {
+                        const float *xr = x0 + (d0 + i) * L;
+                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
+                    } else {
+                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
+                    }
+                }
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
+                   needs them: the column-major directions jump a whole image row per step. */
+                for (long i = 0; i < steps; i++) {
+                    const float *src = XD_AT(px[i], k);
+                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                }
+                for (long t = 0; t < steps; t++) {
+                    const float *xd = xdt[t];
+                    hc_vf dt = vb;
+                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                    dt = hc_vsoftplus(dt);
+                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    hc_vf yv = hc_vzero();
+                    for (long s = 0; s < NS; s++) {
+                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    }
+                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                }
+                for (long i = 0; i < nl; i++) {
+                    float *yr = y + (d0 + i) * L;
+                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
+                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
                 }
             }
         }
@@ -7998,18 +8497,25 @@ static void k134_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = ((xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc) * hc_siluf(x3[o * NC * INNER + j0 + c * INNER + j]);
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+                const float *zr = x3 + o * NC * INNER + j0 + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vmul(hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)));
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
@@ -8173,18 +8679,24 @@ static void k137_layer_norm(void *argp, int tid, int nt) {
         const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
         const float *xs = x0 + o * NC * INNER + j0;
         float *ys = y + o * NC * INNER + j0;
-        float mean[64], rstd[64];
-        for (long j = 0; j < m; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
+        float mean[64 + HC_VLEN], rstd[64 + HC_VLEN];
+        for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
         for (long j = 0; j < m; j++) mean[j] /= (float)NC;
         for (long c = 0; c < NC; c++)
             for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-        for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+        for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
         for (long c = 0; c < NC; c++) {
-            const float wc = x1[c], bc = x2[c];
-            for (long j = 0; j < m; j++)
-                ys[c * INNER + j] = (xs[c * INNER + j] - mean[j]) * rstd[j] * wc + bc;
+            const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(x2[c]);
+            const float *xr = xs + c * INNER;
+            float *yr = ys + c * INNER;
+            for (long j = 0; j < m; j += HC_VLEN) {
+                const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
+                const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
+                const hc_vf r = hc_vfma(hc_vmul(hc_vsub(xv, hc_vld(mean + j)), hc_vld(rstd + j)), wc, bc);
+                if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
+            }
         }
     }
 }
