@@ -1,15 +1,15 @@
 /// The C kernels of `fused_attention` (Restormer MDTA): four kernels run in sequence by model_run, sharing one
 /// workspace scratch block, because a kernel has no barrier inside it.
 ///
-///  1. `qkv`:  T = W_qkv·x + b (3C×P), a GEMM over (4 output channels × pixel tile) items; with a layer norm folded
-///     into qkv (`norm`), items of pixel tiles that compute their pixels' statistics once for all 3C rows.
+///  1. `qkv`:  T = W_qkv·x + b (3C×P) on the GEMM micro-kernel (MicroKernel.swift, prepacked weights); with a layer
+///     norm folded into qkv (`norm`), items of pixel panels that compute their pixels' statistics once for all 3C rows.
 ///  2. `gram`: per fixed tile of rows (independent of the thread count), the depthwise 3x3 of q and k computed from T
 ///     in chunks of columns, the tile's partial Gram q·kᵀ per head and the squared norms of q and k (fp64), and the
 ///     depthwise v for the tile's rows into V (C×P).
 ///  3. `mix`:  per head, the partials reduced in tile order (deterministic for any thread count), divided by
 ///     outer(max(‖q‖, eps), max(‖k‖, eps)), times temperature, softmax over keys, and the head's columns of
 ///     M = W_out·blockdiag(attn) (C×C).
-///  4. `out`:  y = M·V + b_out, a GEMM over pixels.
+///  4. `out`:  y = M·V + b_out (+ residual), the micro-kernel's GEMM over pixel panels (M packed per K block).
 ///
 /// Scratch layout (P = H·W at run time; sized at the compiled maximum): T (3C·P floats), V (C·P floats), the Gram
 /// partials (tiles × (C·D + 2C) doubles), the reduced attention (C·D doubles), M (C·C floats).
@@ -47,24 +47,19 @@ extension KernelEmitter {
             """
         switch k.phase {
         case "qkv":
+            // The micro-kernel's GEMM (MicroKernel.swift) over pixel panels; with a folded layer norm, each item
+            // computes its pixels' statistics once for all 3C rows.
+            let qkvBias = roles.contains("qkv.bias") ? x("qkv.bias") : "NULL"
+            let t = gemmTiles(k)
             if let norm = try FoldedNorm.of(a) {
-                // A folded layer norm: items of pixel tiles, each computing its statistics once for all 3C rows.
-                let qkvBias = roles.contains("qkv.bias") ? x("qkv.bias") : "NULL"
-                return prelude + """
-                    const long TP = \(normalizedPixelTile), np = (P + TP - 1) / TP;
-                    long b, e;
-                    hc_split(np, tid, nt, &b, &e);
-                    for (long item = b; item < e; item++) {
-                        const long p0 = item * TP, m = p0 + TP < P ? TP : P - p0;
-                        float mean[\(normalizedPixelTile)], rstd[\(normalizedPixelTile)];
-                        \(k.name)_stats(mean, rstd, x0 + p0, P, m, C, \(cFloat(norm.eps)));
-                        \(k.name)_gemm(T + p0, P, x0 + p0, P, m, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mean, rstd);
-                    }
+                return prelude + gemmItems(t, images: "1", pixels: "P", rows: "3 * C", stats: """
 
-                """
+                        float mean[\(t.nc)], rstd[\(t.nc)];
+                        \(k.name)_stats(mean, rstd, x0 + p0, P, pn, C, \(cFloat(norm.eps)));
+                """, call: "\(k.name)_gemm(T + p0, P, x0 + p0, P, pn, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mb0, mb1, pack, mean, rstd)")
             }
-            return prelude + gemm(out: "T", rows: "3 * C", weight: x("qkv.weight"), bias: { bias("qkv.bias", $0) },
-                                  input: "x0", tile: k.schedule.tile("p"))
+            return prelude + gemmItems(t, images: "1", pixels: "P", rows: "3 * C",
+                                       call: "\(k.name)_gemm(T + p0, P, x0 + p0, P, pn, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mb0, mb1, pack)")
         case "gram":
             let wdw = x("qkv_dwconv.weight")
             /// The depthwise 3x3 (zero padded) of T's channel `ch` at (row, xx), into `dst`.
@@ -175,39 +170,13 @@ extension KernelEmitter {
 
             """
         case "out":
-            return prelude + gemm(out: "y", rows: "C", weight: "M", bias: { bias("project_out.bias", $0) },
-                                  input: "V", tile: k.schedule.tile("p"), residual: roles.contains("residual") ? x("residual") : nil)
+            // The micro-kernel's GEMM with M computed at run time (packed per K block) and the residual in its epilogue.
+            let outBias = roles.contains("project_out.bias") ? x("project_out.bias") : "NULL"
+            let residual = roles.contains("residual") ? ", \(x("residual")) + p0, P" : ""
+            return prelude + gemmItems(gemmTiles(k), images: "1", pixels: "P", rows: "C",
+                                       call: "\(k.name)_gemm(y + p0, P, V + p0, P, pn, M, \(outBias), C, C, mb0, mb1, pack\(residual))")
         default:
             throw HybridError("fused_attention has no kernel phase '\(k.phase ?? "none")'", at: k.op.label)
         }
-    }
-
-    /// out (rows×P) = weight (rows×C) · input (C×P) + bias, over items of 4 output rows × `tile` pixels; each output
-    /// element is summed in one fixed order, whatever the thread count.
-    private static func gemm(out: String, rows: String, weight: String, bias: (String) -> String, input: String,
-                             tile: Int, residual: String? = nil) -> String {
-        // A fused residual (fuse-elementwise) is added to each finished row of the tile.
-        let add = residual.map { "\n            for (long p = p0; p < p1; p++) yr[p] += \($0)[co * P + p];" } ?? ""
-        return """
-            const long CO = \(rows), TCO = 4, TP = \(tile);
-            const long nco = (CO + TCO - 1) / TCO, np = (P + TP - 1) / TP;
-            long b, e;
-            hc_split(nco * np, tid, nt, &b, &e);
-            for (long item = b; item < e; item++) {
-                const long co0 = (item / np) * TCO, p0 = (item % np) * TP;
-                const long co1 = co0 + TCO < CO ? co0 + TCO : CO, p1 = p0 + TP < P ? p0 + TP : P;
-                for (long co = co0; co < co1; co++) {
-                    float *yr = \(out) + co * P;
-                    const float bv = \(bias("co"));
-                    for (long p = p0; p < p1; p++) yr[p] = bv;
-                    for (long ci = 0; ci < C; ci++) {
-                        const float wv = \(weight)[co * C + ci];
-                        const float *xr = \(input) + ci * P;
-                        for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
-                    }\(add)
-                }
-            }
-
-        """
     }
 }

@@ -36,6 +36,8 @@ public struct Kernel {
     public var functionNames: [String] { phases == 1 ? [name] : (1...phases).map { "\(name)_p\($0)" } }
     /// Per-thread scratch this kernel needs, in floats at the maximum image size (0: none).
     public var scratchFloats: Int = 0
+    /// Operands holding weights prepacked for the GEMM micro-kernel (MicroKernel.pack: [M/MR][K][MR]).
+    public var packedOperands: Set<Int> = []
 }
 
 public struct KernelPlan {
@@ -85,12 +87,36 @@ public struct KernelPlan {
         // 1. Constants (weights, and ops computed from constants alone: the rule of MemoryPlanner.constants),
         //    evaluated now, once, in blob order.
         let constantSet = MemoryPlanner.constants(graph, foldConstants: foldConstants)
+        // Constant weights the GEMM micro-kernel reads: stored prepacked in its order (MR from the target's
+        // GemmTiles); the plain copy too only when a kernel also reads it unpacked.
+        let mr = GemmTiles.choose(vectorWidth: target.vectorWidth, vectorRegisters: target.vectorRegisters,
+                                  l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes).mr
+        var packedWanted = Set<ValueID>(), plainWanted = Set<ValueID>(graph.outputs)
+        for op in graph.ops where !constantSet.contains(op.result) {
+            let slots = MicroKernel.packedOperands(op)
+            for (i, v) in op.operands.enumerated() where constantSet.contains(v) {
+                if slots.contains(i) { packedWanted.insert(v) } else { plainWanted.insert(v) }
+            }
+        }
+        var packedOffsets: [ValueID: Int] = [:]
         var constantValues: [ValueID: Tensor] = [:]
         var constantNames: [ValueID: String] = [:]
         var constants: [(String, Tensor, Int)] = []
         var blob = KernelPlan.blobHeaderBytes
         func addConstant(_ id: ValueID, _ name: String, _ t: Tensor) {
             constantValues[id] = t
+            if packedWanted.contains(id) {
+                let packedName = "\(name).packed\(mr)"
+                if let existing = constants.first(where: { $0.0 == packedName }) {
+                    packedOffsets[id] = existing.2
+                } else {
+                    packedOffsets[id] = blob
+                    let p = MicroKernel.pack(t, mr: mr)
+                    constants.append((packedName, p, blob))
+                    blob += (p.count * 4 + 63) / 64 * 64
+                }
+                if !plainWanted.contains(id) { constantNames[id] = packedName; return }
+            }
             if let existing = constants.first(where: { $0.0 == name }) {
                 constantNames[id] = existing.0
                 return
@@ -116,7 +142,8 @@ public struct KernelPlan {
         // 2. Schedules: the op's `schedule` attribute (schedule-kernels), else the default scheduler.
         func schedule(_ op: Operation) -> Schedule {
             Schedule.annotated(op) ?? DefaultScheduler.schedule(op, operandShapes: op.operands.map { types[$0]!.shape },
-                                                                vectorWidth: target.vectorWidth, l1dBytes: target.l1dBytes)
+                                                                vectorWidth: target.vectorWidth, l1dBytes: target.l1dBytes,
+                                                                vectorRegisters: target.vectorRegisters, l2Bytes: target.l2Bytes)
         }
 
         // 3. The memory plan recorded by plan-memory, else the same planner run now (views, lifetimes, in-place
@@ -158,6 +185,12 @@ public struct KernelPlan {
                                     phase: phase, scratch: memory.scratch[step]?[0], step: step,
                                     phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op))
                 kernel.scratchFloats = memory.threadScratch[step] ?? 0
+                for i in MicroKernel.packedOperands(op) where i < op.operands.count {
+                    if let offset = packedOffsets[memory.root(op.operands[i])] ?? packedOffsets[op.operands[i]] {
+                        kernel.operands[i].storage = .constant(offset)
+                        kernel.packedOperands.insert(i)
+                    }
+                }
                 kernels.append(kernel)
             }
         }

@@ -172,8 +172,8 @@ public enum ModelEmitter {
         #define MODEL_KERNELS \(nk)
 
         /* Arguments of every kernel: operand pointers, the output, the image size in units of 8 pixels, and for
-         * kernels that need one, per-thread scratch (thread tid owns scratch + tid * scratch_floats). */
-        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; float *scratch; long scratch_floats; } hc_kargs;
+         * kernels that need one, per-thread scratch (thread tid owns tscratch + tid * scratch_floats). */
+        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; float *scratch; float *tscratch; long scratch_floats; } hc_kargs;
 
         /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
         typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;
@@ -347,7 +347,7 @@ public enum ModelEmitter {
             s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
             s += "    a.h8 = h8; a.w8 = w8;\n"
             if let scratch = kernel.scratch { s += "    a.scratch = ws + \(scratch);\n" }
-            if kernel.scratchFloats > 0 { s += "    a.scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;\n" }
+            if kernel.scratchFloats > 0 { s += "    a.tscratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;\n" }
             if kernel.phases > 1 {
                 s += "    {\n"
                 s += "        static const hc_task_fn phases[\(kernel.phases)] = {\(kernel.functionNames.joined(separator: ", "))};\n"

@@ -30,7 +30,9 @@ public enum ScratchNeeds {
             let (c, h, w) = (x[1], x[2], x[3])
             let d = c / heads, p = h * w
             let tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
-            return ScratchNeed(shared: 4 * c * p + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c)
+            // Per thread: the micro-kernel's packing scratch for the qkv GEMM.
+            return ScratchNeed(shared: 4 * c * p + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c,
+                               perThread: GemmTiles(schedule)?.packFloats(k: c, pixels: p) ?? 0)
         case .chunkedSelectiveScan:
             // The carry form keeps, per (batch, channel, chunk), the chunk's last local state and its exponent
             // sums (2·N floats); its second phase overwrites the states with the carry into the chunk.
@@ -54,7 +56,16 @@ public enum ScratchNeeds {
             let (h, w) = (resultShape[2], resultShape[3])
             // A folded layer norm (fold-layer-norm) adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.
             let norm = op.attributes["norm"] == nil ? 0 : 2 * (min(schedule.tile("rows"), h) + 2) * w
-            return ScratchNeed(perThread: 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w + norm)
+            // The micro-kernel's packing scratch follows.
+            let pixels = (min(schedule.tile("rows"), h) + 2) * w
+            return ScratchNeed(perThread: 2 * hidden * pixels + 2 * w + norm
+                               + (GemmTiles(schedule)?.packFloats(k: max(hidden, operandShapes[0][1]), pixels: pixels) ?? 0))
+        case .conv2d:
+            // GEMM convolutions (groups 1) pack their input panels per thread.
+            guard operandShapes.count >= 2, operandShapes[1].count == 4 else { return ScratchNeed() }
+            let w = operandShapes[1]
+            return ScratchNeed(perThread: GemmTiles(schedule)?.packFloats(k: w[1] * w[2] * w[3],
+                                                                          pixels: resultShape.dropFirst(2).reduce(1, *)) ?? 0)
         default:
             return ScratchNeed()
         }
