@@ -35,7 +35,7 @@ public enum KernelEmitter {
         case .fusedFeedForward:
             return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
                 + gemmHelpers(k)
-        case .conv2d where (try? k.op.attributes.int("groups")) == 1:
+        case .conv2d where (try? k.op.attributes.int("groups")) == 1 && !k.openBLAS:
             return (norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? "") + gemmHelpers(k)
         case .fusedAttention where k.phase == "qkv":
             return (norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? "") + gemmHelpers(k)
@@ -186,6 +186,7 @@ public enum KernelEmitter {
         let groups = try a.int("groups"), padding = try a.int("padding"), stride = try a.int("stride", default: 1)
         let hasBias = k.operands.count == 3
         let bias = { (co: String) in hasBias ? "x2[\(co)]" : "0.0f" }
+        if k.openBLAS { return openBLASConv2d(k) }
         if groups == 1 { return try gemmConv2d(k) }
         if try FoldedNorm.of(a) != nil { throw HybridError("a folded layer norm needs a conv2d with groups 1", at: k.op.label) }
         // Direct convolution over tiles of output rows: each tile of one output plane stays in L1 while every

@@ -38,6 +38,16 @@ public struct Kernel {
     public var scratchFloats: Int = 0
     /// Operands holding weights prepacked for the GEMM micro-kernel (MicroKernel.pack: [M/MR][K][MR]).
     public var packedOperands: Set<Int> = []
+    /// `--gemm openblas`: this 1x1 convolution calls cblas_sgemm on plain weights.
+    public var openBLAS = false
+
+    /// Whether `op` is a 1x1 convolution that `--gemm openblas` routes through cblas_sgemm.
+    public static func usesOpenBLAS(_ op: Operation, target: Target) -> Bool {
+        guard target.openBLAS, op.kind == .conv2d, op.attributes["norm"] == nil,
+              (try? op.attributes.int("groups")) == 1, (try? op.attributes.int("padding")) == 0,
+              ((try? op.attributes.int("stride", default: 1)) ?? 1) == 1 else { return false }
+        return true
+    }
 }
 
 public struct KernelPlan {
@@ -93,7 +103,10 @@ public struct KernelPlan {
                                   l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes).mr
         var packedWanted = Set<ValueID>(), plainWanted = Set<ValueID>(graph.outputs)
         for op in graph.ops where !constantSet.contains(op.result) {
-            let slots = MicroKernel.packedOperands(op)
+            // 1x1 convs on OpenBLAS (--gemm openblas) read plain weights: only [1, 1] kernels qualify.
+            let blas = Kernel.usesOpenBLAS(op, target: target) && op.operands.count > 1
+                && types[op.operands[1]].map { $0.shape.count == 4 && $0.shape[2] == 1 && $0.shape[3] == 1 } == true
+            let slots = blas ? [] : MicroKernel.packedOperands(op)
             for (i, v) in op.operands.enumerated() where constantSet.contains(v) {
                 if slots.contains(i) { packedWanted.insert(v) } else { plainWanted.insert(v) }
             }
@@ -185,7 +198,9 @@ public struct KernelPlan {
                                     phase: phase, scratch: memory.scratch[step]?[0], step: step,
                                     phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op))
                 kernel.scratchFloats = memory.threadScratch[step] ?? 0
-                for i in MicroKernel.packedOperands(op) where i < op.operands.count {
+                let w = kernel.operands.count > 1 ? kernel.operands[1].shape.map(\.coefficient) : []
+                kernel.openBLAS = Kernel.usesOpenBLAS(op, target: target) && w.count == 4 && w[2] == 1 && w[3] == 1
+                for i in MicroKernel.packedOperands(op) where i < op.operands.count && !kernel.openBLAS {
                     if let offset = packedOffsets[memory.root(op.operands[i])] ?? packedOffsets[op.operands[i]] {
                         kernel.operands[i].storage = .constant(offset)
                         kernel.packedOperands.insert(i)

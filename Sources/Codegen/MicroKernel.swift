@@ -351,4 +351,28 @@ extension KernelEmitter {
             + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",
                         call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack)")
     }
+
+    /// `--gemm openblas`: a 1x1 convolution as cblas_sgemm on column blocks of pixels (one per item, OpenBLAS
+    /// single-threaded inside each pool thread), then the separate passes BLAS needs: bias and activation.
+    static func openBLASConv2d(_ k: Kernel) -> String {
+        let bias = k.operands.count == 3 ? "x2[co]" : "0.0f"
+        let activation = activationExpression(k).map { "\n                for (long p = 0; p < pn; p++) { const float v = yr[p]; yr[p] = \($0); }" } ?? ""
+        return """
+            const long N = x0_d0, CI = x0_d1, CO = y_d1, P = y_d2 * y_d3, TP = 1024, np = (P + TP - 1) / TP;
+            long b, e;
+            hc_split(N * np, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long n = item / np, p0 = (item % np) * TP, pn = P - p0 < TP ? P - p0 : TP;
+                float *ys = y + n * CO * P + p0;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)CO, (int)pn, (int)CI, 1.0f, x1, (int)CI,
+                            x0 + n * CI * P + p0, (int)P, 0.0f, ys, (int)P);
+                for (long co = 0; co < CO; co++) {
+                    float *yr = ys + co * P;
+                    const float bv = \(bias);
+                    for (long p = 0; p < pn; p++) yr[p] += bv;\(activation)
+                }
+            }
+
+        """
+    }
 }

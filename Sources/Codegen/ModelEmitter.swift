@@ -161,7 +161,7 @@ public enum ModelEmitter {
         #include "hc_simd.h"
         #include "hc_math.h"
         #include "model.h"
-
+        \(plan.kernels.contains { $0.openBLAS } ? "#include <cblas.h>\nvoid openblas_set_num_threads(int); /* --gemm openblas: one BLAS thread per pool thread */\n" : "")
         #define MODEL_IMAGE \(plan.imageMode ? 1 : 0)
         #define MODEL_MAX_H8 \(plan.maxH8)
         #define MODEL_MAX_W8 \(plan.maxW8)
@@ -266,7 +266,7 @@ public enum ModelEmitter {
                 return HC_ERR_THREADS;
             }
             ctx->blob = b;
-            *out = ctx;
+            \(plan.kernels.contains { $0.openBLAS } ? "openblas_set_num_threads(1);\n    " : "")*out = ctx;
             return HC_OK;
         }
 
