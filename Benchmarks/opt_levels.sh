@@ -17,17 +17,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#models[@]} -gt 0 ] || models=("$root/Graphs/models/restormer.yml" "$root/Graphs/models/mambairunet.yml" "$root/Graphs/models/ens-derain.yml")
-hybridc="$root/.build/release/hybridc"
-[ -x "$hybridc" ] || (cd "$root" && swift build -c release --product hybridc >&2)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-python3 - "$work/in.npy" "$input" <<'PY'
-import sys, numpy as np
-c, h, w = map(int, sys.argv[2].split("x"))
-np.save(sys.argv[1], np.random.default_rng(0).random((c, h, w), dtype=np.float32))
-PY
+source "$root/Benchmarks/common.sh"
+random_image "$work/in.npy" "$input"
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; input $input, $threads threads, median of $repeat runs after one warm-up"
+echo "machine: $(machine_line); input $input, $threads threads, median of $repeat runs after one warm-up"
 echo
 echo "| model | pipeline | kernels | op-output bytes / inference (scratch not counted) | median ms | ratio to -O0 |"
 echo "| --- | --- | --- | --- | --- | --- |"
@@ -43,9 +36,7 @@ for spec in "${models[@]}"; do
         stats="$("$hybridc" opt "$spec" --size "$input" --pipeline "$pipeline" --stats --emit dot | grep '^// kernels:')"
         kernels="$(echo "$stats" | sed -E 's/.*kernels: ([0-9]+).*/\1/')"
         bytes="$(echo "$stats" | sed -E 's/.*inference: ([0-9]+).*/\1/')"
-        "$work/$name-$level" "$work/in.npy" "$work/out.npy" --threads "$threads" >/dev/null 2>&1
-        line="$("$work/$name-$level" "$work/in.npy" "$work/out.npy" --threads "$threads" --repeat "$repeat" 2>&1 | grep '^run:')"
-        median="$(echo "$line" | sed -E 's/.*median ([0-9.]+) ms.*/\1/')"
+        median="$(median_ms "$work/$name-$level" "$work/in.npy" "$threads" "$repeat")"
         [ -z "$base" ] && base="$median"
         ratio="$(python3 -c "print(f'{$base / $median:.2f}x')")"
         echo "| $name | $level | $kernels | $bytes | $median | $ratio |"

@@ -20,18 +20,11 @@ while [ $# -gt 0 ]; do
 done
 [ ${#models[@]} -gt 0 ] || models=("$root"/Graphs/models/*.yml)
 [ -x /usr/bin/time ] || { echo "error: /usr/bin/time is missing (apt-get install time; see scripts/setup.sh)" >&2; exit 1; }
-hybridc="$root/.build/release/hybridc"
-[ -x "$hybridc" ] || (cd "$root" && swift build -c release --product hybridc >&2)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-python3 - "$work/in.npy" "$input" <<'PY'
-import sys, numpy as np
-c, h, w = map(int, sys.argv[2].split("x"))
-np.save(sys.argv[1], np.random.default_rng(0).random((c, h, w), dtype=np.float32))
-PY
+source "$root/Benchmarks/common.sh"
+random_image "$work/in.npy" "$input"
 
 mb() { python3 -c "print(f'{$1 / 1e6:.1f}')"; }
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; input $input, $threads threads${level[*]:+, ${level[*]}}"
+echo "machine: $(machine_line); input $input, $threads threads${level[*]:+, ${level[*]}}"
 echo
 echo "| model | weights MB | arena MB | lower bound MB | scratch MB ($threads threads) | weights + arena + scratch MB | peak RSS MB |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
