@@ -17,6 +17,7 @@ THREADS=${THREADS:-2}
 REPEAT=${REPEAT:-5}
 SIZE=${SIZE:-3x256x256}
 WORK=${WORK:-$(mktemp -d /tmp/hybridc-gemm-shapes.XXXXXX)}
+mkdir -p "$WORK"
 [ -x "$HYBRIDC" ] || { echo "gemm_shapes.sh: build hybridc first (swift build -c release)" >&2; exit 1; }
 if ! echo '#include <cblas.h>' | cc -E - >/dev/null 2>&1; then
     echo "gemm_shapes.sh: cblas.h not found (apt-get install libopenblas-dev)" >&2; exit 1
