@@ -18,7 +18,8 @@
 ///     scans in parallel over (channel, chunk), a sequential pass over the L/T chunk carries, and a parallel
 ///     correction), which trades about twice the arithmetic for parallelism over the sequence.
 ///  4. Rewrite the op in place as `chunked_selective_scan` with `chunk` and `form` added; record how many scans
-///     were chunked, how many got each form, and how many got each chunk size.
+///     were chunked, how many got each form, and how many got each chunk size, and note for each scan its scope,
+///     its form and the rule's numbers (channels against 2 · threads · vector width, length, chunk).
 import HybridIR
 
 public struct ChunkSelectiveScan: Pass {
@@ -39,6 +40,20 @@ public struct ChunkSelectiveScan: Pass {
         channels >= 2 * max(1, threads) * max(1, vectorWidth) || length <= chunk ? "recurrent" : "carry"
     }
 
+    /// The cost rule's numbers behind `form` (step 3), for `--stats`: "recurrent: channels 96 >= 2*threads 2*vector 8 = 32".
+    public static func formReason(channels: Int, length: Int, chunk: Int, threads: Int, vectorWidth: Int) -> String {
+        let need = 2 * max(1, threads) * max(1, vectorWidth)
+        let form = form(channels: channels, length: length, chunk: chunk, threads: threads, vectorWidth: vectorWidth)
+        let rule = "channels \(channels) \(channels >= need ? ">=" : "<") 2*threads \(max(1, threads))*vector \(max(1, vectorWidth)) = \(need)"
+        let chunks = (length + chunk - 1) / chunk
+        return "\(form): \(rule); length \(length), chunk \(chunk), \(chunks) chunk\(chunks == 1 ? "" : "s")"
+    }
+
+    /// One `--stats` line: where the scan is (scope, else its result) and the form with its numbers.
+    public static func formNote(_ op: Operation, _ reason: String) -> String {
+        "scan form at \(op.scope.isEmpty ? "%\(op.result)" : op.scope) (%\(op.result)): \(reason)"
+    }
+
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
         let types = graph.valueTypes()
         var chunked = 0, recurrent = 0, carry = 0
@@ -52,6 +67,8 @@ public struct ChunkSelectiveScan: Pass {
             let chunk = Self.chunk(stateSize: a.shape[1], l1Bytes: context.l1dBytes)
             let form = Self.form(channels: u.shape[0] * u.shape[1], length: u.shape[2], chunk: chunk,
                                  threads: context.threads, vectorWidth: context.vectorWidth)
+            context.note(Self.formNote(op, Self.formReason(channels: u.shape[0] * u.shape[1], length: u.shape[2], chunk: chunk,
+                                                           threads: context.threads, vectorWidth: context.vectorWidth)))
             graph.ops[i].kind = .chunkedSelectiveScan
             graph.ops[i].attributes["chunk"] = .int(chunk)
             graph.ops[i].attributes["form"] = .string(form)

@@ -15,7 +15,8 @@
 ///  3. Replace the match by one `fused_attention` op in the place of `project_out`, keeping its result id, with
 ///     operands x, the conv weights and biases, and the temperature value; delete the matched ops.
 ///  4. Record the blocks fused and the bytes the fused op no longer writes: the unfused ops' results (reshapes
-///     are views and write nothing) against the fused op's v scratch and output.
+///     are views and write nothing) against the fused op's v scratch and output (its q and k never leave
+///     per-thread row buffers: FusedAttentionKernel.swift); note the same per MDTA with its scope.
 import HybridIR
 
 public struct FuseAttention: Pass {
@@ -63,6 +64,7 @@ public struct FuseAttention: Pass {
             context.record("bytes written by unfused MDTA", written)
             context.record("bytes written by fused MDTA", fusedWritten)
             context.record("bytes no longer written", written - fusedWritten)
+            context.note("MDTA at \(fused.scope.isEmpty ? "%\(op.result)" : fused.scope): bytes written unfused \(written), fused \(fusedWritten) (v and the output)")
         }
         graph.ops = graph.ops.compactMap { op in
             if removed.contains(op.result) { return nil }

@@ -24,7 +24,8 @@
 ///     value, so users need no rewrite); drop the other matched ops.
 ///  5. chunk and form by the rules of `chunk-selective-scan`, with the channel count E (each work item of the
 ///     kernel runs all four directions of its channels). Record the blocks fused, the flip/transpose copies
-///     removed, the forms, and the intermediate bytes no longer written.
+///     removed, the forms, and the intermediate bytes no longer written; note each scan's scope and form with the
+///     rule's numbers (`ChunkSelectiveScan.formReason`).
 import HybridIR
 
 public struct FuseScanDirections: Pass {
@@ -92,6 +93,8 @@ public struct FuseScanDirections: Pass {
                 fused += 1
                 copies += m.removed.filter { [.flip, .transpose].contains(graph.ops[$0].kind) }.count
                 if form == "recurrent" { recurrent += 1 } else { carry += 1 }
+                context.note(ChunkSelectiveScan.formNote(scan, ChunkSelectiveScan.formReason(
+                    channels: m.e, length: l, chunk: chunk, threads: context.threads, vectorWidth: context.vectorWidth)))
                 bytes += m.removed.filter { graph.ops[$0].kind != .reshape }.map { types[graph.ops[$0].result]!.byteSize }
                     .reduce(0, +) - gemm.type!.byteSize
             } else {

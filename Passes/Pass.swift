@@ -16,6 +16,8 @@ public final class PassContext {
     public var weights: WeightStore
     /// Statistics of the pass being run, by name ("blocks expanded": 12); collected per pass by the manager.
     public var statistics: [(String, Int)] = []
+    /// Per-op lines of the pass being run, for choices a count cannot show (which scan form ran where and why).
+    public var notes: [String] = []
     /// The target's threads, floats per vector register and L1 data cache, for passes whose choices depend on the
     /// machine (`chunk-selective-scan`). The defaults describe the development host: 2 cores, AVX2, 32 KiB L1.
     public var threads = 2
@@ -34,4 +36,6 @@ public final class PassContext {
             statistics.append((name, value))
         }
     }
+
+    public func note(_ line: String) { notes.append(line) }
 }

@@ -15,6 +15,8 @@ public struct PassManager {
         public var seconds: Double
         public var changed: Bool
         public var statistics: [(String, Int)]
+        /// The pass's per-op lines (`PassContext.note`).
+        public var notes: [String] = []
         public var graphAfter: Graph
     }
 
@@ -34,6 +36,7 @@ public struct PassManager {
         for pass in passes {
             let before = graph
             context.statistics = []
+            context.notes = []
             let start = DispatchTime.now()
             do {
                 try pass.init().run(&graph, context)
@@ -49,7 +52,7 @@ public struct PassManager {
                 }
             }
             let record = Record(pass: pass.name, seconds: seconds, changed: graph != before,
-                                statistics: context.statistics, graphAfter: graph)
+                                statistics: context.statistics, notes: context.notes, graphAfter: graph)
             records.append(record)
             after(record)
         }

@@ -8,9 +8,10 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: the C toolchains the generated code is built with (host gcc, the aarch64 cross compiler and
 # qemu to run its output here), libpng/zlib for the generated programs (also the arm64 builds, which link
-# statically), OpenBLAS (reference GEMM), python3 for the numpy cross-check, and GNU time for the peak-RSS benchmark.
+# statically), OpenBLAS (reference GEMM), python3 for the numpy cross-check, GNU time for the peak-RSS benchmark,
+# and llvm-19 for llvm-mca-19 (`hybridc profile --target aarch64 --mca`: the Oryon throughput estimate).
 apt_packages=(python3 python3-pip gcc make time gcc-aarch64-linux-gnu qemu-user libopenblas-dev libpng-dev zlib1g-dev
-              libpng-dev:arm64 zlib1g-dev:arm64)
+              libpng-dev:arm64 zlib1g-dev:arm64 llvm-19)
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64
 fi

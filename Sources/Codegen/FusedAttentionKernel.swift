@@ -1,22 +1,25 @@
-/// The C kernels of `fused_attention` (Restormer MDTA): four kernels run in sequence by model_run, sharing one
-/// workspace scratch block, because a kernel has no barrier inside it.
+/// The C kernels of `fused_attention` (Restormer MDTA): three kernels run in sequence by model_run, sharing one
+/// workspace scratch block, because a kernel has no barrier inside it. The op writes only v and its output.
 ///
-///  1. `qkv`:  T = W_qkv·x + b (3C×P) on the GEMM micro-kernel (MicroKernel.swift, prepacked weights); with a layer
-///     norm folded into qkv (`norm`), items of pixel panels that compute their pixels' statistics once for all 3C rows.
-///  2. `gram`: per fixed tile of rows (independent of the thread count), the depthwise 3x3 of q and k computed from T
-///     in chunks of columns, the tile's partial Gram q·kᵀ per head and the squared norms of q and k (fp64), and the
-///     depthwise v for the tile's rows into V (C×P).
-///  3. `mix`:  per head, the partials reduced in tile order (deterministic for any thread count), divided by
+///  1. `gram`: per fixed tile of rows (independent of the thread count), each thread over its run of tiles keeps
+///     the 1x1 qkv rows (3C × W per image row, with a folded layer norm (`norm`) the row's statistics first) of
+///     the last three image rows in a ring in its per-thread scratch, computing each row once as the tiles advance
+///     (the row above a thread's first tile is its one-row halo, computed by both neighbouring threads); from the
+///     ring, the depthwise 3x3 of q and k in chunks of columns, the tile's partial Gram q·kᵀ per head and the
+///     squared norms of q and k (fp64), and the depthwise v for the tile's rows into V (C×P). A qkv row value is
+///     the same whichever thread computes it (each row is one GEMM call of W pixels), so the partials are too.
+///  2. `mix`:  per head, the partials reduced in tile order (deterministic for any thread count), divided by
 ///     outer(max(‖q‖, eps), max(‖k‖, eps)), times temperature, softmax over keys, and the head's columns of
 ///     M = W_out·blockdiag(attn) (C×C).
-///  4. `out`:  y = M·V + b_out (+ residual), the micro-kernel's GEMM over pixel panels (M packed per K block).
+///  3. `out`:  y = M·V + b_out, a GEMM over pixels.
 ///
-/// Scratch layout (P = H·W at run time; sized at the compiled maximum): T (3C·P floats), V (C·P floats), the Gram
-/// partials (tiles × (C·D + 2C) doubles), the reduced attention (C·D doubles), M (C·C floats).
+/// Shared scratch (P = H·W at run time; sized at the compiled maximum): V (C·P floats, rounded up to even), the
+/// Gram partials (tiles × (C·D + 2C) doubles), the reduced attention (C·D doubles), M (C·C floats). Per thread:
+/// the ring, 3 × 3C × W floats, and with a folded norm a row's mean and 1/σ (2W).
 import HybridIR
 
 extension KernelEmitter {
-    public static let fusedAttentionPhases: [String?] = ["qkv", "gram", "mix", "out"]
+    public static let fusedAttentionPhases: [String?] = ["gram", "mix", "out"]
     public static let fusedAttentionRowsPerTile = FusedAttentionTiles.rowsPerTile
     public static let fusedAttentionColumnsPerChunk = FusedAttentionTiles.columnsPerChunk
 
@@ -39,57 +42,74 @@ extension KernelEmitter {
         let prelude = """
                 const long C = \(c), HEADS = \(heads), D = \(d), H = x0_d2, W = x0_d3, P = H * W;
                 const long TR = \(rows), NTILES = (H + TR - 1) / TR, GSTRIDE = C * D + 2 * C;
-                float *T = s, *V = s + 3 * C * P;
-                double *G = (double *)(s + 4 * C * P), *A = G + NTILES * GSTRIDE;
+                float *V = s;
+                double *G = (double *)(s + (C * P + 1) / 2 * 2), *A = G + NTILES * GSTRIDE;
                 float *M = (float *)(A + C * D);
-                (void)HEADS; (void)D; (void)NTILES; (void)GSTRIDE; (void)T; (void)V; (void)G; (void)A; (void)M;
+                (void)HEADS; (void)D; (void)NTILES; (void)GSTRIDE; (void)V; (void)G; (void)A; (void)M;
 
             """
         switch k.phase {
-        case "qkv":
-            // The micro-kernel's GEMM (MicroKernel.swift) over pixel panels; with a folded layer norm, each item
-            // computes its pixels' statistics once for all 3C rows.
-            let qkvBias = roles.contains("qkv.bias") ? x("qkv.bias") : "NULL"
-            let t = gemmTiles(k)
-            if let norm = try FoldedNorm.of(a) {
-                return prelude + gemmItems(t, images: "1", pixels: "P", rows: "3 * C", stats: """
-
-                        float mean[\(t.nc)], rstd[\(t.nc)];
-                        \(k.name)_stats(mean, rstd, x0 + p0, P, pn, C, \(cFloat(norm.eps)));
-                """, call: "\(k.name)_gemm(T + p0, P, x0 + p0, P, pn, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mb0, mb1, pack, mean, rstd)")
-            }
-            return prelude + gemmItems(t, images: "1", pixels: "P", rows: "3 * C",
-                                       call: "\(k.name)_gemm(T + p0, P, x0 + p0, P, pn, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mb0, mb1, pack)")
         case "gram":
             let wdw = x("qkv_dwconv.weight")
-            /// The depthwise 3x3 (zero padded) of T's channel `ch` at (row, xx), into `dst`.
+            /// The depthwise 3x3 (zero padded) of qkv channel `ch` at (row, xx), from the ring, into `dst`.
             func dw(_ dst: String, _ ch: String) -> String {
                 """
                 {
-                                const float *tp = T + (\(ch)) * P, *wk = \(wdw) + (\(ch)) * 9;
+                                const float *wk = \(wdw) + (\(ch)) * 9;
                                 float acc = \(bias("qkv_dwconv.bias", ch));
                                 for (long ky = 0; ky < 3; ky++) {
                                     const long iy = row + ky - 1;
                                     if (iy < 0 || iy >= H) continue;
+                                    const float *tp = R + (iy % 3) * TW + (\(ch)) * W;
                                     for (long kx = 0; kx < 3; kx++) {
                                         const long ix = xx + kx - 1;
                                         if (ix < 0 || ix >= W) continue;
-                                        acc += wk[ky * 3 + kx] * tp[iy * W + ix];
+                                        acc += wk[ky * 3 + kx] * tp[ix];
                                     }
                                 }
                                 \(dst) = acc;
                             }
                 """
             }
+            let qkvRow: String
+            if let norm = try FoldedNorm.of(a) {
+                let qkvBias = roles.contains("qkv.bias") ? x("qkv.bias") : "NULL"
+                qkvRow = """
+                                \(k.name)_stats(mean, rstd, x0 + next * W, P, W, C, \(cFloat(norm.eps)));
+                                \(k.name)_gemm(tr, W, x0 + next * W, P, W, \(x("qkv.weight")), \(qkvBias), 3 * C, C, mean, rstd);
+                    """
+            } else {
+                qkvRow = """
+                                for (long co = 0; co < 3 * C; co++) {
+                                    float *yr = tr + co * W;
+                                    const float bv = \(bias("qkv.bias", "co"));
+                                    for (long p = 0; p < W; p++) yr[p] = bv;
+                                    for (long ci = 0; ci < C; ci++) {
+                                        const float wv = \(x("qkv.weight"))[co * C + ci];
+                                        const float *xr = x0 + ci * P + next * W;
+                                        for (long p = 0; p < W; p++) yr[p] += wv * xr[p];
+                                    }
+                                }
+                    """
+            }
+            let norm = try FoldedNorm.of(a) != nil
             return prelude + """
-                const long CW = \(cols);
+                const long CW = \(cols), TW = 3 * C * W;
+                float *restrict R = a->thread_scratch + (long)tid * a->scratch_floats;
+                \(norm ? "float *restrict mean = R + 3 * TW, *restrict rstd = mean + W;" : "")
                 long b, e;
                 hc_split(NTILES, tid, nt, &b, &e);
+                /* Rows [next - 3, next) of the 1x1 qkv output are in the ring, row r in slot r % 3. */
+                long next = b * TR - 1 > 0 ? b * TR - 1 : 0;
                 for (long tile = b; tile < e; tile++) {
                     double *gp = G + tile * GSTRIDE;
                     for (long i = 0; i < GSTRIDE; i++) gp[i] = 0.0;
                     const long y0 = tile * TR, y1 = y0 + TR < H ? y0 + TR : H;
                     for (long row = y0; row < y1; row++) {
+                        for (const long need = row + 1 < H ? row + 1 : H - 1; next <= need; next++) {
+                            float *tr = R + (next % 3) * TW;
+                \(qkvRow)
+                        }
                         for (long x0c = 0; x0c < W; x0c += CW) {
                             const long n = x0c + CW < W ? CW : W - x0c;
                             for (long head = 0; head < HEADS; head++) {
@@ -170,13 +190,39 @@ extension KernelEmitter {
 
             """
         case "out":
-            // The micro-kernel's GEMM with M computed at run time (packed per K block) and the residual in its epilogue.
-            let outBias = roles.contains("project_out.bias") ? x("project_out.bias") : "NULL"
-            let residual = roles.contains("residual") ? ", \(x("residual")) + p0, P" : ""
-            return prelude + gemmItems(gemmTiles(k), images: "1", pixels: "P", rows: "C",
-                                       call: "\(k.name)_gemm(y + p0, P, V + p0, P, pn, M, \(outBias), C, C, mb0, mb1, pack\(residual))")
+            return prelude + gemm(out: "y", rows: "C", weight: "M", bias: { bias("project_out.bias", $0) },
+                                  input: "V", tile: k.schedule.tile("p"), residual: roles.contains("residual") ? x("residual") : nil)
         default:
             throw HybridError("fused_attention has no kernel phase '\(k.phase ?? "none")'", at: k.op.label)
         }
+    }
+
+    /// out (rows×P) = weight (rows×C) · input (C×P) + bias, over items of 4 output rows × `tile` pixels; each output
+    /// element is summed in one fixed order, whatever the thread count.
+    private static func gemm(out: String, rows: String, weight: String, bias: (String) -> String, input: String,
+                             tile: Int, residual: String? = nil) -> String {
+        // A fused residual (fuse-elementwise) is added to each finished row of the tile.
+        let add = residual.map { "\n            for (long p = p0; p < p1; p++) yr[p] += \($0)[co * P + p];" } ?? ""
+        return """
+            const long CO = \(rows), TCO = 4, TP = \(tile);
+            const long nco = (CO + TCO - 1) / TCO, np = (P + TP - 1) / TP;
+            long b, e;
+            hc_split(nco * np, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long co0 = (item / np) * TCO, p0 = (item % np) * TP;
+                const long co1 = co0 + TCO < CO ? co0 + TCO : CO, p1 = p0 + TP < P ? p0 + TP : P;
+                for (long co = co0; co < co1; co++) {
+                    float *yr = \(out) + co * P;
+                    const float bv = \(bias("co"));
+                    for (long p = p0; p < p1; p++) yr[p] = bv;
+                    for (long ci = 0; ci < C; ci++) {
+                        const float wv = \(weight)[co * C + ci];
+                        const float *xr = \(input) + ci * P;
+                        for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
+                    }\(add)
+                }
+            }
+
+        """
     }
 }

@@ -72,7 +72,7 @@ extension KernelEmitter {
             const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
             const long HID = \(hidden), C2 = 2 * HID, R = \(rows) < H ? \(rows) : H;
             const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-            float *restrict t = a->tscratch + (long)tid * a->scratch_floats;
+            float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
             float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
             /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
             float *restrict pack = u2 + W\(try FoldedNorm.of(a) != nil ? " + 2 * TS" : "");

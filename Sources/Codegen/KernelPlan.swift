@@ -6,8 +6,21 @@ import HybridIR
 public enum Storage: Equatable {
     /// Offset in floats into the workspace.
     case workspace(Int)
+    /// Offset in floats into the workspace that depends on the image size: `base` plus `shift` (e.g. 48·h8·w8).
+    /// An operand of a free concatenation, written by its producer straight into the concat's slot: with a
+    /// smaller image the concat uses the front of its slot, so its operands move with the run-time size.
+    case workspaceView(base: Int, shift: Dim)
     /// Offset in bytes into the weights blob.
     case constant(Int)
+
+    /// The offset in floats into the workspace at image size (h8, w8); nil for a constant.
+    public func workspaceOffset(h8: Int, w8: Int) -> Int? {
+        switch self {
+        case .workspace(let off): return off
+        case .workspaceView(let base, let shift): return base + shift.value(h8: h8, w8: w8)
+        case .constant: return nil
+        }
+    }
 }
 
 public struct Kernel {
@@ -169,17 +182,27 @@ public struct KernelPlan {
             }, reuse: true, foldConstants: foldConstants)
         workspaceFloats = memory.arenaFloats
         lowerBoundFloats = memory.lowerBoundFloats
-        buffers = memory.buffers.map { (offset: $0.offset, floats: $0.floats, first: $0.first, last: $0.last) }
+        // Slots inside a free concatenation's slot are covered by it (their lifetimes are within its own).
+        buffers = memory.buffers.filter { $0.parent == nil }.map { (offset: $0.offset, floats: $0.floats, first: $0.first, last: $0.last) }
         scratchFloatsPerThread = memory.threadScratchFloats
-        func storage(_ v: ValueID) -> Storage {
+        func storage(_ v: ValueID) throws -> Storage {
             let r = memory.root(v)
             if let name = constantNames[r] ?? constantNames[v] {
                 return .constant(constantList.first { $0.name == name }!.offset)
             }
+            if let place = memory.placedIn[v] ?? memory.placedIn[r] {
+                // Inside a free concatenation: the concat's slot plus start · (the dims after the axis), symbolic.
+                let base = memory.offsets[place.concat]!
+                guard let inner = Dim.product(shapes[place.concat]!.suffix(from: place.axis + 1)) else {
+                    throw HybridError("the offset of %\(v) inside the concatenation %\(place.concat) is not one dimension of the image size")
+                }
+                let shift = Dim(place.start * inner.coefficient, h: inner.timesH, w: inner.timesW)
+                return shift.isConstant ? .workspace(base + shift.coefficient) : .workspaceView(base: base, shift: shift)
+            }
             return .workspace(memory.offsets[v] ?? memory.offsets[r]!)
         }
         inputOffset = memory.inputOffset
-        outputStorage = storage(graph.outputs[0])
+        outputStorage = try storage(graph.outputs[0])
 
         // 4. Kernels with their schedules and scratch.
         var kernels: [Kernel] = []
@@ -192,8 +215,8 @@ public struct KernelPlan {
                 if let fuses = try? op.attributes.string("fuses") { ops = fuses.split(whereSeparator: { $0 == "," || $0 == "+" }).map(String.init) }
                 var kernel = Kernel(index: index, name: "k\(index)_\(op.kind.name)" + (phase.map { "_\($0)" } ?? ""),
                                     ops: ops, op: op,
-                                    operands: op.operands.map { (storage($0), shapes[$0]!) },
-                                    result: (storage(op.result), shapes[op.result]!),
+                                    operands: try op.operands.map { (try storage($0), shapes[$0]!) },
+                                    result: (try storage(op.result), shapes[op.result]!),
                                     schedule: schedule(op),
                                     phase: phase, scratch: memory.scratch[step]?[0], step: step,
                                     phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op))

@@ -1,5 +1,6 @@
 /// The one GEMM micro-kernel generator: every GEMM-shaped kernel (1x1 and dense KxK convolutions, the projections
-/// of `fused_feed_forward`, the qkv projection of `fused_attention`) calls C printed here.
+/// of `fused_feed_forward`) calls C printed here. (`fused_attention` computes its qkv rows inside its gram phase
+/// with its own tile, FusedAttentionKernel.swift.)
 ///
 /// Layout is planar: Y[m][p] = sum_k W[m][k] · X[k][p]. The C has three levels:
 ///  - `<prefix>_micro`: one MR×NR register tile (MR output channels × NR = nv vectors of pixels, GemmTiles) over a
@@ -39,9 +40,6 @@ public enum MicroKernel {
         case .fusedFeedForward:
             guard let roles = try? ShapeRules.fusedFeedForwardRoles(op.attributes) else { return [] }
             return ["project_in", "project_out"].compactMap { roles.firstIndex(of: $0) }
-        case .fusedAttention:
-            guard let roles = try? ShapeRules.fusedAttentionRoles(op.attributes) else { return [] }
-            return roles.firstIndex(of: "qkv.weight").map { [$0] } ?? []
         default:
             return []
         }
@@ -286,17 +284,6 @@ extension KernelEmitter {
             o.packed = roles.firstIndex(of: "project_out").map { k.packedOperands.contains($0) } ?? false
             o.residual = roles.contains("residual")
             s += MicroKernel.gemm("\(k.name)_out", micro: k.name, t, o)
-        case .fusedAttention where k.phase == "out":
-            var o = MicroKernel.Options()
-            o.packed = false
-            o.residual = ((try? ShapeRules.fusedAttentionRoles(k.op.attributes)) ?? []).contains("residual")
-            s += MicroKernel.gemm(k.name, micro: k.name, t, o)
-        case .fusedAttention:
-            let roles = (try? ShapeRules.fusedAttentionRoles(k.op.attributes)) ?? []
-            var o = MicroKernel.Options()
-            o.norm = norm
-            o.packed = roles.firstIndex(of: "qkv.weight").map { k.packedOperands.contains($0) } ?? false
-            s += MicroKernel.gemm(k.name, micro: k.name, t, o)
         default:
             break
         }
@@ -314,7 +301,7 @@ extension KernelEmitter {
             const long nmb = (ROWS + MR - 1) / MR, npb = (PIX + NC - 1) / NC;
             long ncg = 1;
             while (NIMG * npb * ncg < 4 * nt && ncg < nmb) ncg++;
-            float *restrict pack = a->tscratch + (long)tid * a->scratch_floats;
+            float *restrict pack = a->thread_scratch + (long)tid * a->scratch_floats;
             long b, e;
             hc_split(NIMG * npb * ncg, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {

@@ -94,6 +94,16 @@ public enum ModelEmitter {
         const char *model_kernel_ops(int i);
         double model_kernel_seconds(const model_ctx *ctx, int i);
         long   model_kernel_calls(const model_ctx *ctx, int i);
+        /* Profile model (KernelCostModel.swift): FLOPs and bytes moved by one call of kernel i at height x width,
+         * the totals over the calls profiled so far, the kernel's IR scope, and a per-thread trace of pool runs
+         * (events tagged with the kernel index; see hc_pool_set_trace). */
+        const char *model_kernel_scope(int i);
+        double model_kernel_flops(int i, int height, int width);
+        double model_kernel_bytes(int i, int height, int width);
+        double model_kernel_flop_total(const model_ctx *ctx, int i);
+        double model_kernel_byte_total(const model_ctx *ctx, int i);
+        void   model_set_trace(model_ctx *ctx, hc_trace_event *events, long capacity);
+        long   model_trace_count(const model_ctx *ctx);
 
         extern const unsigned char model_weights_blob[];
         extern const unsigned char model_weights_blob_end[];
@@ -106,6 +116,7 @@ public enum ModelEmitter {
     static func pointer(_ s: Storage) -> String {
         switch s {
         case .workspace(let off): return "ws + \(off)"
+        case .workspaceView(let base, let shift): return "ws + \(base) + \(shift.c)"
         case .constant(let off): return "(const float *)(ctx->blob + \(off))"
         }
     }
@@ -124,11 +135,13 @@ public enum ModelEmitter {
     static let runPhases = """
         /* A kernel of several phases: each phase is one pool run, so every phase sees all of the previous one. */
         static void run_phases(model_ctx *ctx, int i, const hc_task_fn *fns, int n, void *args) {
+            if (ctx->profiling) hc_pool_set_tag(ctx->pool, i);
             const double t0 = ctx->profiling ? hc_now() : 0.0;
             for (int p = 0; p < n; p++) hc_pool_run(ctx->pool, fns[p], args);
             if (ctx->profiling) {
                 ctx->seconds[i] += hc_now() - t0;
                 ctx->calls[i] += 1;
+                profile_counts(ctx, i);
             }
         }
 
@@ -141,6 +154,14 @@ public enum ModelEmitter {
         var ops = [plan.imageMode ? "reflect_pad" : "copy"] + plan.kernels.map { $0.ops.joined(separator: "+") }
             + [plan.imageMode ? "crop" : "copy"]
         names = names.map { "\"\($0)\"" }
+        let scopes = ["\"\""] + plan.kernels.map { "\"\($0.op.scope.replacingOccurrences(of: "\\", with: "").replacingOccurrences(of: "\"", with: ""))\"" } + ["\"\""]
+        let models = plan.kernels.map { KernelCostModel.polynomials($0, plan: plan) }
+        let flopRows = [SizePolynomial.constant(0)] + models.map(\.flops) + [SizePolynomial.constant(0)]
+        let byteRows = [KernelCostModel.copyBytes(plan.inputShape, plan: plan)] + models.map(\.bytes)
+            + [KernelCostModel.copyBytes(plan.outputShape, plan: plan)]
+        func table(_ rows: [SizePolynomial]) -> String {
+            rows.map { "{" + $0.coefficients.map { "\($0)" }.joined(separator: ", ") + "}" }.joined(separator: ",\n    ")
+        }
         ops = ops.map { "\"\($0)\"" }
         let inRank = plan.inputShape.count, outRank = plan.outputShape.count
         let maxShape = { (s: SymbolicShape) in s.map { String($0.value(h8: plan.maxH8, w8: plan.maxW8)) } }
@@ -172,8 +193,8 @@ public enum ModelEmitter {
         #define MODEL_KERNELS \(nk)
 
         /* Arguments of every kernel: operand pointers, the output, the image size in units of 8 pixels, and for
-         * kernels that need one, per-thread scratch (thread tid owns tscratch + tid * scratch_floats). */
-        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; float *scratch; float *tscratch; long scratch_floats; } hc_kargs;
+         * kernels that need one, per-thread scratch (thread tid owns scratch + tid * scratch_floats). */
+        typedef struct { const float *in[\(max(1, plan.kernels.map { $0.operands.count }.max() ?? 1))]; float *out; long h8, w8; float *scratch; long scratch_floats; float *thread_scratch; } hc_kargs;
 
         /* Arguments of the copy-in / copy-out kernels: (C, H, W) planes, the source size and the destination size. */
         typedef struct { const float *src; float *dst; long c, h, w, dh, dw; } hc_copyargs;
@@ -223,7 +244,26 @@ public enum ModelEmitter {
             int profiling;
             double seconds[MODEL_KERNELS];
             long calls[MODEL_KERNELS];
+            double flops[MODEL_KERNELS], bytes[MODEL_KERNELS];
+            long h8, w8; /* of the current run, for the profile's counts */
         };
+
+        static const char *const kernel_scopes[MODEL_KERNELS] = {\(scopes.joined(separator: ", "))};
+        /* FLOPs and bytes moved per call: sum over i, j < 3 of c[3i+j] * h8^i * w8^j (KernelCostModel.swift). */
+        static const double kernel_flops[MODEL_KERNELS][9] = {
+            \(table(flopRows))};
+        static const double kernel_bytes[MODEL_KERNELS][9] = {
+            \(table(byteRows))};
+
+        static double size_poly(const double *c, long h8, long w8) {
+            const double h = (double)h8, w = (double)w8;
+            return (c[0] + c[1] * w + c[2] * w * w) + h * (c[3] + c[4] * w + c[5] * w * w) + h * h * (c[6] + c[7] * w + c[8] * w * w);
+        }
+
+        static void profile_counts(model_ctx *ctx, int i) {
+            ctx->flops[i] += size_poly(kernel_flops[i], ctx->h8, ctx->w8);
+            ctx->bytes[i] += size_poly(kernel_bytes[i], ctx->h8, ctx->w8);
+        }
 
         static const char *const kernel_names[MODEL_KERNELS] = {\(names.joined(separator: ", "))};
         static const char *const kernel_ops[MODEL_KERNELS] = {\(ops.joined(separator: ", "))};
@@ -314,13 +354,26 @@ public enum ModelEmitter {
         const char *model_kernel_ops(int i) { return i >= 0 && i < MODEL_KERNELS ? kernel_ops[i] : ""; }
         double model_kernel_seconds(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->seconds[i] : 0.0; }
         long model_kernel_calls(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->calls[i] : 0; }
+        const char *model_kernel_scope(int i) { return i >= 0 && i < MODEL_KERNELS ? kernel_scopes[i] : ""; }
+        double model_kernel_flops(int i, int height, int width) {
+            return i >= 0 && i < MODEL_KERNELS ? size_poly(kernel_flops[i], MODEL_IMAGE ? (height + 7) / 8 : 0, MODEL_IMAGE ? (width + 7) / 8 : 0) : 0.0;
+        }
+        double model_kernel_bytes(int i, int height, int width) {
+            return i >= 0 && i < MODEL_KERNELS ? size_poly(kernel_bytes[i], MODEL_IMAGE ? (height + 7) / 8 : 0, MODEL_IMAGE ? (width + 7) / 8 : 0) : 0.0;
+        }
+        double model_kernel_flop_total(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->flops[i] : 0.0; }
+        double model_kernel_byte_total(const model_ctx *ctx, int i) { return ctx && i >= 0 && i < MODEL_KERNELS ? ctx->bytes[i] : 0.0; }
+        void model_set_trace(model_ctx *ctx, hc_trace_event *events, long capacity) { if (ctx) hc_pool_set_trace(ctx->pool, events, capacity); }
+        long model_trace_count(const model_ctx *ctx) { return ctx ? hc_pool_trace_count(ctx->pool) : 0; }
 
         \(plan.kernels.contains { $0.phases > 1 } ? runPhases : "")static void run_kernel(model_ctx *ctx, int i, hc_task_fn fn, void *args) {
             if (ctx->profiling) {
+                hc_pool_set_tag(ctx->pool, i);
                 const double t0 = hc_now();
                 hc_pool_run(ctx->pool, fn, args);
                 ctx->seconds[i] += hc_now() - t0;
                 ctx->calls[i] += 1;
+                profile_counts(ctx, i);
             } else {
                 hc_pool_run(ctx->pool, fn, args);
             }
@@ -336,6 +389,8 @@ public enum ModelEmitter {
             const long h8 = 0, w8 = 0;
         #endif
             float *ws = (float *)workspace;
+            ctx->h8 = h8;
+            ctx->w8 = w8;
             hc_copyargs io = {in, ws + \(plan.inputOffset), \(pin.c), height, width, \(pin.h), \(pin.w)};
             run_kernel(ctx, 0, k0_copy_in, &io);
             hc_kargs a;
@@ -347,7 +402,12 @@ public enum ModelEmitter {
             s += "    a.out = \(pointer(kernel.result.storage).replacingOccurrences(of: "(const float *)", with: "(float *)"));\n"
             s += "    a.h8 = h8; a.w8 = w8;\n"
             if let scratch = kernel.scratch { s += "    a.scratch = ws + \(scratch);\n" }
-            if kernel.scratchFloats > 0 { s += "    a.tscratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;\n" }
+            if kernel.scratchFloats > 0 {
+                // Per-thread slots: always in thread_scratch (the GEMM micro-kernel's packing); also in scratch for a
+                // kernel without a shared block (fused_feed_forward).
+                s += "    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;\n"
+                if kernel.scratch == nil { s += "    a.scratch = ws + MODEL_WORKSPACE_FLOATS;\n" }
+            }
             if kernel.phases > 1 {
                 s += "    {\n"
                 s += "        static const hc_task_fn phases[\(kernel.phases)] = {\(kernel.functionNames.joined(separator: ", "))};\n"

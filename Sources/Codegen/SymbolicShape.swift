@@ -15,6 +15,16 @@ public struct Dim: Hashable, CustomStringConvertible {
 
     public var isConstant: Bool { !timesH && !timesW }
 
+    /// The product of `dims` when it is one dimension (at most one factor of h8 and one of w8), else nil.
+    public static func product<S: Sequence>(_ dims: S) -> Dim? where S.Element == Dim {
+        var p = Dim(1)
+        for d in dims {
+            if d.timesH && p.timesH || d.timesW && p.timesW { return nil }
+            p = Dim(p.coefficient * d.coefficient, h: p.timesH || d.timesH, w: p.timesW || d.timesW)
+        }
+        return p
+    }
+
     public func value(h8: Int, w8: Int) -> Int { coefficient * (timesH ? h8 : 1) * (timesW ? w8 : 1) }
 
     /// The C expression (h8 and w8 are variables in every kernel).

@@ -37,4 +37,9 @@ public enum Commands {
         try Safetensors.write(model.weights, metadata: ["generator": "hybridc --random-weights \(seed)"], to: output)
         return (model.weights.count, model.warnings)
     }
+
+    /// `hybridc profile`: see Profile.swift.
+    public static func profile(_ options: ProfileOptions, progress: (String) -> Void) throws -> (report: String, warnings: [String]) {
+        try Profile.run(options, progress: progress)
+    }
 }

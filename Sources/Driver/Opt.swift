@@ -91,8 +91,10 @@ public enum Opt {
             for r in records {
                 let s = r.statistics.map { "\($0.0): \($0.1)" }.joined(separator: ", ")
                 t += "// \(r.pass): \(s.isEmpty ? "-" : s)\n"
+                for line in r.notes { t += "//   \(line)\n" }
             }
-            let ops = graph.ops.filter { $0.kind != .weight && $0.kind != .reshape }
+            // Free concatenations (plan-memory: `placed`) are no kernel and write nothing of their own.
+            let ops = graph.ops.filter { $0.kind != .weight && $0.kind != .reshape && (try? $0.attributes.bool("placed")) != true }
             t += "// kernels: \(ops.count); bytes written per inference: \(ops.compactMap { $0.type?.byteSize }.reduce(0, +)) (op outputs; fused ops' scratch not counted)\n"
             write(t)
         }

@@ -24,15 +24,16 @@ public enum ScratchNeeds {
     public static func of(_ op: Operation, operandShapes: [[Int]], resultShape: [Int], schedule: Schedule) -> ScratchNeed {
         switch op.kind {
         case .fusedAttention:
-            // T (3C·P), V (C·P), the Gram partials per row tile (C·D + 2C doubles), the reduced attention
-            // (C·D doubles) and M (C·C): see FusedAttentionKernel.swift.
+            // Shared: V (C·P, rounded up to even for the doubles after it), the Gram partials per row tile
+            // (C·D + 2C doubles), the reduced attention (C·D doubles) and M (C·C). Per thread: the ring of three
+            // image rows of the 1x1 qkv output (3 × 3C × W) and, with a folded norm, a row's mean and 1/σ (2W).
+            // See FusedAttentionKernel.swift.
             let x = operandShapes[0], heads = (try? op.attributes.int("heads")) ?? 1
             let (c, h, w) = (x[1], x[2], x[3])
             let d = c / heads, p = h * w
             let tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
-            // Per thread: the micro-kernel's packing scratch for the qkv GEMM.
-            return ScratchNeed(shared: 4 * c * p + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c,
-                               perThread: GemmTiles(schedule)?.packFloats(k: c, pixels: p) ?? 0)
+            return ScratchNeed(shared: (c * p + 1) / 2 * 2 + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c,
+                               perThread: 9 * c * w + (op.attributes["norm"] == nil ? 0 : 2 * w))
         case .chunkedSelectiveScan:
             // The carry form keeps, per (batch, channel, chunk), the chunk's last local state and its exponent
             // sums (2·N floats); its second phase overwrites the states with the carry into the chunk.
@@ -81,10 +82,28 @@ public struct MemoryPlan: Equatable {
         public var floats: Int
         public var first: Int
         public var last: Int
+        /// A slot inside another: an operand of a free concatenation lives in the concat's slot, `shift` floats
+        /// (at the maximum size) from its start; `parent` is that slot's index. Its offset follows the parent's,
+        /// it is not placed on its own and it does not count in the lower bound (the parent covers it).
+        public var parent: Int? = nil
+        public var shift: Int = 0
+    }
+
+    /// Where an operand of a free concatenation lives: inside the slot of `concat` (its result), at index `start`
+    /// along `axis`. Every dimension before the axis is 1, so the operand is one contiguous range of the concat.
+    public struct Placement: Equatable {
+        public var concat: ValueID
+        public var axis: Int
+        public var start: Int
     }
 
     /// The ops that run as kernels, in order (op i is step i + 1).
     public var kernelOps: [Operation]
+    /// Free concatenations (no kernel: their operands' producers write straight into their slot), by result.
+    public var freeConcats: Set<ValueID>
+    /// Every value stored inside a free concatenation's slot (an operand and the in-place ops before it that
+    /// share its slot) → where.
+    public var placedIn: [ValueID: Placement]
     public var buffers: [Buffer]
     /// The arena offset of every workspace value (views and in-place results included).
     public var offsets: [ValueID: Int]
@@ -117,7 +136,37 @@ public struct MemoryPlan: Equatable {
 public enum MemoryPlanner {
     public static let alignFloats = 16
     /// The attributes `plan-memory` sets on ops; code generation leaves them out of kernel comments.
-    public static let opAnnotationKeys: Set<String> = ["offset", "in_place", "scratch", "thread_scratch"]
+    public static let opAnnotationKeys: Set<String> = ["offset", "in_place", "scratch", "thread_scratch", "placed"]
+
+    /// A concatenation is free (`placed`: no kernel; each operand's producer writes straight into the concat's
+    /// slot) when every dimension before its axis is 1 (so each operand is one contiguous range of the result,
+    /// at run time too), at most two dimensions follow the axis (the offset start · H · W is one symbolic
+    /// dimension), and each operand is a distinct value written by a kernel: not the graph's input or output,
+    /// not a constant, a view or a free concatenation, and not the operand of an earlier free concatenation.
+    static func freeConcats(_ graph: Graph, constants: Set<ValueID>) -> Set<ValueID> {
+        let types = graph.valueTypes()
+        var definer: [ValueID: Operation] = [:]
+        var readers: [ValueID: Int] = [:]
+        for op in graph.ops {
+            definer[op.result] = op
+            for v in op.operands { readers[v, default: 0] += 1 }
+        }
+        let outputs = Set(graph.outputs)
+        var free = Set<ValueID>(), claimed = Set<ValueID>()
+        for op in graph.ops where op.kind == .concat && !constants.contains(op.result) && !outputs.contains(op.result) {
+            guard let shape = op.type?.shape, let axis = try? op.attributes.int("axis"), shape.indices.contains(axis),
+                  shape[..<axis].allSatisfy({ $0 == 1 }), shape.count - axis - 1 <= 2, (readers[op.result] ?? 0) > 0,
+                  Set(op.operands).count == op.operands.count else { continue }
+            let ok = op.operands.allSatisfy { v in
+                guard let d = definer[v], types[v] != nil, !constants.contains(v), !outputs.contains(v), !claimed.contains(v) else { return false }
+                return d.kind != .weight && d.kind != .reshape && !free.contains(v)
+            }
+            guard ok else { continue }
+            free.insert(op.result)
+            claimed.formUnion(op.operands)
+        }
+        return free
+    }
 
     /// Ops whose kernel may write its result over an operand of the same shape that dies at it: each output
     /// element is computed from the operands' elements at the same index only.
@@ -155,7 +204,8 @@ public enum MemoryPlanner {
 
     /// Writes `plan` onto the graph: ops get `offset` (result slot, floats), `in_place` (the operand index whose
     /// slot the result overwrites), `scratch` ([offset, floats] of the shared block) and `thread_scratch`
-    /// (floats per thread); the graph gets `arena_floats`, `lower_bound_floats`, `thread_scratch_floats`,
+    /// (floats per thread); a free concatenation gets `placed = true` and its slot's offset (its operands'
+    /// producers have their offsets inside it); the graph gets `arena_floats`, `lower_bound_floats`, `thread_scratch_floats`,
     /// `input_offset` and, for a plan without reuse, `memory_reuse = false`.
     public static func annotate(_ graph: inout Graph, _ plan: MemoryPlan) {
         let stepOf = Dictionary(uniqueKeysWithValues: plan.kernelOps.enumerated().map { ($1.result, $0 + 1) })
@@ -164,6 +214,10 @@ public enum MemoryPlanner {
             let op = graph.ops[i]
             guard let step = stepOf[op.result] else {
                 if let off = plan.offsets[op.result], op.kind == .reshape { graph.ops[i].attributes["offset"] = .int(off) }
+                if let off = plan.offsets[op.result], plan.freeConcats.contains(op.result) {
+                    graph.ops[i].attributes["offset"] = .int(off)
+                    graph.ops[i].attributes["placed"] = .bool(true)
+                }
                 continue
             }
             graph.ops[i].attributes["offset"] = .int(plan.offsets[op.result]!)
@@ -185,14 +239,34 @@ public enum MemoryPlanner {
         }
         let input = graph.inputs[0].id
         let constants = constants(graph, foldConstants: foldConstants)
-        // 1. Views and kernels: a reshape of a value shares its storage; weights and constants are no kernels.
+        // 1. Views and kernels: a reshape of a value shares its storage; weights and constants are no kernels; a
+        //    free concatenation is no kernel either (its operands are written into its slot).
+        let free = annotated ? Set(graph.ops.filter { $0.kind == .concat && (try? $0.attributes.bool("placed")) == true }.map(\.result))
+            : reuse ? freeConcats(graph, constants: constants) : []
         var viewRoot: [ValueID: ValueID] = [:]
         var kernelOps: [Operation] = []
+        var concatOps: [Operation] = []
         for op in graph.ops where op.kind != .weight && !constants.contains(op.result) {
-            if op.kind == .reshape { viewRoot[op.result] = viewRoot[op.operands[0]] ?? op.operands[0] } else { kernelOps.append(op) }
+            if op.kind == .reshape {
+                viewRoot[op.result] = viewRoot[op.operands[0]] ?? op.operands[0]
+            } else if free.contains(op.result) {
+                concatOps.append(op)
+            } else {
+                kernelOps.append(op)
+            }
         }
         func root(_ v: ValueID) -> ValueID { viewRoot[v] ?? v }
         let types = graph.valueTypes()
+        // Each operand of a free concatenation → where it goes (the start along the axis).
+        var placement: [ValueID: MemoryPlan.Placement] = [:]
+        for op in concatOps {
+            let axis = try op.attributes.int("axis")
+            var start = 0
+            for v in op.operands {
+                placement[v] = .init(concat: op.result, axis: axis, start: start)
+                start += types[v]?.shape[axis] ?? 0
+            }
+        }
 
         // 2. Lifetimes of the workspace values (by root), in steps.
         var lastUse: [ValueID: Int] = [input: 0]
@@ -203,6 +277,10 @@ public enum MemoryPlanner {
         let final = root(graph.outputs[0])
         guard !constants.contains(final) else { throw HybridError("the graph's output is a constant") }
         lastUse[final] = kernelOps.count + 1
+        // The readers of a free concatenation read its operands: they live as long as it does.
+        for op in concatOps {
+            for v in op.operands { lastUse[root(v)] = max(lastUse[root(v)] ?? 0, lastUse[op.result] ?? 0) }
+        }
 
         // 3. Slots: the input, each result (or the slot of the operand it overwrites in place), shared scratch.
         var buffers: [MemoryPlan.Buffer] = [.init(key: input, offset: 0, floats: aligned(floats(input)), first: 0, last: lastUse[input]!)]
@@ -232,7 +310,13 @@ public enum MemoryPlanner {
                     for (j, v) in op.operands.enumerated() {
                         let r = root(v)
                         guard !constants.contains(r), lastUse[r] == step, r != final, types[v]?.shape == type.shape,
-                              let b = bufferOf[r], buffers[b].floats == aligned(floats(op.result)) else { continue }
+                              let b = bufferOf[r], buffers[b].floats == aligned(floats(op.result)),
+                              // Nothing else in the slot lives on (a concat's slot holds its operands too); an
+                              // operand placed in a concat is never overwritten; and a result that goes into a
+                              // concat's slot does not start in the input's, a concat's or another operand's slot.
+                              buffers[b].last <= step, placement[r] == nil,
+                              placement[op.result] == nil || (b != 0 && buffers[b].parent == nil && !free.contains(buffers[b].key))
+                        else { continue }
                         slot = b
                         inPlace[op.result] = j
                         break
@@ -252,24 +336,49 @@ public enum MemoryPlanner {
                 buffers.append(.init(key: op.result, offset: 0, floats: aligned(floats(op.result)), first: step, last: lastUse[op.result]!))
                 bufferOf[op.result] = buffers.count - 1
             }
+            // A free concatenation whose operands are all written now gets its slot, live from its first operand's
+            // first step; the operands' slots move inside it, each at its start times the floats of one index
+            // along the axis.
+            for concat in concatOps where bufferOf[concat.result] == nil && concat.operands.allSatisfy({ bufferOf[root($0)] != nil }) {
+                let children = concat.operands.map { bufferOf[root($0)]! }
+                guard Set(children).count == children.count, !children.contains(0),
+                      children.allSatisfy({ buffers[$0].parent == nil && !free.contains(buffers[$0].key) }) else {
+                    throw HybridError("the operands of a free concatenation cannot be placed in its slot", at: concat.label)
+                }
+                let axis = try concat.attributes.int("axis"), shape = types[concat.result]!.shape
+                let inner = shape[(axis + 1)...].reduce(1, *)
+                buffers.append(.init(key: concat.result, offset: 0, floats: aligned(floats(concat.result)),
+                                     first: children.map { buffers[$0].first }.min()!,
+                                     last: max(lastUse[concat.result] ?? step, children.map { buffers[$0].last }.max()!)))
+                let parent = buffers.count - 1
+                bufferOf[concat.result] = parent
+                for (v, b) in zip(concat.operands, children) {
+                    buffers[b].parent = parent
+                    buffers[b].shift = placement[v]!.start * inner
+                    buffers[b].floats = floats(v)
+                }
+            }
+        }
+        guard concatOps.allSatisfy({ bufferOf[$0.result] != nil }) else {
+            throw HybridError("a free concatenation has an operand no kernel writes")
         }
         let scratchIndex = Dictionary(uniqueKeysWithValues: buffers.indices.filter { buffers[$0].key < 0 }.map { (-buffers[$0].key, $0) })
 
         // 4. Offsets.
         if annotated {
             buffers[0].offset = try graph.attributes.int("input_offset")
-            for op in kernelOps where inPlace[op.result] == nil { buffers[bufferOf[op.result]!].offset = try op.attributes.int("offset") }
+            for op in kernelOps + concatOps where inPlace[op.result] == nil { buffers[bufferOf[op.result]!].offset = try op.attributes.int("offset") }
         } else if !reuse {
             // Without reuse: slots one after another in order of first use.
             var next = 0
-            for b in buffers.indices.sorted(by: { (buffers[$0].first, buffers[$0].key) < (buffers[$1].first, buffers[$1].key) }) {
+            for b in buffers.indices.filter({ buffers[$0].parent == nil }).sorted(by: { (buffers[$0].first, buffers[$0].key) < (buffers[$1].first, buffers[$1].key) }) {
                 buffers[b].offset = next
                 next += buffers[b].floats
             }
         } else {
             // Greedy by size (largest first, each at the lowest offset free for its whole lifetime): big slots
             // claim the arena first and small ones fill the gaps between them. Ties break by first step, then key.
-            let order = buffers.indices.sorted { a, b in
+            let order = buffers.indices.filter { buffers[$0].parent == nil }.sorted { a, b in
                 let (x, y) = (buffers[a], buffers[b])
                 return x.floats != y.floats ? x.floats > y.floats : (x.first, x.key) < (y.first, y.key)
             }
@@ -291,6 +400,7 @@ public enum MemoryPlanner {
                 placed.append(b)
             }
         }
+        for b in buffers.indices { if let p = buffers[b].parent { buffers[b].offset = buffers[p].offset + buffers[b].shift } }
         for (step, b) in scratchIndex { scratchBlocks[step] = [buffers[b].offset, buffers[b].floats] }
 
         // 5. Offsets of every workspace value, the arena and its lower bound.
@@ -299,11 +409,19 @@ public enum MemoryPlanner {
         for (v, r) in viewRoot where offsets[r] != nil { offsets[v] = offsets[r] }
         var peak = 0
         for step in 0...(kernelOps.count + 1) {
-            peak = max(peak, buffers.filter { $0.first <= step && step <= $0.last }.map(\.floats).reduce(0, +))
+            peak = max(peak, buffers.filter { $0.parent == nil && $0.first <= step && step <= $0.last }.map(\.floats).reduce(0, +))
         }
         let arena = max(buffers.map { $0.offset + $0.floats }.max() ?? 0,
                         annotated ? ((try? graph.attributes.int("arena_floats")) ?? 0) : 0)
-        return MemoryPlan(kernelOps: kernelOps, buffers: buffers, offsets: offsets, viewRoot: viewRoot, constants: constants,
+        var placedIn: [ValueID: MemoryPlan.Placement] = [:]
+        for op in concatOps {
+            for v in op.operands {
+                let b = bufferOf[root(v)]!
+                for (w, c) in bufferOf where c == b { placedIn[w] = placement[v]! }
+            }
+        }
+        for (v, r) in viewRoot { if let p = placedIn[r] { placedIn[v] = p } }
+        return MemoryPlan(kernelOps: kernelOps, freeConcats: Set(concatOps.map(\.result)), placedIn: placedIn, buffers: buffers, offsets: offsets, viewRoot: viewRoot, constants: constants,
                           inPlace: inPlace, scratch: scratchBlocks, threadScratch: threadScratch, inputOffset: buffers[0].offset,
                           arenaFloats: arena, lowerBoundFloats: peak,
                           threadScratchFloats: aligned(threadScratch.values.max() ?? 0), reuse: reuse)

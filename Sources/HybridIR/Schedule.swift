@@ -193,12 +193,12 @@ public enum DefaultScheduler {
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)
         case .fusedAttention:
-            // Four kernels (FusedAttentionKernel.swift): GEMM tiles of (co, p) for qkv and out, fixed row tiles for
-            // the Gram partials, heads for the softmax and M = W_out·blockdiag(attn).
-            return Schedule(parallelOver: "co*p | row tiles | heads | co*p",
-                            tiles: gemm.tiles.merging(["co": 4, "p": pixelTile, "rows": FusedAttentionTiles.rowsPerTile,
-                                                       "cols": FusedAttentionTiles.columnsPerChunk]) { a, _ in a },
-                            loopOrder: ["qkv", "gram", "mix", "out"], vectorWidth: 1)
+            // Three kernels (FusedAttentionKernel.swift): fixed row tiles for the qkv rows and the Gram partials,
+            // heads for the softmax and M = W_out·blockdiag(attn), GEMM tiles of (co, p) for out.
+            return Schedule(parallelOver: "row tiles | heads | co*p",
+                            tiles: ["co": 4, "p": pixelTile, "rows": FusedAttentionTiles.rowsPerTile,
+                                    "cols": FusedAttentionTiles.columnsPerChunk],
+                            loopOrder: ["gram", "mix", "out"], vectorWidth: 1)
         default:
             // Elementwise and data movement: rows of the output, the last axis innermost.
             return Schedule(parallelOver: "rows", tiles: ["elements": 4096], loopOrder: ["row", "last"], vectorWidth: vw)

@@ -10,7 +10,7 @@ struct Hybridc: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridc",
         abstract: "Compile hybrid image-restoration networks (Restormer + MambaIR U-Nets) to scheduled C.",
-        subcommands: [Compile.self, Opt.self, Check.self, Interpret.self, Weights.self])
+        subcommands: [Compile.self, Opt.self, Check.self, Interpret.self, Weights.self, ProfileCommand.self])
 }
 
 /// Where the weights come from: a safetensors file or a seed.
@@ -257,3 +257,89 @@ struct Weights: ParsableCommand {
 }
 
 Hybridc.main()
+
+struct ProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile",
+        abstract: "Compile, run with the profiler and report per kernel: time, GFLOP/s, GB/s, fraction of the roofline, compute- or memory-bound; and the time per T / S block.",
+        discussion: """
+            The peaks (vector-FMA GFLOP/s and copy GB/s) are measured once per machine and cached in ~/.cache/hybridc \
+            (HC_CALIBRATION_DIR overrides; --recalibrate measures again). FLOPs per kernel come from the compiler's \
+            cost model; bytes are operands + result + shared scratch, each once. With --target aarch64 the program is \
+            cross-built but not run here; --mca then estimates each generated NEON loop on the Oryon core with llvm-mca-19.
+            """)
+
+    @Argument(help: ArgumentHelp("Model spec (.yml).", valueName: "spec"))
+    var spec: String
+
+    @OptionGroup var weightOptions: WeightOptions
+
+    @Option(name: .long, help: ArgumentHelp("Image size CxHxW to compile for and run on (default: inp_channels x 256 x 256).", valueName: "CxHxW"))
+    var input: String?
+
+    @Option(name: .long, help: ArgumentHelp("Run on this .png or .npy image instead of a generated one.", valueName: "file"))
+    var image: String?
+
+    @Option(name: .long, help: ArgumentHelp("Threads (default: the machine's cores).", valueName: "N"))
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: ArgumentHelp("Runs (the table sums them).", valueName: "N"))
+    var `repeat`: Int = 1
+
+    @Option(name: .long, help: ArgumentHelp("Write a Chrome trace (one slice per kernel per thread; opens in Perfetto).", valueName: "FILE.json"))
+    var trace: String?
+
+    @Option(name: .long, help: ArgumentHelp("Draw the roofline with every kernel as a point.", valueName: "FILE.svg"))
+    var roofline: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the per-kernel table as JSON.", valueName: "FILE.json"))
+    var json: String?
+
+    @Option(name: .long, help: ArgumentHelp("Target: \(Target.names.joined(separator: ", ")).", valueName: "target"))
+    var target: String = "host"
+
+    @Flag(name: .long, help: "With --target aarch64: llvm-mca-19 (-mcpu=oryon-1) cycles per iteration and fraction of the FMA peak of each hot NEON loop.")
+    var mca = false
+
+    @Flag(name: .long, help: "Measure the machine's peaks again instead of using the cached calibration.")
+    var recalibrate = false
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Keep the program here (default: a temporary folder).", valueName: "OUT"))
+    var output: String?
+
+    func validate() throws {
+        if weightOptions.source == nil { throw ValidationError("give --weights FILE or --random-weights SEED") }
+        if Target.named(target) == nil {
+            throw ValidationError("unknown target '\(target)'; known targets: \(Target.names.joined(separator: ", "))")
+        }
+        if threads < 1 || threads > 256 { throw ValidationError("--threads takes an integer from 1 to 256, not \(threads)") }
+        if `repeat` < 1 { throw ValidationError("--repeat takes a positive integer, not \(`repeat`)") }
+    }
+
+    func run() throws {
+        let tty = isatty(2) != 0
+        var shown = false
+        func progress(_ line: String) {
+            // On a terminal one line rewritten in place; otherwise one short line per step.
+            FileHandle.standardError.write(Data((tty ? "\r\u{1b}[K" + line : line + "\n").utf8))
+            shown = true
+        }
+        defer { if tty && shown { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) } }
+        try report {
+            var options = ProfileOptions(spec: spec, weights: weightOptions.source!, input: try input.map { try InputSize(parsing: $0) },
+                                         threads: threads, target: Target.named(target)!)
+            options.image = image
+            options.repeats = `repeat`
+            options.trace = trace
+            options.roofline = roofline
+            options.json = json
+            options.mca = mca
+            options.output = output
+            options.recalibrate = recalibrate
+            let (text, warnings) = try Commands.profile(options, progress: progress)
+            if tty && shown { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)); shown = false }
+            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            return warnings
+        }
+    }
+}

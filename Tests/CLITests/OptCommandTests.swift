@@ -45,6 +45,11 @@ final class OptCommandTests: XCTestCase {
         // plan-memory reports the arena against its lower bound.
         XCTAssertTrue(r.stdout.contains("// plan-memory: arena bytes: "), r.stdout)
         XCTAssertTrue(r.stdout.contains(", lower bound bytes: "), r.stdout)
+        XCTAssertTrue(r.stdout.contains(", concatenations free (no kernel): "), r.stdout)
+        // Which scan form ran where: the scan's scope, its form and the cost rule's numbers, under the pass that chose it.
+        XCTAssertTrue(r.stdout.contains("//   scan form at encoder_level2.0.self_attention (%"), r.stdout)
+        XCTAssertTrue(r.stdout.contains(" 2*threads 2*vector "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("; length 64, chunk "), r.stdout)
     }
 
     func testEmitDotAndC() throws {

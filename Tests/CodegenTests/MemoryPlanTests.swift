@@ -13,45 +13,66 @@ final class MemoryPlanTests: XCTestCase {
     /// checks that tensors alive at the same time occupy disjoint ranges.
     /// One exception: an elementwise kernel (each output element from the operands' elements at its own index)
     /// may write its result exactly over an operand of the same shape whose last reader it is (in place).
+    /// Views: a kernel may read a range that several live tensors tile exactly, one after another (a free
+    /// concatenation: its operands were written into its slot); each of them is then read by that kernel, and an
+    /// elementwise kernel may write in place over all of them at their last reader.
+    /// Offsets that depend on the image size are checked at the compiled maximum and at the smallest size.
     static func checkNoOverlap(_ plan: KernelPlan) -> [String] {
-        struct Instance { var offset: Int; var floats: Int; var first: Int; var last: Int; var inPlaceOver: Int? = nil }
+        let sizes = plan.imageMode ? [(plan.maxH8, plan.maxW8), (1, 1)] : [(plan.maxH8, plan.maxW8)]
+        return sizes.flatMap { size in checkNoOverlap(plan, h8: size.0, w8: size.1).map { "at h8=\(size.0) w8=\(size.1): \($0)" } }
+    }
+
+    static func checkNoOverlap(_ plan: KernelPlan, h8: Int, w8: Int) -> [String] {
+        struct Instance { var offset: Int; var floats: Int; var first: Int; var last: Int; var inPlaceOver: [Int] = [] }
         let elementwise: Set<String> = ["add", "sub", "mul", "div", "gelu", "silu", "sigmoid", "softplus", "relu", "exp", "neg"]
-        func floats(_ shape: SymbolicShape) -> Int { shape.map { $0.value(h8: plan.maxH8, w8: plan.maxW8) }.reduce(1, *) }
+        func floats(_ shape: SymbolicShape) -> Int { shape.map { $0.value(h8: h8, w8: w8) }.reduce(1, *) }
         var instances: [Instance] = [Instance(offset: plan.inputOffset, floats: floats(plan.inputShape), first: 0, last: 0)]
         var current: [Int: Int] = [plan.inputOffset: 0]   // offset -> index of the live instance written there
-        func read(_ offset: Int, at k: Int) -> String? {
-            guard let i = current[offset] else { return "kernel \(k) reads offset \(offset) before anything is written there" }
-            instances[i].last = max(instances[i].last, k)
-            return nil
+        /// Marks the instances that tile [offset, offset + count) as read by kernel `k`; returns them, or a problem.
+        func read(_ offset: Int, _ count: Int, at k: Int) -> ([Int], String?) {
+            var at = offset, tiles: [Int] = []
+            repeat {
+                guard let i = current[at] else { return (tiles, "kernel \(k) reads offset \(at) before anything is written there") }
+                instances[i].last = max(instances[i].last, k)
+                tiles.append(i)
+                at += instances[i].floats
+            } while at < offset + count
+            return (tiles, at == offset + count ? nil : "kernel \(k) reads [\(offset), +\(count)), which the tensors written there do not tile")
         }
         var problems: [String] = []
         var instanceOf: [ValueID: Int] = [:]   // value written by a kernel -> its instance
         for kernel in plan.kernels {
+            var tiles: [[Int]] = Array(repeating: [], count: kernel.operands.count)
             for (i, operand) in kernel.operands.enumerated() {
-                guard case .workspace(let off) = operand.storage else { continue }
+                guard let off = operand.storage.workspaceOffset(h8: h8, w8: w8) else { continue }
                 // A value some kernel wrote must still be the one at its offset (nothing wrote over it since).
                 if let mine = instanceOf[kernel.op.operands[i]], current[off] != mine {
                     problems.append("kernel \(kernel.index) reads %\(kernel.op.operands[i]) at offset \(off) after it was overwritten")
                 }
-                if let p = read(off, at: kernel.index) { problems.append(p) }
+                let (read, problem) = read(off, floats(operand.shape), at: kernel.index)
+                tiles[i] = read
+                if let p = problem { problems.append(p) }
             }
-            if case .workspace(let off) = kernel.result.storage, instanceOf[kernel.op.result] == nil {
+            if let off = kernel.result.storage.workspaceOffset(h8: h8, w8: w8), instanceOf[kernel.op.result] == nil {
                 var instance = Instance(offset: off, floats: floats(kernel.result.shape), first: kernel.index, last: kernel.index)
-                if elementwise.contains(kernel.op.kind.name), let previous = current[off],
-                   kernel.operands.contains(where: { $0.storage == kernel.result.storage && $0.shape == kernel.result.shape }) {
-                    instance.inPlaceOver = previous
+                if elementwise.contains(kernel.op.kind.name),
+                   let j = kernel.operands.firstIndex(where: { $0.storage == kernel.result.storage && $0.shape == kernel.result.shape }) {
+                    instance.inPlaceOver = tiles[j]
                 }
                 instances.append(instance)
                 current[off] = instances.count - 1
                 instanceOf[kernel.op.result] = instances.count - 1
             }
         }
-        if case .workspace(let off) = plan.outputStorage, let p = read(off, at: plan.kernels.count + 1) { problems.append(p) }
+        if let off = plan.outputStorage.workspaceOffset(h8: h8, w8: w8), let p = read(off, floats(plan.outputShape), at: plan.kernels.count + 1).1 {
+            problems.append(p)
+        }
         for i in instances.indices {
             for j in instances.indices where j > i {
                 let (a, b) = (instances[i], instances[j])
-                // In place: b overwrote a at a's last reader, element by element, and nobody reads a after it.
-                if b.inPlaceOver == i && a.last == b.first && a.offset == b.offset && a.floats == b.floats { continue }
+                // In place: b overwrote a (or the tensors tiling its operand, a among them) at a's last reader,
+                // element by element, and nobody reads a after it.
+                if b.inPlaceOver.contains(i) && a.last == b.first && a.offset >= b.offset && a.offset + a.floats <= b.offset + b.floats { continue }
                 let liveTogether = a.first <= b.last && b.first <= a.last
                 let overlap = a.offset < b.offset + b.floats && b.offset < a.offset + a.floats
                 if liveTogether && overlap {
@@ -59,6 +80,7 @@ final class MemoryPlanTests: XCTestCase {
                 }
             }
             if instances[i].offset + instances[i].floats > plan.workspaceFloats { problems.append("a tensor runs past the arena") }
+            if instances[i].offset < 0 { problems.append("a tensor starts before the arena") }
         }
         return problems
     }
@@ -116,6 +138,43 @@ final class MemoryPlanTests: XCTestCase {
         broken.kernels[2].result.storage = broken.kernels[0].result.storage
         broken.kernels[3].operands[0].storage = broken.kernels[0].result.storage
         XCTAssertFalse(Self.checkNoOverlap(broken).isEmpty)
+    }
+
+    /// Concatenation is free in the default plan: no concat kernel, the producers of its operands write at
+    /// size-dependent offsets inside its slot (views), and the checker, which sees only kernels, accepts that at
+    /// the maximum and the smallest size; `-O0` still copies. Moving one operand inside the slot leaves a gap the
+    /// readers of the concat would see: the checker flags it.
+    func testConcatenationIsFree() throws {
+        let spec = GeneratedProgram.repoRoot.appendingPathComponent("Graphs/models/restormer.yml").path
+        let size = try InputSize(parsing: "3x64x64")
+        let (opt, _) = try Compile.plan(spec: spec, weights: .random(seed: 0), input: size, target: .host)
+        let (o0, _) = try Compile.plan(spec: spec, weights: .random(seed: 0), input: size, target: .host, passes: Pipelines.O0)
+        XCTAssertFalse(opt.kernels.contains { $0.op.kind == .concat })
+        XCTAssertEqual(o0.kernels.filter { $0.op.kind == .concat }.count, 3)
+        let views = opt.kernels.filter { if case .workspaceView = $0.result.storage { return true } else { return false } }
+        XCTAssertGreaterThanOrEqual(views.count, 3, "the second operand of each concat is written at base + C·h8·w8")
+        XCTAssertEqual(Self.checkNoOverlap(opt), [])
+        var broken = opt
+        let k = views[0].index - 1
+        guard case .workspaceView(let base, let shift) = broken.kernels[k].result.storage else { return XCTFail() }
+        broken.kernels[k].result.storage = .workspaceView(base: base + 16, shift: shift)
+        XCTAssertFalse(Self.checkNoOverlap(broken).isEmpty)
+    }
+
+    /// fused_attention writes only v and its output: its shared scratch is V (C·P) plus the Gram partials, the
+    /// attention and M (small next to P), and q, k (and v before its depthwise) live in a per-thread ring of three
+    /// image rows of the 1x1 qkv output (3 × 3C × W), plus a row's norm statistics when a layer norm is folded in.
+    func testFusedAttentionScratchHoldsOnlyV() {
+        let (c, h, w, heads) = (48, 64, 64, 2)
+        let d = c / heads, tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
+        var op = Operation(kind: .fusedAttention, operands: [], attributes: ["heads": .int(heads)], result: 0)
+        let schedule = Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)
+        let need = ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule)
+        XCTAssertEqual(need.shared, c * h * w + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c)
+        XCTAssertEqual(need.perThread, 9 * c * w)
+        op.attributes["norm"] = .string("with_bias")
+        XCTAssertEqual(ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule).perThread,
+                       9 * c * w + 2 * w)
     }
 
     /// The checker itself catches an overlap.

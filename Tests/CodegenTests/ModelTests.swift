@@ -117,6 +117,25 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(outputs[1].data.map(\.bitPattern), outputs[0].data.map(\.bitPattern))
     }
 
+    /// Free concatenation (plan-memory): the U-Net's concats have no kernel, their operands are written into the
+    /// concat's slot at offsets that follow the run-time size; a run below the compiled size under -DHC_POISON
+    /// (every slot NaN after its last reader, a concat's slot only after the concat's last reader) still matches.
+    func testFreeConcatenationBelowTheCompiledSizeUnderPoison() throws {
+        let dir = try GeneratedProgram.temporaryDirectory(self)
+        let spec = Self.spec("Graphs/tests/tiny-hybrid.yml")
+        let program = try compile(spec, "3x32x32", target: .host, seed: 8, dir: dir, flags: ["-DHC_POISON"])
+        let model = try String(contentsOf: URL(fileURLWithPath: program.path + ".src/model.c"), encoding: .utf8)
+        XCTAssertFalse(model.contains("_concat("), "a concat kernel is left")
+        XCTAssertTrue(model.contains("*h8*w8);\n"), "no operand is written at a size-dependent offset")
+        for shape in [[3, 32, 32], [3, 13, 22]] {
+            let image = Self.image(shape, seed: 9)
+            let expected = try interpret(spec, image, seed: 8)
+            let outputs = try [1, 3].map { try runProgram(program, image, target: .host, dir: dir, threads: $0) }
+            XCTAssertLessThanOrEqual(GeneratedProgram.relativeError(outputs[0].data, expected.data), 1e-4, "\(shape)")
+            XCTAssertEqual(outputs[1].data.map(\.bitPattern), outputs[0].data.map(\.bitPattern))
+        }
+    }
+
     /// An image larger than the compiled size is cut into overlapping tiles; the reference runs the interpreter on
     /// the same tiles and blends them with the same linear ramps (the rule hc_main.c documents).
     func testLargerImagesAreTiled() throws {

@@ -1,6 +1,7 @@
 /* hc_main.c — main of every generated program: reads PNG/NPY, runs the model (tiling large images), writes PNG/NPY. */
 /*
- * usage: PROGRAM INPUT OUTPUT [--threads N] [--repeat N] [--profile] [--overlap N] [--weights FILE]
+ * usage: PROGRAM INPUT OUTPUT [--threads N] [--repeat N] [--profile] [--json FILE] [--trace FILE] [--recalibrate]
+ *                              [--overlap N] [--weights FILE]
  *
  * INPUT and OUTPUT are .png or .npy (case-insensitive).  Image models (info.image = 1) take planar float
  * images in [0,1]; images larger than the compiled maximum are cut into overlapping tiles whose seams are
@@ -43,7 +44,13 @@ static const char *g_prog = "model";
 
 static void usage_line(FILE *f)
 {
-    fprintf(f, "usage: %s INPUT OUTPUT [--threads N] [--repeat N] [--profile] [--overlap N] [--weights FILE]\n",
+    fprintf(f, "usage: %s INPUT OUTPUT [--threads N] [--repeat N] [--profile] [--json FILE] [--trace FILE.json]\n"
+               "       [--recalibrate] [--overlap N] [--weights FILE]\n"
+               "  --profile      print per kernel: time, GFLOP/s, GB/s, fraction of the roofline, compute/memory bound\n"
+               "  --json FILE    also write that table as JSON (implies --profile)\n"
+               "  --trace FILE   write a Chrome trace, one slice per kernel per thread (implies --profile)\n"
+               "  --recalibrate  measure the machine's peaks again (also HC_RECALIBRATE=1); they are cached in\n"
+               "                 $HC_CALIBRATION_DIR or ~/.cache/hybridc\n",
             g_prog);
 }
 
@@ -774,12 +781,168 @@ static int run_image(runner *r, const float *in, float *out, int H, int W, int o
     return HC_OK;
 }
 
+/* ------------------------------------------------------------------ profile: peaks */
+/*
+ * The roofline's two roofs: vector-FMA throughput at the run's thread count and streaming copy bandwidth (bytes
+ * read + written), measured by the runtime in well under a second and cached per machine and SIMD target in
+ * $HC_CALIBRATION_DIR, else $XDG_CACHE_HOME/hybridc, else ~/.cache/hybridc, as
+ * calibration-<cpu model>-<target>.txt with lines "fma_gflops THREADS VALUE" and "copy_gbps THREADS VALUE".
+ * --recalibrate or HC_RECALIBRATE=1 measures again.
+ */
+
+typedef struct {
+    double fma1, fma, copy; /* GFLOP/s on 1 thread and on the run's threads; GB/s on the run's threads */
+    int threads;
+    int cached;             /* 1: read from the cache file, 0: measured now */
+    char cpu[128];
+    char file[1200];
+} peaks;
+
+static void cpu_model(char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown-cpu");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f == NULL) return;
+    char line[512];
+    const char *keys[] = {"model name", "Hardware", "CPU part"};
+    char found[3][256] = {"", "", ""};
+    while (fgets(line, sizeof line, f)) {
+        for (int k = 0; k < 3; k++) {
+            if (found[k][0] == '\0' && strncmp(line, keys[k], strlen(keys[k])) == 0) {
+                const char *v = strchr(line, ':');
+                if (v == NULL) continue;
+                v++;
+                while (*v == ' ' || *v == '\t') v++;
+                snprintf(found[k], sizeof found[k], "%s", v);
+            }
+        }
+    }
+    fclose(f);
+    const char *v = found[0][0] ? found[0] : found[1][0] ? found[1] : found[2][0] ? found[2] : NULL;
+    if (v == NULL) return;
+    size_t n = 0;
+    int dash = 0;
+    for (const char *c = v; *c && *c != '\n' && n + 1 < cap; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '_';
+        if (ok) {
+            out[n++] = *c;
+            dash = 0;
+        } else if (!dash && n > 0) {
+            out[n++] = '-';
+            dash = 1;
+        }
+    }
+    while (n > 0 && out[n - 1] == '-') n--;
+    out[n] = '\0';
+    if (n == 0) snprintf(out, cap, "unknown-cpu");
+}
+
+static int make_dirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST) return -1;
+    }
+    return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+static int cache_dir(char *out, size_t cap)
+{
+    const char *d = getenv("HC_CALIBRATION_DIR");
+    if (d && *d) return snprintf(out, cap, "%s", d) < (int)cap ? 0 : -1;
+    d = getenv("XDG_CACHE_HOME");
+    if (d && *d) return snprintf(out, cap, "%s/hybridc", d) < (int)cap ? 0 : -1;
+    d = getenv("HOME");
+    if (d && *d) return snprintf(out, cap, "%s/.cache/hybridc", d) < (int)cap ? 0 : -1;
+    return -1;
+}
+
+/* Looks up "key threads value" in the cache file; 0 on success. */
+static int cache_get(const char *file, const char *key, int threads, double *v)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL) return -1;
+    char line[256], k[64];
+    int t, found = -1;
+    double x;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63s %d %lf", k, &t, &x) == 3 && strcmp(k, key) == 0 && t == threads && x > 0) {
+            *v = x;
+            found = 0;
+        }
+    fclose(f);
+    return found;
+}
+
+static void measure_peaks(peaks *pk, int threads, int recalibrate)
+{
+    memset(pk, 0, sizeof *pk);
+    pk->threads = threads;
+    cpu_model(pk->cpu, sizeof pk->cpu);
+    char dir[900];
+    int have_dir = cache_dir(dir, sizeof dir) == 0;
+    if (have_dir) snprintf(pk->file, sizeof pk->file, "%s/calibration-%s-%s.txt", dir, pk->cpu, hc_simd_target());
+    if (!recalibrate && have_dir && cache_get(pk->file, "fma_gflops", 1, &pk->fma1) == 0 &&
+        cache_get(pk->file, "fma_gflops", threads, &pk->fma) == 0 && cache_get(pk->file, "copy_gbps", threads, &pk->copy) == 0) {
+        pk->cached = 1;
+        return;
+    }
+    fprintf(stderr, "profile: calibrating this machine's peaks (FMA throughput, copy bandwidth)...\n");
+    hc_pool *pool = NULL;
+    if (hc_pool_create(&pool, threads) != HC_OK) pool = NULL;
+    pk->fma1 = hc_measure_fma_gflops(pool, 1, 0.12);
+    pk->fma = threads == 1 ? pk->fma1 : hc_measure_fma_gflops(pool, threads, 0.12);
+    const size_t floats = (size_t)16 << 20; /* 64 MiB per buffer: far past the caches */
+    float *a = (float *)malloc(floats * sizeof(float)), *b = (float *)malloc(floats * sizeof(float));
+    if (a && b) {
+        memset(a, 0, floats * sizeof(float));
+        pk->copy = hc_measure_copy_gbps(pool, a, b, floats, 0.2);
+    }
+    free(a);
+    free(b);
+    hc_pool_destroy(pool);
+    if (!have_dir || pk->fma <= 0 || pk->copy <= 0) return;
+    /* rewrite the file: the other thread counts' lines, then this run's */
+    char path[sizeof pk->file];
+    snprintf(path, sizeof path, "%s", dir);
+    if (make_dirs(path) != 0) return;
+    char keep[64][128];
+    int nkeep = 0;
+    FILE *f = fopen(pk->file, "r");
+    if (f) {
+        char line[256], k[64];
+        int t;
+        double x;
+        while (nkeep < 64 && fgets(line, sizeof line, f))
+            if (sscanf(line, "%63s %d %lf", k, &t, &x) == 3 && !(t == threads || (t == 1 && strcmp(k, "fma_gflops") == 0)))
+                snprintf(keep[nkeep++], sizeof keep[0], "%s %d %.6g\n", k, t, x);
+        fclose(f);
+    }
+    char tmp[sizeof pk->file + 48];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", pk->file, (long)getpid());
+    f = fopen(tmp, "w");
+    if (f == NULL) return;
+    fprintf(f, "# hybridc calibration: cpu %s, target %s (peaks: vector FMA GFLOP/s, copy GB/s read+written)\n",
+            pk->cpu, hc_simd_target());
+    for (int i = 0; i < nkeep; i++) fputs(keep[i], f);
+    fprintf(f, "fma_gflops 1 %.6g\n", pk->fma1);
+    if (threads != 1) fprintf(f, "fma_gflops %d %.6g\n", threads, pk->fma);
+    fprintf(f, "copy_gbps %d %.6g\n", threads, pk->copy);
+    if (fclose(f) == 0) rename(tmp, pk->file);
+    else remove(tmp);
+}
+
 /* ------------------------------------------------------------------ profile table */
 
 typedef struct {
     int index;
-    double seconds;
+    double seconds, flops, bytes;
     long calls;
+    double gflops, gbps, intensity, roof_fraction;
+    int compute_bound;
 } prof_row;
 
 static int prof_cmp(const void *a, const void *b)
@@ -789,35 +952,192 @@ static int prof_cmp(const void *a, const void *b)
     return x->index - y->index;
 }
 
-static void print_profile(const model_ctx *ctx)
+/* The rows, slowest first; NULL when out of memory.  Each kernel's roof is min(FMA peak, intensity x copy
+ * bandwidth); it is compute-bound when its intensity (FLOP/byte) is at least the ridge point peak/bandwidth. */
+static prof_row *profile_rows(const model_ctx *ctx, const peaks *pk, int *count)
 {
     int n = model_kernel_count();
     prof_row *rows = (prof_row *)calloc(n > 0 ? (size_t)n : 1, sizeof *rows);
+    if (rows == NULL) return NULL;
+    double ridge = pk->copy > 0 ? pk->fma / pk->copy : 0;
+    for (int i = 0; i < n; i++) {
+        prof_row *r = &rows[i];
+        r->index = i;
+        r->seconds = model_kernel_seconds(ctx, i);
+        r->calls = model_kernel_calls(ctx, i);
+        r->flops = model_kernel_flop_total(ctx, i);
+        r->bytes = model_kernel_byte_total(ctx, i);
+        r->gflops = r->seconds > 0 ? r->flops / r->seconds * 1e-9 : 0;
+        r->gbps = r->seconds > 0 ? r->bytes / r->seconds * 1e-9 : 0;
+        r->intensity = r->bytes > 0 ? r->flops / r->bytes : 0;
+        r->compute_bound = r->intensity >= ridge && r->flops > 0;
+        r->roof_fraction = r->compute_bound ? (pk->fma > 0 ? r->gflops / pk->fma : 0)
+                                            : (pk->copy > 0 ? r->gbps / pk->copy : 0);
+    }
+    qsort(rows, (size_t)n, sizeof *rows, prof_cmp);
+    *count = n;
+    return rows;
+}
+
+static void print_profile(const model_ctx *ctx, const peaks *pk)
+{
+    int n = 0;
+    prof_row *rows = profile_rows(ctx, pk, &n);
     if (rows == NULL) return;
-    double total = 0;
+    double total = 0, flops = 0, bytes = 0;
     long calls = 0;
     int kw = (int)strlen("kernel"), ow = (int)strlen("ops");
     for (int i = 0; i < n; i++) {
-        rows[i].index = i;
-        rows[i].seconds = model_kernel_seconds(ctx, i);
-        rows[i].calls = model_kernel_calls(ctx, i);
         total += rows[i].seconds;
         calls += rows[i].calls;
-        const char *name = model_kernel_name(i), *ops = model_kernel_ops(i);
+        flops += rows[i].flops;
+        bytes += rows[i].bytes;
+        const char *name = model_kernel_name(rows[i].index), *ops = model_kernel_ops(rows[i].index);
         if (name && (int)strlen(name) > kw) kw = (int)strlen(name);
         if (ops && (int)strlen(ops) > ow) ow = (int)strlen(ops);
     }
     if (kw > 60) kw = 60;
-    if (ow > 60) ow = 60;
-    qsort(rows, (size_t)n, sizeof *rows, prof_cmp);
-    printf("%-*s  %-*s  %10s  %12s  %8s\n", kw, "kernel", ow, "ops", "calls", "total ms", "share %");
+    if (ow > 40) ow = 60;
+    printf("peaks: %.1f GFLOP/s vector FMA at %d thread%s (%.1f at 1), %.1f GB/s copy; ridge %.2f FLOP/byte (%s %s)\n",
+           pk->fma, pk->threads, pk->threads == 1 ? "" : "s", pk->fma1, pk->copy, pk->copy > 0 ? pk->fma / pk->copy : 0.0,
+           pk->cached ? "cached in" : "measured now", pk->file[0] ? pk->file : "(no cache directory)");
+    printf("%-*s  %-*s  %8s  %11s  %7s  %8s  %7s  %6s  %s\n", kw, "kernel", ow, "ops", "calls", "total ms", "share %",
+           "GFLOP/s", "GB/s", "roof %", "bound");
     for (int i = 0; i < n; i++) {
-        const char *name = model_kernel_name(rows[i].index), *ops = model_kernel_ops(rows[i].index);
-        printf("%-*s  %-*s  %10ld  %12.3f  %8.1f\n", kw, name ? name : "?", ow, ops ? ops : "", rows[i].calls,
-               rows[i].seconds * 1e3, total > 0 ? 100.0 * rows[i].seconds / total : 0.0);
+        const prof_row *r = &rows[i];
+        const char *name = model_kernel_name(r->index), *ops = model_kernel_ops(r->index);
+        printf("%-*s  %-*.*s  %8ld  %11.3f  %7.1f  %8.2f  %7.2f  %6.1f  %s\n", kw, name ? name : "?", ow, ow, ops ? ops : "",
+               r->calls, r->seconds * 1e3, total > 0 ? 100.0 * r->seconds / total : 0.0, r->gflops, r->gbps,
+               100.0 * r->roof_fraction, r->compute_bound ? "compute" : "memory");
     }
-    printf("%-*s  %-*s  %10ld  %12.3f  %8.1f\n", kw, "total", ow, "", calls, total * 1e3, total > 0 ? 100.0 : 0.0);
+    printf("%-*s  %-*s  %8ld  %11.3f  %7.1f  %8.2f  %7.2f  %6s  %s\n", kw, "total", ow, "", calls, total * 1e3,
+           total > 0 ? 100.0 : 0.0, total > 0 ? flops / total * 1e-9 : 0.0, total > 0 ? bytes / total * 1e-9 : 0.0, "", "");
     free(rows);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+        else if (*c < 0x20) fprintf(f, "\\u%04x", *c);
+        else fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+/* Finite numbers only (JSON has no inf or nan). */
+static void json_number(FILE *f, double v)
+{
+    if (v != v || v > 1e300 || v < -1e300) v = 0;
+    fprintf(f, "%.6g", v);
+}
+
+static int write_profile_json(const char *path, const model_ctx *ctx, const peaks *pk, int H, int W, int repeat,
+                              double median_s)
+{
+    int n = 0;
+    prof_row *rows = profile_rows(ctx, pk, &n);
+    if (rows == NULL) return -1;
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
+        free(rows);
+        return -1;
+    }
+    double total = 0;
+    for (int i = 0; i < n; i++) total += rows[i].seconds;
+    fprintf(f, "{\n  \"program\": ");
+    json_string(f, g_prog);
+    fprintf(f, ",\n  \"target\": ");
+    json_string(f, hc_simd_target());
+    fprintf(f, ",\n  \"threads\": %d,\n  \"repeat\": %d,\n  \"height\": %d,\n  \"width\": %d,\n  \"run_ms_median\": ",
+            pk->threads, repeat, H, W);
+    json_number(f, median_s * 1e3);
+    fprintf(f, ",\n  \"total_ms\": ");
+    json_number(f, total * 1e3);
+    fprintf(f, ",\n  \"peaks\": {\"fma_gflops\": ");
+    json_number(f, pk->fma);
+    fprintf(f, ", \"fma_gflops_1_thread\": ");
+    json_number(f, pk->fma1);
+    fprintf(f, ", \"copy_gbps\": ");
+    json_number(f, pk->copy);
+    fprintf(f, ", \"ridge_flops_per_byte\": ");
+    json_number(f, pk->copy > 0 ? pk->fma / pk->copy : 0);
+    fprintf(f, ", \"cpu\": ");
+    json_string(f, pk->cpu);
+    fprintf(f, ", \"cached\": %s, \"file\": ", pk->cached ? "true" : "false");
+    json_string(f, pk->file);
+    fprintf(f, "},\n  \"kernels\": [");
+    for (int i = 0; i < n; i++) {
+        const prof_row *r = &rows[i];
+        fprintf(f, "%s\n    {\"index\": %d, \"name\": ", i ? "," : "", r->index);
+        json_string(f, model_kernel_name(r->index));
+        fprintf(f, ", \"ops\": ");
+        json_string(f, model_kernel_ops(r->index));
+        fprintf(f, ", \"scope\": ");
+        json_string(f, model_kernel_scope(r->index));
+        fprintf(f, ", \"calls\": %ld, \"total_ms\": ", r->calls);
+        json_number(f, r->seconds * 1e3);
+        fprintf(f, ", \"share\": ");
+        json_number(f, total > 0 ? r->seconds / total : 0);
+        fprintf(f, ", \"flops\": ");
+        json_number(f, r->flops);
+        fprintf(f, ", \"bytes\": ");
+        json_number(f, r->bytes);
+        fprintf(f, ", \"gflops\": ");
+        json_number(f, r->gflops);
+        fprintf(f, ", \"gbps\": ");
+        json_number(f, r->gbps);
+        fprintf(f, ", \"intensity\": ");
+        json_number(f, r->intensity);
+        fprintf(f, ", \"roof_fraction\": ");
+        json_number(f, r->roof_fraction);
+        fprintf(f, ", \"peak_fraction\": ");
+        json_number(f, pk->fma > 0 ? r->gflops / pk->fma : 0);
+        fprintf(f, ", \"bound\": \"%s\"}", r->compute_bound ? "compute" : "memory");
+    }
+    fprintf(f, "\n  ]\n}\n");
+    free(rows);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "error: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Chrome trace format (Perfetto, chrome://tracing): one complete ("X") slice per kernel per thread per pool run,
+ * ts and dur in microseconds from the first event, pid the process, tid the pool thread. */
+static int write_trace(const char *path, const hc_trace_event *ev, long n, long recorded)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    double t0 = n > 0 ? ev[0].t0 : 0;
+    for (long i = 1; i < n; i++)
+        if (ev[i].t0 < t0) t0 = ev[i].t0;
+    long pid = (long)getpid();
+    fprintf(f, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"dropped_events\": %ld}, \"traceEvents\": [\n",
+            recorded > n ? recorded - n : 0);
+    fprintf(f, "  {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %ld, \"tid\": 0, \"args\": {\"name\": ", pid);
+    json_string(f, g_prog);
+    fprintf(f, "}}");
+    for (long i = 0; i < n; i++) {
+        fprintf(f, ",\n  {\"name\": ");
+        json_string(f, model_kernel_name(ev[i].tag));
+        fprintf(f, ", \"cat\": \"kernel\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": %ld, \"tid\": %d, \"args\": {\"ops\": ",
+                (ev[i].t0 - t0) * 1e6, (ev[i].t1 - ev[i].t0) * 1e6, pid, ev[i].tid);
+        json_string(f, model_kernel_ops(ev[i].tag));
+        fprintf(f, ", \"kernel\": %d}}", ev[i].tag);
+    }
+    fprintf(f, "\n]}\n");
+    if (fclose(f) != 0) {
+        fprintf(stderr, "error: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -829,8 +1149,8 @@ static int cmp_double(const void *a, const void *b)
 /* ------------------------------------------------------------------ main */
 
 typedef struct {
-    const char *input, *output, *weights;
-    int threads, repeat, repeat_given, profile, overlap;
+    const char *input, *output, *weights, *json, *trace;
+    int threads, repeat, repeat_given, profile, overlap, recalibrate;
 } options;
 
 static int parse_args(int argc, char **argv, options *o)
@@ -861,10 +1181,14 @@ static int parse_args(int argc, char **argv, options *o)
             o->profile = 1;
             continue;
         }
-        const char *names[] = {"--threads", "--repeat", "--overlap", "--weights"};
+        if (strcmp(a, "--recalibrate") == 0) {
+            o->recalibrate = 1;
+            continue;
+        }
+        const char *names[] = {"--threads", "--repeat", "--overlap", "--weights", "--json", "--trace"};
         int which = -1;
         const char *val = NULL;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 6; k++) {
             size_t n = strlen(names[k]);
             if (strncmp(a, names[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
                 which = k;
@@ -891,6 +1215,13 @@ static int parse_args(int argc, char **argv, options *o)
         case 3:
             if (val[0] == '\0') return usage_error("--weights needs a file name%s", "");
             o->weights = val;
+            break;
+        case 4:
+        case 5:
+            if (val[0] == '\0') return usage_error("%s needs a file name", names[which]);
+            if (which == 4) o->json = val;
+            else o->trace = val;
+            o->profile = 1;
             break;
         default:
             return usage_error("unknown option '%s'", a);
@@ -920,6 +1251,10 @@ int main(int argc, char **argv)
     float *in = NULL, *out = NULL;
     uint16_t *alpha = NULL;
     double *times = NULL;
+    hc_trace_event *trace = NULL;
+    long trace_capacity = 0;
+    peaks pk;
+    memset(&pk, 0, sizeof pk);
     int H = 0, W = 0, Ho = 0, Wo = 0, png_depth = 8, out_rank = 4, out_shape[8];
     size_t out_count = 0;
 
@@ -1052,7 +1387,12 @@ int main(int argc, char **argv)
             goto cleanup;
         }
     }
-    if (opt.profile) model_set_profiling(r.ctx, 1);
+    if (opt.profile) {
+        /* the peaks first, on a pool of our own, before the model's threads have work */
+        const char *env = getenv("HC_RECALIBRATE");
+        measure_peaks(&pk, opt.threads, opt.recalibrate || (env && *env && strcmp(env, "0") != 0));
+        model_set_profiling(r.ctx, 1);
+    }
 
     /* ---- buffers, allocated once for all repeats ---- */
     out = (float *)alloc_floats(out_count);
@@ -1079,6 +1419,24 @@ int main(int argc, char **argv)
         if (ensure_workspace(&r, H, W) != 0) goto cleanup;
     }
 
+    /* ---- the trace buffer: every pool run of every kernel (at most 4 phases each) on every thread ---- */
+    if (opt.trace != NULL) {
+        long tiles = 1;
+        if (mi->image && (H > mi->max_height || W > mi->max_width)) {
+            int th = H < mi->max_height ? H : mi->max_height, tw = W < mi->max_width ? W : mi->max_width;
+            int oy = opt.overlap < th / 2 ? opt.overlap : th / 2, ox = opt.overlap < tw / 2 ? opt.overlap : tw / 2;
+            tiles = (long)tile_count(H, th, oy) * tile_count(W, tw, ox);
+        }
+        double want = 4.0 * model_kernel_count() * opt.threads * opt.repeat * (double)tiles;
+        trace_capacity = want > 8e6 ? 8000000L : (long)want;
+        trace = (hc_trace_event *)calloc((size_t)(trace_capacity > 0 ? trace_capacity : 1), sizeof *trace);
+        if (trace == NULL) {
+            fprintf(stderr, "error: out of memory\n");
+            goto cleanup;
+        }
+        model_set_trace(r.ctx, trace, trace_capacity);
+    }
+
     /* ---- run ---- */
     for (int i = 0; i < opt.repeat; i++) {
         double t0 = hc_now();
@@ -1089,15 +1447,29 @@ int main(int argc, char **argv)
             goto cleanup;
         }
     }
+    double median = 0;
     if (opt.repeat_given || opt.profile) {
         double sum = 0;
         for (int i = 0; i < opt.repeat; i++) sum += times[i];
         qsort(times, (size_t)opt.repeat, sizeof(double), cmp_double);
-        double median = opt.repeat % 2 ? times[opt.repeat / 2]
-                                       : 0.5 * (times[opt.repeat / 2 - 1] + times[opt.repeat / 2]);
+        median = opt.repeat % 2 ? times[opt.repeat / 2] : 0.5 * (times[opt.repeat / 2 - 1] + times[opt.repeat / 2]);
         fprintf(stderr, "run: %d x %.3f ms (median %.3f ms)\n", opt.repeat, 1e3 * sum / opt.repeat, 1e3 * median);
     }
-    if (opt.profile) print_profile(r.ctx);
+    if (opt.profile) print_profile(r.ctx, &pk);
+    if (opt.json != NULL && write_profile_json(opt.json, r.ctx, &pk, H, W, opt.repeat, median) != 0) {
+        status = EXIT_IO;
+        goto cleanup;
+    }
+    if (opt.trace != NULL) {
+        long recorded = model_trace_count(r.ctx);
+        long stored = recorded < trace_capacity ? recorded : trace_capacity;
+        model_set_trace(r.ctx, NULL, 0);
+        if (recorded > stored) fprintf(stderr, "warning: the trace kept %ld of %ld events\n", stored, recorded);
+        if (write_trace(opt.trace, trace, stored, recorded) != 0) {
+            status = EXIT_IO;
+            goto cleanup;
+        }
+    }
 #ifdef HC_WRAP_TEST
     fprintf(stderr, "wrap: 0 forbidden calls in %ld model_run calls\n", g_wrap_runs);
 #endif
@@ -1123,6 +1495,7 @@ cleanup:
     free(out);
     free(alpha);
     free(times);
+    free(trace);
     fflush(stdout);
     return status;
 }

@@ -2,12 +2,14 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "hc_runtime.h"
+#include "hc_simd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -83,7 +85,23 @@ struct hc_pool {
     hc_task_fn fn;
     void *args;
     hc_worker *workers;          /* nthreads - 1 entries, tids 1..nthreads-1 */
+    hc_trace_event *trace;       /* profiling only: one event per thread per run (NULL: off) */
+    long trace_capacity, trace_count;
+    int tag;
 };
+
+/* With the mutex held: stores one trace event (counted, and dropped past the capacity). */
+static void hc_trace_record(hc_pool *p, int tid, double t0, double t1)
+{
+    if (p->trace_count < p->trace_capacity) {
+        hc_trace_event *e = &p->trace[p->trace_count];
+        e->t0 = t0;
+        e->t1 = t1;
+        e->tag = p->tag;
+        e->tid = tid;
+    }
+    p->trace_count++;
+}
 
 static void *hc_worker_main(void *arg)
 {
@@ -101,11 +119,19 @@ static void *hc_worker_main(void *arg)
         hc_task_fn fn = p->fn;
         void *args = p->args;
         int n = p->nthreads;
+        int traced = p->trace != NULL;
         pthread_mutex_unlock(&p->mutex);
 
-        fn(args, w->tid, n);
-
-        pthread_mutex_lock(&p->mutex);
+        if (traced) {
+            const double t0 = hc_now();
+            fn(args, w->tid, n);
+            const double t1 = hc_now();
+            pthread_mutex_lock(&p->mutex);
+            hc_trace_record(p, w->tid, t0, t1);
+        } else {
+            fn(args, w->tid, n);
+            pthread_mutex_lock(&p->mutex);
+        }
         if (--p->pending == 0) pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mutex);
@@ -176,6 +202,12 @@ void hc_pool_run(hc_pool *p, hc_task_fn fn, void *args)
 {
     hc_set_flush_to_zero();
     if (p == NULL || p->started == 0) {
+        if (p != NULL && p->trace != NULL) {
+            const double t0 = hc_now();
+            fn(args, 0, p->nthreads);
+            hc_trace_record(p, 0, t0, hc_now());
+            return;
+        }
         fn(args, 0, p == NULL ? 1 : p->nthreads);
         return;
     }
@@ -187,9 +219,13 @@ void hc_pool_run(hc_pool *p, hc_task_fn fn, void *args)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
 
+    const int traced = p->trace != NULL; /* set only between runs, by the thread that runs them */
+    const double t0 = traced ? hc_now() : 0.0;
     fn(args, 0, p->nthreads);
+    const double t1 = traced ? hc_now() : 0.0;
 
     pthread_mutex_lock(&p->mutex);
+    if (traced) hc_trace_record(p, 0, t0, t1);
     while (p->pending > 0) pthread_cond_wait(&p->done, &p->mutex);
     pthread_mutex_unlock(&p->mutex);
 }
@@ -206,6 +242,124 @@ void hc_pool_destroy(hc_pool *p)
 }
 
 int hc_pool_threads(const hc_pool *p) { return p == NULL ? 1 : p->nthreads; }
+
+/* ------------------------------------------------------------------ profiling */
+
+void hc_pool_set_trace(hc_pool *p, hc_trace_event *events, long capacity)
+{
+    if (p == NULL) return;
+    pthread_mutex_lock(&p->mutex);
+    p->trace = capacity > 0 ? events : NULL;
+    p->trace_capacity = events != NULL && capacity > 0 ? capacity : 0;
+    p->trace_count = 0;
+    pthread_mutex_unlock(&p->mutex);
+}
+
+void hc_pool_set_tag(hc_pool *p, int tag)
+{
+    if (p != NULL) p->tag = tag; /* between runs only; workers read it under the mutex */
+}
+
+long hc_pool_trace_count(const hc_pool *p) { return p == NULL ? 0 : p->trace_count; }
+
+const char *hc_simd_target(void) { return HC_TARGET_NAME; }
+
+/* Calibration: FMA throughput.  HC_CAL_ACC independent accumulators cover latency x pipes (4 x 2 on AVX2 cores,
+ * 4 x 4 on Oryon-class NEON cores); the operands come through volatile so that nothing folds. */
+#if HC_VLEN == 8
+#define HC_CAL_ACC 12
+#else
+#define HC_CAL_ACC 16
+#endif
+
+typedef struct {
+    long iterations;
+    int threads;
+    volatile float sink[HC_MAX_THREADS];
+} hc_fma_args;
+
+static void hc_fma_task(void *argp, int tid, int nt)
+{
+    hc_fma_args *a = (hc_fma_args *)argp;
+    (void)nt;
+    if (tid >= a->threads) return;
+    volatile float mv = 0.999999f, av = 1e-7f;
+    const hc_vf m = hc_vset1(mv), c = hc_vset1(av);
+    hc_vf acc[HC_CAL_ACC];
+    for (int k = 0; k < HC_CAL_ACC; k++) acc[k] = hc_vset1((float)(k + tid));
+    const long n = a->iterations;
+    /* without -ffast-math nothing here can be folded or reassociated: every FMA runs */
+    for (long i = 0; i < n; i++)
+        for (int k = 0; k < HC_CAL_ACC; k++) acc[k] = hc_vfma(acc[k], m, c);
+    hc_vf s = acc[0];
+    for (int k = 1; k < HC_CAL_ACC; k++) s = hc_vadd(s, acc[k]);
+    a->sink[tid] = hc_vhsum(s);
+}
+
+double hc_measure_fma_gflops(hc_pool *p, int threads, double seconds)
+{
+    hc_fma_args a;
+    memset(&a, 0, sizeof a);
+    const int nt = hc_pool_threads(p);
+    a.threads = threads < 1 ? 1 : threads > nt ? nt : threads;
+    /* grow the loop until one run takes a tenth of the budget, then take the best of the rest */
+    a.iterations = 1024;
+    double dt = 0;
+    for (;;) {
+        const double t0 = hc_now();
+        hc_pool_run(p, hc_fma_task, &a);
+        dt = hc_now() - t0;
+        if (dt >= 0.1 * seconds || a.iterations > (1L << 40)) break;
+        a.iterations *= 2;
+    }
+    double best = dt;
+    const double end = hc_now() + 0.8 * seconds;
+    while (hc_now() < end) {
+        const double t0 = hc_now();
+        hc_pool_run(p, hc_fma_task, &a);
+        const double d = hc_now() - t0;
+        if (d < best) best = d;
+    }
+    const double flops = 2.0 * HC_VLEN * HC_CAL_ACC * (double)a.iterations * a.threads;
+    return best > 0 ? flops / best * 1e-9 : 0.0;
+}
+
+typedef struct {
+    const float *src;
+    float *dst;
+    size_t n;
+} hc_copy_args;
+
+static void hc_copy_task(void *argp, int tid, int nt)
+{
+    const hc_copy_args *a = (const hc_copy_args *)argp;
+    long b, e;
+    hc_split((long)a->n, tid, nt, &b, &e);
+    if (e > b) memcpy(a->dst + b, a->src + b, (size_t)(e - b) * sizeof(float));
+}
+
+double hc_measure_copy_gbps(hc_pool *p, float *a, float *b, size_t floats, double seconds)
+{
+    if (a == NULL || b == NULL || floats == 0) return 0.0;
+    hc_copy_args args = {a, b, floats};
+    hc_pool_run(p, hc_copy_task, &args); /* touch every page first */
+    args.src = b;
+    args.dst = a;
+    double best = 0;
+    int runs = 0;
+    const double end = hc_now() + seconds;
+    while (runs < 3 || hc_now() < end) {
+        const double t0 = hc_now();
+        hc_pool_run(p, hc_copy_task, &args);
+        const double d = hc_now() - t0;
+        if (runs == 0 || d < best) best = d;
+        const float *t = args.src; /* alternate direction */
+        args.src = args.dst;
+        args.dst = (float *)t;
+        if (++runs >= 1000) break;
+    }
+    return best > 0 ? 2.0 * (double)floats * sizeof(float) / best * 1e-9 : 0.0;
+}
 
 /* ------------------------------------------------------------------ file mapping */
 

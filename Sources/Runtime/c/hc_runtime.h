@@ -57,6 +57,29 @@ int hc_pool_threads(const hc_pool *p);
  * aarch64, nothing elsewhere. */
 void hc_set_flush_to_zero(void);
 
+/* ---- profiling: per-thread trace of pool runs, and the machine's peaks ---- */
+
+/* One pool run on one thread: the tag set by hc_pool_set_tag (a kernel index), the thread and its times. */
+typedef struct {
+    double t0, t1;
+    int tag, tid;
+} hc_trace_event;
+
+/* Records one event per thread per hc_pool_run into events[0..capacity) (NULL: off, the default; when off,
+ * hc_pool_run costs one pointer test more).  Events past the capacity are counted but not stored. */
+void hc_pool_set_trace(hc_pool *p, hc_trace_event *events, long capacity);
+void hc_pool_set_tag(hc_pool *p, int tag);
+/* Events recorded since hc_pool_set_trace (may exceed the capacity: the excess was dropped). */
+long hc_pool_trace_count(const hc_pool *p);
+
+/* Calibration (not for the run path): vector-FMA throughput in GFLOP/s (2 FLOP per lane) on `threads` of the
+ * pool's threads (1..hc_pool_threads), and streaming copy bandwidth in GB/s (bytes read + written) over two
+ * buffers of `floats` floats each, split among all pool threads.  Each takes about `seconds`. */
+double hc_measure_fma_gflops(hc_pool *p, int threads, double seconds);
+double hc_measure_copy_gbps(hc_pool *p, float *a, float *b, size_t floats, double seconds);
+/* The SIMD mapping hc_runtime.c was built with: "avx2", "neon" or "scalar". */
+const char *hc_simd_target(void);
+
 /* ---- time ---- */
 
 /* Monotonic clock in seconds (CLOCK_MONOTONIC); only differences are meaningful. */
