@@ -23,6 +23,9 @@ public final class PassContext {
     public var threads = 2
     public var vectorWidth = 8
     public var l1dBytes = 32 * 1024
+    /// Vector registers and L2 size, for the GEMM micro-kernel's tile (GemmTiles.choose).
+    public var vectorRegisters = 16
+    public var l2Bytes = 1024 * 1024
 
     public init(weights: WeightStore = [:]) { self.weights = weights }
 

@@ -52,7 +52,8 @@ public struct PlanMemory: Pass {
         let plan = try MemoryPlanner.plan(graph, floats: floats, scratch: { op in
             let operandShapes = op.operands.map { types[$0]?.shape ?? [] }
             let schedule = Schedule.annotated(op) ?? DefaultScheduler.schedule(op, operandShapes: operandShapes,
-                                                                               vectorWidth: context.vectorWidth, l1dBytes: context.l1dBytes)
+                                                                               vectorWidth: context.vectorWidth, l1dBytes: context.l1dBytes,
+                                                     vectorRegisters: context.vectorRegisters, l2Bytes: context.l2Bytes)
             return ScratchNeeds.of(op, operandShapes: operandShapes, resultShape: op.type?.shape ?? [], schedule: schedule)
         }, reuse: reuse)
         MemoryPlanner.annotate(&graph, plan)

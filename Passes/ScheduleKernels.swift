@@ -29,7 +29,8 @@ public struct ScheduleKernels: Pass {
             let op = graph.ops[i]
             guard op.kind != .weight, op.kind != .reshape, !constants.contains(op.result) else { continue }
             let schedule = DefaultScheduler.schedule(op, operandShapes: op.operands.map { types[$0]?.shape ?? [] },
-                                                     vectorWidth: context.vectorWidth, l1dBytes: context.l1dBytes)
+                                                     vectorWidth: context.vectorWidth, l1dBytes: context.l1dBytes,
+                                                     vectorRegisters: context.vectorRegisters, l2Bytes: context.l2Bytes)
             graph.ops[i].attributes["schedule"] = .string(schedule.description)
             scheduled += 1
         }

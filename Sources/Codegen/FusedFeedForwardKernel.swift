@@ -3,64 +3,11 @@
 import HybridIR
 
 extension KernelEmitter {
-    /// The 1x1-convolution GEMM and the depthwise row the kernel calls, as static functions printed before it.
+    /// The depthwise row the kernel calls, a static function printed before it (the 1x1 convolutions are the
+    /// micro-kernel's `_in_gemm` and `_out_gemm`, MicroKernel.swift).
     static func fusedFeedForwardHelpers(_ k: Kernel) -> String {
         let name = k.name
         return """
-        /* \(name)_pointwise: y[m*ys + p] = bias[m] + sum_k w[m*K + k] * x[k*xs + p] for p < np (bias may be NULL);
-           the 1x1 convolutions of \(name), with the 4-row x 2-vector register tile of the pointwise kernel. */
-        HC_NOINLINE static void \(name)_pointwise(float *restrict y, long ys, const float *restrict x, long xs, long np,
-                                                  const float *restrict w, const float *restrict bias, long M, long K) {
-            long m = 0;
-            for (; m + 4 <= M; m += 4) {
-                const float *w0 = w + m * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-                const float c0 = bias ? bias[m] : 0.0f, c1 = bias ? bias[m + 1] : 0.0f;
-                const float c2 = bias ? bias[m + 2] : 0.0f, c3 = bias ? bias[m + 3] : 0.0f;
-                float *y0 = y + m * ys, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
-                long p = 0;
-                for (; p + 2 * HC_VLEN <= np; p += 2 * HC_VLEN) {
-                    hc_vf a00 = hc_vset1(c0), a01 = a00, a10 = hc_vset1(c1), a11 = a10;
-                    hc_vf a20 = hc_vset1(c2), a21 = a20, a30 = hc_vset1(c3), a31 = a30;
-                    for (long q = 0; q < K; q++) {
-                        const float *xr = x + q * xs + p;
-                        const hc_vf v0 = hc_vld(xr), v1 = hc_vld(xr + HC_VLEN);
-                        hc_vf wv = hc_vset1(w0[q]);
-                        a00 = hc_vfma(wv, v0, a00); a01 = hc_vfma(wv, v1, a01);
-                        wv = hc_vset1(w1[q]);
-                        a10 = hc_vfma(wv, v0, a10); a11 = hc_vfma(wv, v1, a11);
-                        wv = hc_vset1(w2[q]);
-                        a20 = hc_vfma(wv, v0, a20); a21 = hc_vfma(wv, v1, a21);
-                        wv = hc_vset1(w3[q]);
-                        a30 = hc_vfma(wv, v0, a30); a31 = hc_vfma(wv, v1, a31);
-                    }
-                    hc_vst(y0 + p, a00); hc_vst(y0 + p + HC_VLEN, a01);
-                    hc_vst(y1 + p, a10); hc_vst(y1 + p + HC_VLEN, a11);
-                    hc_vst(y2 + p, a20); hc_vst(y2 + p + HC_VLEN, a21);
-                    hc_vst(y3 + p, a30); hc_vst(y3 + p + HC_VLEN, a31);
-                }
-                for (; p < np; p++) {
-                    float s0 = c0, s1 = c1, s2 = c2, s3 = c3;
-                    for (long q = 0; q < K; q++) {
-                        const float v = x[q * xs + p];
-                        s0 += w0[q] * v; s1 += w1[q] * v; s2 += w2[q] * v; s3 += w3[q] * v;
-                    }
-                    y0[p] = s0; y1[p] = s1; y2[p] = s2; y3[p] = s3;
-                }
-            }
-            /* The last M % 4 rows. */
-            float *yr = y + m * ys;
-            const float *wr = w + m * K;
-            for (; m < M; m++, yr += ys, wr += K) {
-                const float bv = bias ? bias[m] : 0.0f;
-                for (long p = 0; p < np; p++) yr[p] = bv;
-                for (long q = 0; q < K; q++) {
-                    const float wv = wr[q];
-                    const float *xr = x + q * xs;
-                    for (long p = 0; p < np; p++) yr[p] += wv * xr[p];
-                }
-            }
-        }
-
         /* \(name)_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
            zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
         HC_NOINLINE static void \(name)_depthwise_row(float *restrict out, const float *restrict r, long W,
@@ -114,25 +61,22 @@ extension KernelEmitter {
         // project_in normalising what it loads (with_bias) or scaling its sums (bias_free).
         let input = "x0 + n * CI * P + lo * W, P, (hi - lo) * W"
         // A fused residual (fuse-elementwise) is added to the tile's output rows once project_out wrote them.
-        let residual = roles.contains("residual") ? """
-
-                    for (long c = 0; c < CO; c++) {
-                        float *yr = y + (n * CO + c) * P + r0 * W;
-                        const float *rr = \(x("residual")) + (n * CO + c) * P + r0 * W;
-                        for (long i = 0; i < nr * W; i++) yr[i] += rr[i];
-                    }
-            """ : ""
+        let residual = roles.contains("residual") ? ", \(x("residual")) + n * CO * P + r0 * W, P" : ""
+        let t = gemmTiles(k)
         let projectIn = try FoldedNorm.of(a).map { norm in
             "float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;\n"
                 + "        \(k.name)_in_stats(nmean, nrstd, \(input), CI, \(cFloat(norm.eps)));\n"
-                + "        \(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, nmean, nrstd);"
-        } ?? "\(k.name)_pointwise(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI);"
+                + "        \(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);"
+        } ?? "\(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, 0, (C2 + MR - 1) / MR, pack);"
         return """
             const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
             const long HID = \(hidden), C2 = 2 * HID, R = \(rows) < H ? \(rows) : H;
             const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-            float *restrict t = a->scratch + (long)tid * a->scratch_floats;
+            float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
             float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
+            /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
+            float *restrict pack = u2 + W\(try FoldedNorm.of(a) != nil ? " + 2 * TS" : "");
+            const long MR = \(t.mr);
             long b, e;
             hc_split(N * ntiles, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {
@@ -157,7 +101,7 @@ extension KernelEmitter {
                     }
                 }
                 /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-                \(k.name)_pointwise(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID);\(residual)
+                \(k.name)_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, \(wOut), \(bOut), CO, HID, 0, (CO + MR - 1) / MR, pack\(residual));
             }
 
         """

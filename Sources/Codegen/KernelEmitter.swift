@@ -33,9 +33,10 @@ public enum KernelEmitter {
         let norm = (try? FoldedNorm.of(k.op.attributes)) ?? nil
         switch k.op.kind {
         case .fusedFeedForward:
-            return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
-        case .conv2d:
-            return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
+            return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0, gemm: false) } ?? "")
+                + gemmHelpers(k)
+        case .conv2d where (try? k.op.attributes.int("groups")) == 1 && !k.openBLAS:
+            return (norm.map { normalizedPointwiseHelpers(k.name, $0, gemm: false) } ?? "") + gemmHelpers(k)
         case .fusedAttention where k.phase == nil || k.phase == "gram":
             return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
         default:
@@ -90,7 +91,6 @@ public enum KernelEmitter {
         let rank = k.result.shape.count
         switch op.kind {
         case .conv2d:
-            if let norm = try FoldedNorm.of(a) { return normalizedConv2d(k, norm) }
             if isDepthwise3x3(k) { return depthwiseConv3x3(k) }
             return try conv2d(k)
         case .matmul:
@@ -183,75 +183,11 @@ public enum KernelEmitter {
     static func conv2d(_ k: Kernel) throws -> String {
         let a = k.op.attributes
         let groups = try a.int("groups"), padding = try a.int("padding"), stride = try a.int("stride", default: 1)
-        let w = k.operands[1].shape.map { $0.coefficient }
         let hasBias = k.operands.count == 3
         let bias = { (co: String) in hasBias ? "x2[\(co)]" : "0.0f" }
-        if w[2] == 1 && w[3] == 1 && groups == 1 && padding == 0 && stride == 1 {
-            let tco = k.schedule.tile("co"), tp = k.schedule.tile("p")
-            precondition(tco == 4, "the pointwise kernel's register tile is 4 output channels")
-            return """
-                const long N = x0_d0, CI = x0_d1, CO = y_d1, P = y_d2 * y_d3;
-                const long TCO = \(tco), TP = \(tp);
-                const long nco = (CO + TCO - 1) / TCO, np = (P + TP - 1) / TP;
-                long b, e;
-                hc_split(N * nco * np, tid, nt, &b, &e);
-                for (long item = b; item < e; item++) {
-                    const long n = item / (nco * np), rest = item % (nco * np);
-                    const long co0 = (rest / np) * TCO, p0 = (rest % np) * TP;
-                    const long co1 = co0 + TCO < CO ? co0 + TCO : CO, p1 = p0 + TP < P ? p0 + TP : P;
-                    const float *xs = x0 + n * CI * P;
-                    float *ys = y + n * CO * P;
-                    if (co1 - co0 == 4) {
-                        const float *w0 = x1 + co0 * CI, *w1 = w0 + CI, *w2 = w1 + CI, *w3 = w2 + CI;
-                        long p = p0;
-                        for (; p + 2 * HC_VLEN <= p1; p += 2 * HC_VLEN) {
-                            hc_vf a00 = hc_vset1(\(bias("co0"))), a01 = a00;
-                            hc_vf a10 = hc_vset1(\(bias("co0 + 1"))), a11 = a10;
-                            hc_vf a20 = hc_vset1(\(bias("co0 + 2"))), a21 = a20;
-                            hc_vf a30 = hc_vset1(\(bias("co0 + 3"))), a31 = a30;
-                            for (long ci = 0; ci < CI; ci++) {
-                                const float *xr = xs + ci * P + p;
-                                const hc_vf v0 = hc_vld(xr), v1 = hc_vld(xr + HC_VLEN);
-                                hc_vf c = hc_vset1(w0[ci]);
-                                a00 = hc_vfma(c, v0, a00); a01 = hc_vfma(c, v1, a01);
-                                c = hc_vset1(w1[ci]);
-                                a10 = hc_vfma(c, v0, a10); a11 = hc_vfma(c, v1, a11);
-                                c = hc_vset1(w2[ci]);
-                                a20 = hc_vfma(c, v0, a20); a21 = hc_vfma(c, v1, a21);
-                                c = hc_vset1(w3[ci]);
-                                a30 = hc_vfma(c, v0, a30); a31 = hc_vfma(c, v1, a31);
-                            }
-                            float *yr = ys + co0 * P + p;
-                            hc_vst(yr, a00); hc_vst(yr + HC_VLEN, a01); yr += P;
-                            hc_vst(yr, a10); hc_vst(yr + HC_VLEN, a11); yr += P;
-                            hc_vst(yr, a20); hc_vst(yr + HC_VLEN, a21); yr += P;
-                            hc_vst(yr, a30); hc_vst(yr + HC_VLEN, a31);
-                        }
-                        for (; p < p1; p++) {
-                            float s0 = \(bias("co0")), s1 = \(bias("co0 + 1")), s2 = \(bias("co0 + 2")), s3 = \(bias("co0 + 3"));
-                            for (long ci = 0; ci < CI; ci++) {
-                                const float v = xs[ci * P + p];
-                                s0 += w0[ci] * v; s1 += w1[ci] * v; s2 += w2[ci] * v; s3 += w3[ci] * v;
-                            }
-                            ys[co0 * P + p] = s0; ys[(co0 + 1) * P + p] = s1;
-                            ys[(co0 + 2) * P + p] = s2; ys[(co0 + 3) * P + p] = s3;
-                        }
-                    } else {
-                        for (long co = co0; co < co1; co++) {
-                            float *yr = ys + co * P;
-                            const float bv = \(bias("co"));
-                            for (long p = p0; p < p1; p++) yr[p] = bv;
-                            for (long ci = 0; ci < CI; ci++) {
-                                const float wv = x1[co * CI + ci];
-                                const float *xr = xs + ci * P;
-                                for (long p = p0; p < p1; p++) yr[p] += wv * xr[p];
-                            }
-                        }
-                    }\(activationRows(k, "ys", rows: "co0", to: "co1", stride: "P", from: "p0", until: "p1", indent: "        "))
-                }
-
-            """
-        }
+        if k.openBLAS { return openBLASConv2d(k) }
+        if groups == 1 { return try gemmConv2d(k) }
+        if try FoldedNorm.of(a) != nil { throw HybridError("a folded layer norm needs a conv2d with groups 1", at: k.op.label) }
         // Direct convolution over tiles of output rows: each tile of one output plane stays in L1 while every
         // input channel and kernel tap is added to it as a shifted row.
         let rowsPerTile = k.schedule.tile("oy")
@@ -286,7 +222,11 @@ public enum KernelEmitter {
                                 const float *xr = xp + iy * W + kx - PAD;
                                 float *yr = yp + oy * OW;
                                 if (S == 1) {
-                                    for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox];
+                                    long ox = lo;
+                                    const hc_vf wvv = hc_vset1(wv);
+                                    for (; ox + HC_VLEN <= hi; ox += HC_VLEN)
+                                        hc_vst(yr + ox, hc_vfma(wvv, hc_vld(xr + ox), hc_vld(yr + ox)));
+                                    for (; ox < hi; ox++) yr[ox] += wv * xr[ox];
                                 } else {
                                     for (long ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox * S];
                                 }

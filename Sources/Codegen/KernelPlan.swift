@@ -49,6 +49,18 @@ public struct Kernel {
     public var functionNames: [String] { phases == 1 ? [name] : (1...phases).map { "\(name)_p\($0)" } }
     /// Per-thread scratch this kernel needs, in floats at the maximum image size (0: none).
     public var scratchFloats: Int = 0
+    /// Operands holding weights prepacked for the GEMM micro-kernel (MicroKernel.pack: [M/MR][K][MR]).
+    public var packedOperands: Set<Int> = []
+    /// `--gemm openblas`: this 1x1 convolution calls cblas_sgemm on plain weights.
+    public var openBLAS = false
+
+    /// Whether `op` is a 1x1 convolution that `--gemm openblas` routes through cblas_sgemm.
+    public static func usesOpenBLAS(_ op: Operation, target: Target) -> Bool {
+        guard target.openBLAS, op.kind == .conv2d, op.attributes["norm"] == nil,
+              (try? op.attributes.int("groups")) == 1, (try? op.attributes.int("padding")) == 0,
+              ((try? op.attributes.int("stride", default: 1)) ?? 1) == 1 else { return false }
+        return true
+    }
 }
 
 public struct KernelPlan {
@@ -98,12 +110,39 @@ public struct KernelPlan {
         // 1. Constants (weights, and ops computed from constants alone: the rule of MemoryPlanner.constants),
         //    evaluated now, once, in blob order.
         let constantSet = MemoryPlanner.constants(graph, foldConstants: foldConstants)
+        // Constant weights the GEMM micro-kernel reads: stored prepacked in its order (MR from the target's
+        // GemmTiles); the plain copy too only when a kernel also reads it unpacked.
+        let mr = GemmTiles.choose(vectorWidth: target.vectorWidth, vectorRegisters: target.vectorRegisters,
+                                  l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes).mr
+        var packedWanted = Set<ValueID>(), plainWanted = Set<ValueID>(graph.outputs)
+        for op in graph.ops where !constantSet.contains(op.result) {
+            // 1x1 convs on OpenBLAS (--gemm openblas) read plain weights: only [1, 1] kernels qualify.
+            let blas = Kernel.usesOpenBLAS(op, target: target) && op.operands.count > 1
+                && types[op.operands[1]].map { $0.shape.count == 4 && $0.shape[2] == 1 && $0.shape[3] == 1 } == true
+            let slots = blas ? [] : MicroKernel.packedOperands(op)
+            for (i, v) in op.operands.enumerated() where constantSet.contains(v) {
+                if slots.contains(i) { packedWanted.insert(v) } else { plainWanted.insert(v) }
+            }
+        }
+        var packedOffsets: [ValueID: Int] = [:]
         var constantValues: [ValueID: Tensor] = [:]
         var constantNames: [ValueID: String] = [:]
         var constants: [(String, Tensor, Int)] = []
         var blob = KernelPlan.blobHeaderBytes
         func addConstant(_ id: ValueID, _ name: String, _ t: Tensor) {
             constantValues[id] = t
+            if packedWanted.contains(id) {
+                let packedName = "\(name).packed\(mr)"
+                if let existing = constants.first(where: { $0.0 == packedName }) {
+                    packedOffsets[id] = existing.2
+                } else {
+                    packedOffsets[id] = blob
+                    let p = MicroKernel.pack(t, mr: mr)
+                    constants.append((packedName, p, blob))
+                    blob += (p.count * 4 + 63) / 64 * 64
+                }
+                if !plainWanted.contains(id) { constantNames[id] = packedName; return }
+            }
             if let existing = constants.first(where: { $0.0 == name }) {
                 constantNames[id] = existing.0
                 return
@@ -129,7 +168,8 @@ public struct KernelPlan {
         // 2. Schedules: the op's `schedule` attribute (schedule-kernels), else the default scheduler.
         func schedule(_ op: Operation) -> Schedule {
             Schedule.annotated(op) ?? DefaultScheduler.schedule(op, operandShapes: op.operands.map { types[$0]!.shape },
-                                                                vectorWidth: target.vectorWidth, l1dBytes: target.l1dBytes)
+                                                                vectorWidth: target.vectorWidth, l1dBytes: target.l1dBytes,
+                                                                vectorRegisters: target.vectorRegisters, l2Bytes: target.l2Bytes)
         }
 
         // 3. The memory plan recorded by plan-memory, else the same planner run now (views, lifetimes, in-place
@@ -181,6 +221,14 @@ public struct KernelPlan {
                                     phase: phase, scratch: memory.scratch[step]?[0], step: step,
                                     phases: op.kind == .fusedAttention ? 1 : KernelEmitter.phases(of: op))
                 kernel.scratchFloats = memory.threadScratch[step] ?? 0
+                let w = kernel.operands.count > 1 ? kernel.operands[1].shape.map(\.coefficient) : []
+                kernel.openBLAS = Kernel.usesOpenBLAS(op, target: target) && w.count == 4 && w[2] == 1 && w[3] == 1
+                for i in MicroKernel.packedOperands(op) where i < op.operands.count && !kernel.openBLAS {
+                    if let offset = packedOffsets[memory.root(op.operands[i])] ?? packedOffsets[op.operands[i]] {
+                        kernel.operands[i].storage = .constant(offset)
+                        kernel.packedOperands.insert(i)
+                    }
+                }
                 kernels.append(kernel)
             }
         }

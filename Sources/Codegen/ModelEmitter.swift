@@ -182,7 +182,7 @@ public enum ModelEmitter {
         #include "hc_simd.h"
         #include "hc_math.h"
         #include "model.h"
-
+        \(plan.kernels.contains { $0.openBLAS } ? "#include <cblas.h>\nvoid openblas_set_num_threads(int); /* --gemm openblas: one BLAS thread per pool thread */\n" : "")
         #define MODEL_IMAGE \(plan.imageMode ? 1 : 0)
         #define MODEL_MAX_H8 \(plan.maxH8)
         #define MODEL_MAX_W8 \(plan.maxW8)
@@ -306,7 +306,7 @@ public enum ModelEmitter {
                 return HC_ERR_THREADS;
             }
             ctx->blob = b;
-            *out = ctx;
+            \(plan.kernels.contains { $0.openBLAS } ? "openblas_set_num_threads(1);\n    " : "")*out = ctx;
             return HC_OK;
         }
 
@@ -403,8 +403,10 @@ public enum ModelEmitter {
             s += "    a.h8 = h8; a.w8 = w8;\n"
             if let scratch = kernel.scratch { s += "    a.scratch = ws + \(scratch);\n" }
             if kernel.scratchFloats > 0 {
-                // A kernel with a shared block as well (fused_attention) finds its per-thread slots in thread_scratch.
-                s += "    a.\(kernel.scratch == nil ? "scratch" : "thread_scratch") = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;\n"
+                // Per-thread slots: always in thread_scratch (the GEMM micro-kernel's packing); also in scratch for a
+                // kernel without a shared block (fused_feed_forward).
+                s += "    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;\n"
+                if kernel.scratch == nil { s += "    a.scratch = ws + MODEL_WORKSPACE_FLOATS;\n" }
             }
             if kernel.phases > 1 {
                 s += "    {\n"

@@ -1,7 +1,8 @@
 /// The C of projections that carry a folded channel LayerNorm (`fold-layer-norm`, HybridIR's FoldedNorm): a
 /// per-pixel statistics helper (two passes: the mean, then the variance around it) and a register-tiled 1x1 GEMM
 /// whose prologue normalises what it loads (with_bias) or whose epilogue scales its sums by 1/σ (bias_free).
-/// Used by `conv2d` with a `norm`, by `fused_attention`'s gram phase (its qkv rows) and by `fused_feed_forward`'s project_in.
+/// Used by `fused_attention`'s gram phase (its qkv rows); `conv2d` with a `norm` and `fused_feed_forward`'s
+/// project_in take only the statistics helper (`gemm: false`) and run the GEMM micro-kernel (MicroKernel.swift).
 import HybridIR
 
 extension KernelEmitter {
@@ -10,7 +11,7 @@ extension KernelEmitter {
     public static let normalizedPixelTile = 128
 
     /// `<prefix>_stats` and `<prefix>_gemm`, static C functions printed before the kernel that calls them.
-    static func normalizedPointwiseHelpers(_ prefix: String, _ norm: FoldedNorm) -> String {
+    static func normalizedPointwiseHelpers(_ prefix: String, _ norm: FoldedNorm, gemm: Bool = true) -> String {
         // with_bias: the GEMM reads x̂ = (x − μ)·r; bias_free: it reads x and its sums are scaled by r.
         let load = norm.centered ? "hc_vmul(hc_vsub(hc_vld(xr), mv0), rv0), v1 = hc_vmul(hc_vsub(hc_vld(xr + HC_VLEN), mv1), rv1)"
                                  : "hc_vld(xr), v1 = hc_vld(xr + HC_VLEN)"
@@ -20,25 +21,7 @@ extension KernelEmitter {
         }
         func scalarStore(_ s: String, _ row: Int) -> String { norm.centered ? s : "\(s) * rstd[p] + c\(row)" }
         let initial = { (row: Int) in norm.centered ? "c\(row)" : "0.0f" }
-        return """
-        /* \(prefix)_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
-           the variance taken around the mean in a second pass, so that a large common offset does not cancel. */
-        HC_NOINLINE static void \(prefix)_stats(float *restrict mean, float *restrict rstd, const float *restrict x,
-                                                long xs, long np, long K, float eps) {
-            for (long p = 0; p < np; p++) { mean[p] = 0.0f; rstd[p] = 0.0f; }
-            for (long q = 0; q < K; q++) {
-                const float *xr = x + q * xs;
-                for (long p = 0; p < np; p++) mean[p] += xr[p];
-            }
-            const float inv = 1.0f / (float)K;
-            for (long p = 0; p < np; p++) mean[p] *= inv;
-            for (long q = 0; q < K; q++) {
-                const float *xr = x + q * xs;
-                for (long p = 0; p < np; p++) { const float d = xr[p] - mean[p]; rstd[p] += d * d; }
-            }
-            for (long p = 0; p < np; p++) rstd[p] = 1.0f / sqrtf(rstd[p] * inv + eps);
-        }
-
+        let gemmText = """
         /* \(prefix)_gemm: y[m*ys + p] = \(norm.centered ? "bias[m] + sum_k w[m*K + k] * (x[k*xs + p] - mean[p]) * rstd[p]"
                                                         : "rstd[p] * sum_k w[m*K + k] * x[k*xs + p] + bias[m]") for p < np
            (bias may be NULL): a 1x1 projection with a folded \(norm.form) layer norm, 4 rows x 2 vectors per register tile. */
@@ -102,6 +85,27 @@ extension KernelEmitter {
         }
 
 
+        """
+        return """
+        /* \(prefix)_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
+           the variance taken around the mean in a second pass, so that a large common offset does not cancel. */
+        HC_NOINLINE static void \(prefix)_stats(float *restrict mean, float *restrict rstd, const float *restrict x,
+                                                long xs, long np, long K, float eps) {
+            for (long p = 0; p < np; p++) { mean[p] = 0.0f; rstd[p] = 0.0f; }
+            for (long q = 0; q < K; q++) {
+                const float *xr = x + q * xs;
+                for (long p = 0; p < np; p++) mean[p] += xr[p];
+            }
+            const float inv = 1.0f / (float)K;
+            for (long p = 0; p < np; p++) mean[p] *= inv;
+            for (long q = 0; q < K; q++) {
+                const float *xr = x + q * xs;
+                for (long p = 0; p < np; p++) { const float d = xr[p] - mean[p]; rstd[p] += d * d; }
+            }
+            for (long p = 0; p < np; p++) rstd[p] = 1.0f / sqrtf(rstd[p] * inv + eps);
+        }
+
+        \(gemm ? gemmText : "")
         """
     }
 

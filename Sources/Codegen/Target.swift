@@ -21,6 +21,10 @@ public struct Target: Equatable {
     public var linkStatic: Bool
     /// How to run a program built for this target on this machine (empty: directly).
     public var runner: [String]
+    /// `--gemm openblas`: 1x1 convolutions without a folded norm call cblas_sgemm (plus separate bias and
+    /// activation passes) instead of the native micro-kernel, and the program links -lopenblas. A reference,
+    /// not the default.
+    public var openBLAS = false
 
     /// The phone target: armv8.2-a + fp16 with NEON, a Snapdragon 8 Elite class (Oryon) core.
     public static let aarch64 = Target(

@@ -123,7 +123,7 @@ public enum Compile {
         CFLAGS ?= \(flags.joined(separator: " "))
         TARGET_FLAGS ?= \((target.flags + (target.simdDefine.map { ["-D\($0)"] } ?? [])).joined(separator: " "))
         LDFLAGS ?= \(target.linkStatic ? "-static" : "")
-        LDLIBS ?= -lpng -lz -lm -lpthread
+        LDLIBS ?= -lpng -lz -lm -lpthread\(target.openBLAS ? " -lopenblas" : "")
         OUT ?= model
 
         all: $(OUT)
@@ -154,7 +154,7 @@ public enum Compile {
         var command = [target.compiler] + Toolchain.cflags(target) + extraFlags
         command += ["-o", executable.path, "hc_main.c", "hc_runtime.c", "model.c", "weights.S"]
         if target.linkStatic { command.append("-static") }
-        command += ["-lpng", "-lz", "-lm", "-lpthread"]
+        command += ["-lpng", "-lz", "-lm", "-lpthread"] + (target.openBLAS ? ["-lopenblas"] : [])
         let result = try Toolchain.run(command, in: sources)
         guard result.status == 0 else {
             throw HybridError("the C compiler failed on the generated sources in \(sources.path):\n\(result.output)")

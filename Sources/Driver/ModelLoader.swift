@@ -70,6 +70,8 @@ public enum ModelLoader {
             context.threads = target.cores
             context.vectorWidth = target.vectorWidth
             context.l1dBytes = target.l1dBytes
+            context.vectorRegisters = target.vectorRegisters
+            context.l2Bytes = target.l2Bytes
         }
         try PassManager(passes).run(&g, context)
         try Verifier.verify(g, Verifier.Options(requireTypes: true, allowBlockOps: false))

@@ -57,7 +57,16 @@ public enum ScratchNeeds {
             let (h, w) = (resultShape[2], resultShape[3])
             // A folded layer norm (fold-layer-norm) adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.
             let norm = op.attributes["norm"] == nil ? 0 : 2 * (min(schedule.tile("rows"), h) + 2) * w
-            return ScratchNeed(perThread: 2 * hidden * (min(schedule.tile("rows"), h) + 2) * w + 2 * w + norm)
+            // The micro-kernel's packing scratch follows.
+            let pixels = (min(schedule.tile("rows"), h) + 2) * w
+            return ScratchNeed(perThread: 2 * hidden * pixels + 2 * w + norm
+                               + (GemmTiles(schedule)?.packFloats(k: max(hidden, operandShapes[0][1]), pixels: pixels) ?? 0))
+        case .conv2d:
+            // GEMM convolutions (groups 1) pack their input panels per thread.
+            guard operandShapes.count >= 2, operandShapes[1].count == 4 else { return ScratchNeed() }
+            let w = operandShapes[1]
+            return ScratchNeed(perThread: GemmTiles(schedule)?.packFloats(k: w[1] * w[2] * w[3],
+                                                                          pixels: resultShape.dropFirst(2).reduce(1, *)) ?? 0)
         default:
             return ScratchNeed()
         }

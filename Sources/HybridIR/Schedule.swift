@@ -60,21 +60,88 @@ public enum FusedAttentionTiles {
     public static let columnsPerChunk = 16
 }
 
+/// The register tile and cache blocks of the GEMM micro-kernel (Codegen/MicroKernel.swift) on one target, the
+/// same for every GEMM-shaped kernel of a compile: 1x1 and dense convolutions (implicit GEMM), the projections of
+/// `fused_feed_forward` and the qkv projection of `fused_attention`.
+///
+/// The rule, from the target's vector registers R and floats per vector V:
+///  - the tile is MR output channels × NR = nv·V pixels, keeping MR·nv accumulators, nv pixel loads and one
+///    weight broadcast live: the largest MR·nv with MR·nv + nv + 1 ≤ R (nv ≤ 4, MR ≤ 8), ties to the larger MR
+///    (fewer weight blocks). AVX2 (16 registers): 6×16 (12 + 2 + 1). NEON (32): 8×12 (24 + 3 + 1). Scalar: 6×2;
+///  - KC (the K block): the MR×KC weight block and one KC×NR panel slice fill at most half of L1, a multiple of 8;
+///  - NC (pixels per packed panel): the KC×NC panel fills at most half of L2, a multiple of NR, at most 256
+///    (smaller blocks give the threads more items).
+public struct GemmTiles: Equatable {
+    public var mr: Int
+    public var nv: Int
+    public var vectorWidth: Int
+    public var kc: Int
+    public var nc: Int
+    public var nr: Int { nv * vectorWidth }
+
+    public static func choose(vectorWidth: Int, vectorRegisters: Int, l1dBytes: Int, l2Bytes: Int) -> GemmTiles {
+        let vw = max(1, vectorWidth)
+        var best = (mr: 1, nv: 1)
+        for nv in 1...4 {
+            let mr = min(8, (vectorRegisters - nv - 1) / nv)
+            guard mr >= 1 else { continue }
+            if mr * nv > best.mr * best.nv || (mr * nv == best.mr * best.nv && mr > best.mr) { best = (mr, nv) }
+        }
+        let nr = best.nv * vw
+        let kc = max(8, (l1dBytes / 2) / (4 * (best.mr + nr)) / 8 * 8)
+        let nc = max(nr, min(256, (l2Bytes / 2) / (4 * kc)) / nr * nr)
+        return GemmTiles(mr: best.mr, nv: best.nv, vectorWidth: vw, kc: kc, nc: nc)
+    }
+
+    /// The tile as schedule entries.
+    public var tiles: [String: Int] { ["mr": mr, "nr": nr, "kc": kc, "nc": nc] }
+
+    /// Reads the tile back from a schedule that records one (nil without "mr").
+    public init?(_ schedule: Schedule) {
+        guard let mr = schedule.tiles["mr"], let nr = schedule.tiles["nr"], let kc = schedule.tiles["kc"],
+              let nc = schedule.tiles["nc"] else { return nil }
+        let vw = max(1, schedule.vectorWidth)
+        self.init(mr: mr, nv: max(1, nr / vw), vectorWidth: vw, kc: kc, nc: nc)
+    }
+
+    public init(mr: Int, nv: Int, vectorWidth: Int, kc: Int, nc: Int) {
+        self.mr = mr
+        self.nv = nv
+        self.vectorWidth = vectorWidth
+        self.kc = kc
+        self.nc = nc
+    }
+
+    /// Per-thread floats of packing scratch for a GEMM of depth `k` over `pixels` pixels: an MR×KC weight block
+    /// (for weights that are not constants, packed at run time) and the KC×NC input panel, each no larger than
+    /// the GEMM needs.
+    public func packFloats(k: Int, pixels: Int) -> Int {
+        let kb = (k + kc - 1) / max(1, kc), depth = kb > 0 ? (k + kb - 1) / kb : 0
+        return depth * (mr + min(nc, (pixels + nr - 1) / nr * nr))
+    }
+}
+
 public enum DefaultScheduler {
     /// The schedule of a kernel computing `op` on a target with `vectorWidth` floats per vector register and an
     /// L1 data cache of `l1dBytes`.
-    public static func schedule(_ op: Operation, operandShapes: [[Int]], vectorWidth: Int, l1dBytes: Int) -> Schedule {
+    public static func schedule(_ op: Operation, operandShapes: [[Int]], vectorWidth: Int, l1dBytes: Int,
+                                vectorRegisters: Int = 16, l2Bytes: Int = 1024 * 1024) -> Schedule {
         let vw = vectorWidth
+        let gemm = GemmTiles.choose(vectorWidth: vw, vectorRegisters: vectorRegisters, l1dBytes: l1dBytes, l2Bytes: l2Bytes)
         // Pixel tiles sized so a tile of a few rows of floats stays in L1.
         let pixelTile = max(64, min(1024, l1dBytes / (4 * 16)))
         switch op.kind {
         case .conv2d:
             let w = operandShapes[1]
             let groups = (try? op.attributes.int("groups")) ?? 1
-            if w[2] == 1 && w[3] == 1 && groups == 1 {
-                // Pointwise: a GEMM over (co, pixels); register tile of 4 rows x 2 vectors.
-                return Schedule(parallelOver: "co*p", tiles: ["co": 4, "p": pixelTile, "nr": 2 * vw],
-                                loopOrder: ["co_tile", "p_tile", "ci", "co", "p"], vectorWidth: vw)
+            if groups == 1 {
+                // Pointwise or dense KxK: a GEMM (implicit for KxK) over (co, pixels) on the micro-kernel; items of
+                // (image, NC-pixel panel, group of MR-channel blocks), the panel packed once per K block.
+                let implicitK = w[2] != 1 || w[3] != 1 || ((try? op.attributes.int("padding")) ?? 0) != 0
+                    || ((try? op.attributes.int("stride")) ?? 1) != 1
+                return Schedule(parallelOver: "image*p_panel*co_group", tiles: gemm.tiles,
+                                loopOrder: ["p_panel", "k_block", implicitK ? "pack_im2col" : "pack", "co_block", "nr_slice", "k"],
+                                vectorWidth: vw)
             }
             if groups == w[0] && w[1] == 1 {
                 // Depthwise: tiles of 8 output rows of one plane, vectorised along the rows.
@@ -123,7 +190,7 @@ public enum DefaultScheduler {
         case .fusedFeedForward:
             // Tiles of output rows of one image with a one-row halo; the GEMMs inside use the pointwise register tile.
             let rows = (try? op.attributes.int("row_tile")) ?? 8
-            return Schedule(parallelOver: "image*row_tile", tiles: ["rows": rows, "co": 4, "nr": 2 * vw],
+            return Schedule(parallelOver: "image*row_tile", tiles: gemm.tiles.merging(["rows": rows]) { a, _ in a },
                             loopOrder: ["row_tile", "project_in", "channel", "row", "x", "project_out"], vectorWidth: vw)
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)

@@ -71,8 +71,12 @@ struct Compile: ParsableCommand {
     @Option(name: .customLong("disable-pass"), help: ArgumentHelp("Leave a pass out of the pipeline (repeatable).", valueName: "name"))
     var disabledPasses: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("GEMM backend of 1x1 convolutions: native (the generated micro-kernels) or openblas (cblas_sgemm plus bias/activation passes, links -lopenblas; a reference).", valueName: "native|openblas"))
+    var gemm: String = "native"
+
     func validate() throws {
         if weightOptions.source == nil { throw ValidationError("give --weights FILE or --random-weights SEED") }
+        if !["native", "openblas"].contains(gemm) { throw ValidationError("--gemm must be native or openblas, not '\(gemm)'") }
         for name in disabledPasses where PassRegistry.named(name) == nil {
             throw ValidationError("--disable-pass: unknown pass '\(name)'; known passes: \(PassRegistry.all.map { $0.name }.joined(separator: ", "))")
         }
@@ -84,8 +88,10 @@ struct Compile: ParsableCommand {
     func run() throws {
         try report {
             let size = try input.map { try InputSize(parsing: $0) }
+            var chosen = Target.named(target)!
+            chosen.openBLAS = gemm == "openblas"
             var options = CompileOptions(spec: spec, weights: weightOptions.source!, input: size,
-                                         target: Target.named(target)!, output: output)
+                                         target: chosen, output: output)
             options.passes = Pipelines.select(optimize: !noOptimization, disabled: disabledPasses)
             let result = try Driver.Compile.run(options)
             print("wrote \(result.executable.path) (\(result.plan.kernels.count) kernels, target \(result.plan.target.name)); sources in \(result.sources.path)")

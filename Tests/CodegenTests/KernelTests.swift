@@ -53,6 +53,18 @@ final class KernelTests: XCTestCase {
              attributes: ["groups": .int(1), "padding": .int(1)]),
         Case(name: "dense 96->3 5x6", kind: .conv2d, shapes: [[1, 96, 5, 6], [3, 96, 3, 3]],
              attributes: ["groups": .int(1), "padding": .int(1)]),
+        // Micro-kernel tails: K blocks (K > KC on every target), channels not a multiple of MR, pixels over several
+        // NC panels and not a multiple of NR, two images; implicit GEMM with stride 2, odd sizes and no padding.
+        Case(name: "pointwise K-blocked 700->13 bias 3x37", kind: .conv2d, shapes: [[1, 700, 3, 37], [13, 700, 1, 1], [13]],
+             attributes: ["groups": .int(1), "padding": .int(0)]),
+        Case(name: "pointwise 2 images 20->9 23x29", kind: .conv2d, shapes: [[2, 20, 23, 29], [9, 20, 1, 1]],
+             attributes: ["groups": .int(1), "padding": .int(0)]),
+        Case(name: "dense strided 5->7 s2 bias 9x11", kind: .conv2d, shapes: [[1, 5, 9, 11], [7, 5, 3, 3], [7]],
+             attributes: ["groups": .int(1), "padding": .int(1), "stride": .int(2)]),
+        Case(name: "dense 2 images 4->11 s2 4x4 unpadded 13x10", kind: .conv2d, shapes: [[2, 4, 13, 10], [11, 4, 4, 4]],
+             attributes: ["groups": .int(1), "padding": .int(0), "stride": .int(2)]),
+        Case(name: "dense 1x1 padded 6->5 3x7", kind: .conv2d, shapes: [[1, 6, 3, 7], [5, 6, 1, 1], [5]],
+             attributes: ["groups": .int(1), "padding": .int(1)]),
         Case(name: "grouped strided 8->6 g2 s2", kind: .conv2d, shapes: [[1, 8, 9, 11], [6, 4, 3, 3], [6]],
              attributes: ["groups": .int(2), "padding": .int(1), "stride": .int(2)]),
         // matmul: x_proj (rows R+2N = 11), dt_proj, q·kᵀ and attn·v of MDTA.

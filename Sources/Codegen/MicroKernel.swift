@@ -1,0 +1,365 @@
+/// The one GEMM micro-kernel generator: every GEMM-shaped kernel (1x1 and dense KxK convolutions, the projections
+/// of `fused_feed_forward`) calls C printed here. (`fused_attention` computes its qkv rows inside its gram phase
+/// with its own tile, FusedAttentionKernel.swift.)
+///
+/// Layout is planar: Y[m][p] = sum_k W[m][k] · X[k][p]. The C has three levels:
+///  - `<prefix>_micro`: one MR×NR register tile (MR output channels × NR = nv vectors of pixels, GemmTiles) over a
+///    K block: MR·nv accumulators, nv pixel loads and one weight broadcast per k, weights read from an MR-interleaved
+///    block ([k][MR]) and pixels from a packed panel slice ([k][NR]), both contiguous;
+///  - `<prefix>_gemm` (one per use): for each panel of NC pixels and each K block of at most KC, packs the input
+///    panel into per-thread scratch as [NC/NR][kc][NR] (so the tile streams contiguous memory instead of rows a whole
+///    image plane apart, which all map to the same L1 sets), applying the fused prologue (the folded layer norm's
+///    x̂ = (x − μ)·r) or, for dense KxK convolutions, gathering the shifted, zero-padded input rows (implicit GEMM,
+///    stride 1 or 2); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
+///    later ones from the partial sums in Y; after the last K block the fused epilogue (bias-free norm scale r·acc
+///    + b, residual, activation) runs on each tile while it is in L1;
+///  - the kernel bodies split (image, NC-pixel panel, group of channel blocks) items over threads.
+/// Weights that are constants are prepacked at compile time ([M/MR][K][MR], zero rows padded: `pack`, placed in
+/// the weights blob by KernelPlan); others (kernel tests without constant folding) are packed per K block into
+/// the same scratch. Every output element is summed in one fixed order (k ascending) whatever the threads.
+import HybridIR
+
+public enum MicroKernel {
+    /// W (M rows, K = the product of the other dims) as [ceil(M/MR)][K][MR], rows past M zero.
+    public static func pack(_ t: Tensor, mr: Int) -> Tensor {
+        let m = t.shape.first ?? 1, k = m == 0 ? 0 : t.count / m
+        let blocks = (m + mr - 1) / mr
+        var d = [Float](repeating: 0, count: max(1, blocks * k * mr))
+        for row in 0..<m {
+            let b = row / mr, r = row % mr
+            for q in 0..<k { d[(b * k + q) * mr + r] = t.data[row * k + q] }
+        }
+        return Tensor(shape: [d.count], data: d)
+    }
+
+    /// Operand slots of `op` whose constant weights the micro-kernel reads prepacked.
+    public static func packedOperands(_ op: Operation) -> [Int] {
+        switch op.kind {
+        case .conv2d:
+            return (try? op.attributes.int("groups")) == 1 ? [1] : []
+        case .fusedFeedForward:
+            guard let roles = try? ShapeRules.fusedFeedForwardRoles(op.attributes) else { return [] }
+            return ["project_in", "project_out"].compactMap { roles.firstIndex(of: $0) }
+        default:
+            return []
+        }
+    }
+
+    /// How a `_gemm` reads its input panel.
+    public enum Input {
+        /// X[k][p] = x[k*xs + p]: a 1x1 convolution / projection.
+        case pointwise
+        /// X[(ci,ky,kx)][p] = x[ci][oy*S + ky - PAD][ox*S + kx - PAD] (0 outside) for output pixel p = oy*OW + ox.
+        case conv(kh: Int, kw: Int, stride: Int, padding: Int)
+    }
+
+    public struct Options {
+        public var input: Input = .pointwise
+        /// A folded layer norm: with_bias normalises what it packs; bias_free scales the sums by r in the epilogue.
+        public var norm: FoldedNorm? = nil
+        /// Weights prepacked ([M/MR][K][MR]); otherwise W is [M][K] and each K block of a channel block is packed.
+        public var packed: Bool = true
+        /// C expression of the activation applied to `v` in the epilogue, nil for none.
+        public var activation: String? = nil
+        /// Adds res[m*rs + p] in the epilogue.
+        public var residual: Bool = false
+        public init() {}
+    }
+
+    /// `<prefix>_micro`: the register tile. c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*MR + r]·b[k*NR + j].
+    public static func micro(_ prefix: String, _ t: GemmTiles) -> String {
+        let mr = t.mr, nv = t.nv
+        var s = """
+        /* \(prefix)_micro: the \(mr) x \(nv)-vector register tile (\(mr * nv) accumulators, \(nv) loads, 1 broadcast): for r < \(mr),
+           j < NR = \(nv)*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*NR + j]. */
+        static inline void \(prefix)_micro(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                           long cs, const float *restrict init) {
+
+        """
+        let acc = (0..<mr).map { r in (0..<nv).map { v in "c\(r)\(v)" } }
+        s += "    hc_vf " + acc.flatMap { $0 }.joined(separator: ", ") + ";\n"
+        s += "    if (init) {\n"
+        for r in 0..<mr {
+            s += "        c\(r)0 = hc_vset1(init[\(r)]);" + (1..<max(1, nv)).map { " c\(r)\($0) = c\(r)0;" }.joined() + "\n"
+        }
+        s += "    } else {\n"
+        for r in 0..<mr {
+            s += "        " + (0..<nv).map { "c\(r)\($0) = hc_vld(c + \(r) * cs + \($0) * HC_VLEN);" }.joined(separator: " ") + "\n"
+        }
+        s += "    }\n"
+        s += "    for (long k = 0; k < kc; k++, a += \(mr), b += \(nv) * HC_VLEN) {\n"
+        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
+        s += "        hc_vf w;\n"
+        for r in 0..<mr {
+            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
+        }
+        s += "    }\n"
+        for r in 0..<mr {
+            s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
+        }
+        s += "}\n\n"
+        return s
+    }
+
+    /// The parameters of a `_gemm` for `input`, as C.
+    static func parameters(_ o: Options) -> String {
+        var s = "float *restrict y, long ys, const float *restrict x, "
+        switch o.input {
+        case .pointwise: s += "long xs, long np"
+        case .conv: s += "long H, long W, long OW, long p0, long np"
+        }
+        s += ",\n        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack"
+        if o.norm != nil { s += ", const float *restrict mean, const float *restrict rstd" }
+        if o.residual { s += ", const float *restrict res, long rs" }
+        return s
+    }
+
+    /// `<prefix>_gemm`: Y (rows m of channel blocks [mb0, mb1), pixels p < np, row stride ys) from the input, the
+    /// weights w (packed or [M][K]) and bias (NULL: none), through `<micro>_micro` (printed separately).
+    public static func gemm(_ prefix: String, micro: String, _ t: GemmTiles, _ o: Options) -> String {
+        let mr = t.mr, nv = t.nv
+        let what: String
+        let pack: String
+        switch o.input {
+        case .pointwise:
+            what = "X[k][p] = x[k*xs + p]"
+            let centered = o.norm?.centered == true
+            let vload = centered ? "hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mv + l0 + v)), hc_vld(rv + l0 + v))" : "hc_vld(xr + l0 + v)"
+            let sload = centered ? "(xr[l0 + l] - mv[l0 + l]) * rv[l0 + l]" : "xr[l0 + l]"
+            pack = """
+                        /* Pack the panel: panel[(j*kc + k)*NR + l] = X[k0 + k][pb + j*NR + l], zero past the last pixel\(centered ? "; x̂ = (x - μ)·r" : ""). */
+                        for (long k = 0; k < kc; k++) {
+                            const float *xr = x + (k0 + k) * xs + pb;
+                            \(centered ? "const float *mv = mean + pb, *rv = rstd + pb;" : "")
+                            for (long j = 0; j < nslices; j++) {
+                                float *dst = panel + (j * kc + k) * NR;
+                                const long l0 = j * NR, n = pn - l0 < NR ? pn - l0 : NR;
+                                if (n == NR) {
+                                    for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, \(vload));
+                                } else {
+                                    long l = 0;
+                                    for (; l < n; l++) dst[l] = \(sload);
+                                    for (; l < NR; l++) dst[l] = 0.0f;
+                                }
+                            }
+                        }
+            """
+        case .conv(let kh, let kw, let stride, let padding):
+            what = "X[(ci*\(kh) + ky)*\(kw) + kx][p] = x[ci][oy*\(stride) + ky - \(padding)][ox*\(stride) + kx - \(padding)] (0 outside), output pixel p0 + p = oy*OW + ox"
+            pack = """
+                        /* Pack the panel (implicit GEMM): the shifted, zero-padded input row segments of every (ci, ky, kx). */
+                        for (long k = 0; k < kc; k++) {
+                            const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
+                            const float *xp = x + ci * H * W;
+                            float *dst = panel + k * NR;
+                            long lane = 0;
+                            for (long l = 0; l < pn;) {
+                                const long q = p0 + pb + l, oy = q / OW, ox0 = q % OW;
+                                const long run = OW - ox0 < pn - l ? OW - ox0 : pn - l;
+                                const long iy = oy * S + ky - PAD;
+                                const int rowok = iy >= 0 && iy < H;
+                                const float *xr = rowok ? xp + iy * W : xp;
+                                for (long i = 0; i < run; i++) {
+                                    const long ix = (ox0 + i) * S + kx - PAD;
+                                    dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
+                                    if (++lane == NR) { lane = 0; dst += kc * NR; }
+                                }
+                                l += run;
+                            }
+                            for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
+                        }
+            """
+        }
+        let packW = o.packed ? "const float *ablk = w + (mb * K + k0) * MR;" : """
+                            /* Weights not prepacked: this block's K block into [kc][MR] (rows past M zero). */
+                            for (long k = 0; k < kc; k++)
+                                for (long r = 0; r < MR; r++) wblk[k * MR + r] = r < mn ? w[(m0 + r) * K + k0 + k] : 0.0f;
+                            const float *ablk = wblk;
+            """
+        let biasFree = o.norm.map { !$0.centered } ?? false
+        // The epilogue on rows [0, mn) and pixels [0, pc) of the tile at c (stride ys), pixel offset pp in the panel.
+        var epi: [String] = []
+        if biasFree { epi.append("v = v * rstd[pq] + (bias ? bias[m0 + r] : 0.0f);") }
+        if o.residual { epi.append("v += res[(m0 + r) * rs + pq];") }
+        if let f = o.activation { epi.append("v = \(f);") }
+        let epilogue = epi.isEmpty ? "" : """
+                                    if (last)
+                                        for (long r = 0; r < mn; r++)
+                                            for (long l = 0; l < pc; l++) {
+                                                const long pq = pb + l0 + l; (void)pq;
+                                                float v = c[r * ys + l];
+                                                \(epi.joined(separator: " "))
+                                                c[r * ys + l] = v;
+                                            }
+            """
+        let convConstants: String
+        if case .conv(let kh, let kw, let stride, let padding) = o.input {
+            convConstants = "const long KH = \(kh), KW = \(kw), S = \(stride), PAD = \(padding);\n    "
+        } else {
+            convConstants = ""
+        }
+        return """
+        /* \(prefix)_gemm: for m in channel blocks [mb0, mb1) (MR = \(mr), m < M) and p < np, y[m*ys + p] =
+           \(biasFree ? "rstd[p] * sum_k W[m][k] X[k][p] + bias[m]" : "bias[m] + sum_k W[m][k] X[k][p]")\(o.residual ? " + res[m*rs + p]" : "")\(o.activation != nil ? ", activated" : ""), with \(what)\(o.norm?.centered == true ? " normalised (x - mean[p]) * rstd[p]" : "");
+           W \(o.packed ? "prepacked as [M/MR][K][MR]" : "[M][K]"), bias may be NULL; pack: per-thread scratch of
+           GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
+        HC_NOINLINE static void \(prefix)_gemm(\(parameters(o))) {
+            \(convConstants)enum { MR = \(mr) };
+            const long NR = \(nv) * HC_VLEN, KCMAX = \(t.kc), NC = \(t.nc);
+            const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
+            float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
+            (void)wblk;
+            for (long pb = 0; pb < np; pb += NC) {
+                const long pn = np - pb < NC ? np - pb : NC, nslices = (pn + NR - 1) / NR;
+                for (long k0 = 0; k0 < K; k0 += kcs) {
+                    const long kc = K - k0 < kcs ? K - k0 : kcs;
+                    const int first = k0 == 0, last = k0 + kc >= K;
+                    (void)last;
+                    \(pack)
+                    for (long mb = mb0; mb < mb1; mb++) {
+                        const long m0 = mb * MR, mn = M - m0 < MR ? M - m0 : MR;
+                        \(packW)
+                        float init[MR];
+                        for (long r = 0; r < MR; r++) init[r] = \(biasFree ? "0.0f" : "bias && r < mn ? bias[m0 + r] : 0.0f");
+                        for (long j = 0; j < nslices; j++) {
+                            const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
+                            float *c = y + m0 * ys + pb + l0;
+                            const float *bslice = panel + j * kc * NR;
+                            if (mn == MR && pc == NR) {
+                                \(micro)_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                            } else {
+                                float tile[MR * \(nv) * HC_VLEN];
+                                for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
+                                if (!first)
+                                    for (long r = 0; r < mn; r++)
+                                        for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
+                                \(micro)_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                                for (long r = 0; r < mn; r++)
+                                    for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
+                            }
+        \(epilogue)
+                        }
+                    }
+                }
+            }
+        }
+
+
+        """
+    }
+
+}
+
+extension KernelEmitter {
+    /// The micro-kernel's tile of a kernel: the one its schedule records, else the target rule at its vector width.
+    static func gemmTiles(_ k: Kernel) -> GemmTiles {
+        GemmTiles(k.schedule) ?? GemmTiles.choose(vectorWidth: k.schedule.vectorWidth, vectorRegisters: 16,
+                                                  l1dBytes: 32 * 1024, l2Bytes: 1024 * 1024)
+    }
+
+    /// The micro-kernel and the `_gemm` functions a GEMM-shaped kernel calls.
+    static func gemmHelpers(_ k: Kernel) -> String {
+        let t = gemmTiles(k)
+        let norm = (try? FoldedNorm.of(k.op.attributes)) ?? nil
+        var s = MicroKernel.micro(k.name, t)
+        switch k.op.kind {
+        case .conv2d:
+            var o = MicroKernel.Options()
+            let w = k.operands[1].shape.map(\.coefficient)
+            let padding = (try? k.op.attributes.int("padding")) ?? 0, stride = (try? k.op.attributes.int("stride", default: 1)) ?? 1
+            if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 {
+                o.input = .conv(kh: w[2], kw: w[3], stride: stride, padding: padding)
+            }
+            o.norm = norm
+            o.packed = k.packedOperands.contains(1)
+            o.activation = activationExpression(k)
+            s += MicroKernel.gemm(k.name, micro: k.name, t, o)
+        case .fusedFeedForward:
+            let roles = (try? ShapeRules.fusedFeedForwardRoles(k.op.attributes)) ?? []
+            var o = MicroKernel.Options()
+            o.norm = norm
+            o.packed = roles.firstIndex(of: "project_in").map { k.packedOperands.contains($0) } ?? false
+            s += MicroKernel.gemm("\(k.name)_in", micro: k.name, t, o)
+            o = MicroKernel.Options()
+            o.packed = roles.firstIndex(of: "project_out").map { k.packedOperands.contains($0) } ?? false
+            o.residual = roles.contains("residual")
+            s += MicroKernel.gemm("\(k.name)_out", micro: k.name, t, o)
+        default:
+            break
+        }
+        return s
+    }
+
+    /// Items of (image, NC-pixel panel, group of MR-channel blocks) over threads; with fewer than 4 panels per
+    /// thread the channel blocks are split into groups as well (each output element is still summed in one item,
+    /// in one order, so the result does not depend on the grouping). `call` is the `_gemm` call of one item, which
+    /// sees n, p0, pn, mb0, mb1 and pack; `stats` (C, optional) runs first for the item's pixels.
+    static func gemmItems(_ t: GemmTiles, images: String, pixels: String, rows: String, stats: String = "",
+                          call: String) -> String {
+        """
+            const long MR = \(t.mr), NC = \(t.nc), NIMG = \(images), PIX = \(pixels), ROWS = \(rows);
+            const long nmb = (ROWS + MR - 1) / MR, npb = (PIX + NC - 1) / NC;
+            long ncg = 1;
+            while (NIMG * npb * ncg < 4 * nt && ncg < nmb) ncg++;
+            float *restrict pack = a->thread_scratch + (long)tid * a->scratch_floats;
+            long b, e;
+            hc_split(NIMG * npb * ncg, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long n = item / (npb * ncg), rest = item % (npb * ncg), g = rest % ncg;
+                const long p0 = (rest / ncg) * NC, pn = PIX - p0 < NC ? PIX - p0 : NC;
+                const long mb0 = g * nmb / ncg, mb1 = (g + 1) * nmb / ncg;
+                (void)n;\(stats)
+                \(call);
+            }
+
+        """
+    }
+
+    /// `conv2d` with groups 1: 1x1 (pointwise, optionally with a folded norm) or dense KxK (implicit GEMM).
+    static func gemmConv2d(_ k: Kernel) throws -> String {
+        let t = gemmTiles(k)
+        let bias = k.operands.count == 3 ? "x2" : "NULL"
+        let w = k.operands[1].shape.map(\.coefficient)
+        let padding = try k.op.attributes.int("padding"), stride = try k.op.attributes.int("stride", default: 1)
+        if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 {
+            return "    const long CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, OW = y_d3, K = CI * x1_d2 * x1_d3;\n"
+                + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",
+                            call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * H * W, H, W, OW, p0, pn, x1, \(bias), CO, K, mb0, mb1, pack)")
+        }
+        if let norm = try FoldedNorm.of(k.op.attributes) {
+            return "    const long CI = x0_d1, CO = y_d1;\n"
+                + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO", stats: """
+
+                        float mean[\(t.nc)], rstd[\(t.nc)];
+                        \(k.name)_stats(mean, rstd, x0 + n * CI * PIX + p0, PIX, pn, CI, \(cFloat(norm.eps)));
+                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack, mean, rstd)")
+        }
+        return "    const long CI = x0_d1, CO = y_d1;\n"
+            + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",
+                        call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack)")
+    }
+
+    /// `--gemm openblas`: a 1x1 convolution as cblas_sgemm on column blocks of pixels (one per item, OpenBLAS
+    /// single-threaded inside each pool thread), then the separate passes BLAS needs: bias and activation.
+    static func openBLASConv2d(_ k: Kernel) -> String {
+        let bias = k.operands.count == 3 ? "x2[co]" : "0.0f"
+        let activation = activationExpression(k).map { "\n                for (long p = 0; p < pn; p++) { const float v = yr[p]; yr[p] = \($0); }" } ?? ""
+        return """
+            const long N = x0_d0, CI = x0_d1, CO = y_d1, P = y_d2 * y_d3, TP = 1024, np = (P + TP - 1) / TP;
+            long b, e;
+            hc_split(N * np, tid, nt, &b, &e);
+            for (long item = b; item < e; item++) {
+                const long n = item / np, p0 = (item % np) * TP, pn = P - p0 < TP ? P - p0 : TP;
+                float *ys = y + n * CO * P + p0;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)CO, (int)pn, (int)CI, 1.0f, x1, (int)CI,
+                            x0 + n * CI * P + p0, (int)P, 0.0f, ys, (int)P);
+                for (long co = 0; co < CO; co++) {
+                    float *yr = ys + co * P;
+                    const float bv = \(bias);
+                    for (long p = 0; p < pn; p++) yr[p] += bv;\(activation)
+                }
+            }
+
+        """
+    }
+}
