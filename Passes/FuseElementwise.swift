@@ -4,7 +4,7 @@
 ///
 /// Name: `fuse-elementwise`. Requires: a typed graph of primitive (and fused) ops; run after the block fusions and
 /// the scan chunking, whose patterns it would otherwise hide. Produces: `conv2d`s with an `activation`, `add`s
-/// with `scaled` operands (y = a·sa + b·sb), fused ops with a `residual`; each rewritten op names what it
+/// with `scaled` operands (y = a·sa + b·sb), fused ops and `conv2d`s with a `residual`; each rewritten op names what it
 /// absorbed in `fuses`.
 ///
 /// Algorithm:
@@ -21,8 +21,10 @@
 ///     `residual` operand, added to each output tile as it is finished.
 ///  5. Record the ops fused and the bytes of their inputs no longer written.
 ///
-/// Not done here: residuals as epilogues of plain convolutions (S blocks' out_proj: the scaled add stays its own
-/// kernel, reading both operands once).
+///  4b. Residual of a plain convolution: an `add` of a `conv2d` result (groups 1, no activation or folded norm, used
+///     only there) and r, or r·s with s per channel ([1, C, 1, 1]) from a `mul` used only there (the S block's
+///     x·skip_scale + out_proj(y)), becomes the conv's `residual` (and `residual_scaled`) operands, added in the
+///     GEMM epilogue; the conv moves to the add's place.
 import HybridIR
 
 public struct FuseElementwise: Pass {
@@ -88,6 +90,28 @@ public struct FuseElementwise: Pass {
                     continue
                 }
             }
+            // 4b. A plain convolution's residual: add(r·s or r, conv) → conv2d(..., r[, s]) {residual}.
+            if op.kind == .add, op.attributes["scaled"] == nil, let fusedConv = convResidual(i, op, graph, soleProducer) {
+                var conv = graph.ops[fusedConv.conv]
+                conv.operands += [fusedConv.residual] + (fusedConv.scale.map { [$0] } ?? [])
+                conv.attributes["residual"] = .bool(true)
+                if fusedConv.scale != nil { conv.attributes["residual_scaled"] = .bool(true) }
+                conv.attributes["fuses"] = fuses(conv, (fusedConv.mul != nil ? ["mul"] : []) + ["add"])
+                bytes += conv.type?.byteSize ?? 0
+                if let m = fusedConv.mul {
+                    bytes += graph.ops[m].type?.byteSize ?? 0
+                    removed.insert(m)
+                    fused += 1
+                }
+                // The fused conv takes the add's place: its residual and scale exist there, and nothing between
+                // read the conv's own result.
+                conv.result = op.result
+                graph.ops[i] = conv
+                definer[op.result] = i
+                removed.insert(fusedConv.conv)
+                fused += 1
+                continue
+            }
             // 3. add(mul(a, sa), mul(b, sb)) → add(a, b, sa, sb) {scaled}.
             guard op.kind == .add, op.attributes["scaled"] == nil, let shape = op.type?.shape else { continue }
             var operands = Array(op.operands)
@@ -117,6 +141,35 @@ public struct FuseElementwise: Pass {
         graph.ops = graph.ops.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         context.record("elementwise ops fused", fused)
         context.record("bytes no longer written", bytes)
+    }
+
+    /// For the add at `i`: a side that is a `conv2d` (groups 1, no activation, folded norm or residual yet, the add's
+    /// type, used only here) and the other side: the residual r itself, or a `mul` used only here of r (the add's
+    /// shape) and a per-channel scale s ([1, C, 1, 1]).
+    private func convResidual(_ i: Int, _ op: Operation, _ graph: Graph, _ soleProducer: (ValueID, Int) -> Int?)
+        -> (conv: Int, residual: ValueID, scale: ValueID?, mul: Int?)? {
+        guard let type = op.type, op.operands.count == 2, op.operands[0] != op.operands[1] else { return nil }
+        var definer: [ValueID: Int] = [:]
+        for (j, o) in graph.ops.enumerated() { definer[o.result] = j }
+        for side in 0..<2 {
+            guard let c = soleProducer(op.operands[side], i) else { continue }
+            let conv = graph.ops[c]
+            guard conv.kind == .conv2d, conv.type == type, (try? conv.attributes.int("groups")) == 1,
+                  conv.attributes["activation"] == nil, conv.attributes["norm"] == nil,
+                  conv.attributes["residual"] == nil, type.shape.count == 4 else { continue }
+            let other = op.operands[1 - side]
+            if let m = soleProducer(other, i), graph.ops[m].kind == .mul, graph.ops[m].operands.count == 2 {
+                let mul = graph.ops[m]
+                let channelScale = [1, type.shape[1], 1, 1]
+                for full in 0..<2 where definerShape(mul.operands[full], graph, definer) == type.shape
+                    && definerShape(mul.operands[1 - full], graph, definer) == channelScale {
+                    return (c, mul.operands[full], mul.operands[1 - full], m)
+                }
+                continue
+            }
+            return (c, other, nil, nil)
+        }
+        return nil
     }
 
     /// The shape of value `v` (a graph input or an op result).

@@ -183,7 +183,7 @@ public enum KernelEmitter {
     static func conv2d(_ k: Kernel) throws -> String {
         let a = k.op.attributes
         let groups = try a.int("groups"), padding = try a.int("padding"), stride = try a.int("stride", default: 1)
-        let hasBias = k.operands.count == 3
+        let hasBias = Epilogue.convHasBias(a, operandCount: k.operands.count)
         let bias = { (co: String) in hasBias ? "x2[\(co)]" : "0.0f" }
         if k.openBLAS { return openBLASConv2d(k) }
         if groups == 1 { return try gemmConv2d(k) }

@@ -63,6 +63,8 @@ public enum MicroKernel {
         public var activation: String? = nil
         /// Adds res[m*rs + p] in the epilogue.
         public var residual: Bool = false
+        /// With `residual`: the residual is scaled per channel, res[m*rs + p]·rscale[m] (the S block's skip scale).
+        public var residualScaled: Bool = false
         public init() {}
     }
 
@@ -111,6 +113,7 @@ public enum MicroKernel {
         s += ",\n        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack"
         if o.norm != nil { s += ", const float *restrict mean, const float *restrict rstd" }
         if o.residual { s += ", const float *restrict res, long rs" }
+        if o.residual && o.residualScaled { s += ", const float *restrict rscale" }
         return s
     }
 
@@ -180,7 +183,10 @@ public enum MicroKernel {
         // The epilogue on rows [0, mn) and pixels [0, pc) of the tile at c (stride ys), pixel offset pp in the panel.
         var epi: [String] = []
         if biasFree { epi.append("v = v * rstd[pq] + (bias ? bias[m0 + r] : 0.0f);") }
-        if o.residual { epi.append("v += res[(m0 + r) * rs + pq];") }
+        if o.residual {
+            // The scaled residual is rounded to fp32 before the add, as the separate mul stored it.
+            epi.append(o.residualScaled ? "const float rv = res[(m0 + r) * rs + pq] * rscale[m0 + r]; v += rv;" : "v += res[(m0 + r) * rs + pq];")
+        }
         if let f = o.activation { epi.append("v = \(f);") }
         let epilogue = epi.isEmpty ? "" : """
                                     if (last)
@@ -200,7 +206,7 @@ public enum MicroKernel {
         }
         return """
         /* \(prefix)_gemm: for m in channel blocks [mb0, mb1) (MR = \(mr), m < M) and p < np, y[m*ys + p] =
-           \(biasFree ? "rstd[p] * sum_k W[m][k] X[k][p] + bias[m]" : "bias[m] + sum_k W[m][k] X[k][p]")\(o.residual ? " + res[m*rs + p]" : "")\(o.activation != nil ? ", activated" : ""), with \(what)\(o.norm?.centered == true ? " normalised (x - mean[p]) * rstd[p]" : "");
+           \(biasFree ? "rstd[p] * sum_k W[m][k] X[k][p] + bias[m]" : "bias[m] + sum_k W[m][k] X[k][p]")\(o.residual ? (o.residualScaled ? " + res[m*rs + p] * rscale[m]" : " + res[m*rs + p]") : "")\(o.activation != nil ? ", activated" : ""), with \(what)\(o.norm?.centered == true ? " normalised (x - mean[p]) * rstd[p]" : "");
            W \(o.packed ? "prepacked as [M/MR][K][MR]" : "[M][K]"), bias may be NULL; pack: per-thread scratch of
            GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
         HC_NOINLINE static void \(prefix)_gemm(\(parameters(o))) {
@@ -273,6 +279,9 @@ extension KernelEmitter {
             o.norm = norm
             o.packed = k.packedOperands.contains(1)
             o.activation = activationExpression(k)
+            let fusedResidual = (try? Epilogue.convResidual(k.op.attributes)) ?? (residual: false, scaled: false)
+            o.residual = fusedResidual.residual
+            o.residualScaled = fusedResidual.scaled
             s += MicroKernel.gemm(k.name, micro: k.name, t, o)
         case .fusedFeedForward:
             let roles = (try? ShapeRules.fusedFeedForwardRoles(k.op.attributes)) ?? []
@@ -318,13 +327,17 @@ extension KernelEmitter {
     /// `conv2d` with groups 1: 1x1 (pointwise, optionally with a folded norm) or dense KxK (implicit GEMM).
     static func gemmConv2d(_ k: Kernel) throws -> String {
         let t = gemmTiles(k)
-        let bias = k.operands.count == 3 ? "x2" : "NULL"
+        let bias = Epilogue.convHasBias(k.op.attributes, operandCount: k.operands.count) ? "x2" : "NULL"
+        // A fused residual (and its per-channel scale): the residual image's pixels p0.. of image n, row stride PIX.
+        let fusedResidual = try Epilogue.convResidual(k.op.attributes)
+        let n = k.operands.count, extra = (fusedResidual.residual ? 1 : 0) + (fusedResidual.scaled ? 1 : 0)
+        let res = fusedResidual.residual ? ", x\(n - extra) + n * CO * PIX + p0, PIX" + (fusedResidual.scaled ? ", x\(n - 1)" : "") : ""
         let w = k.operands[1].shape.map(\.coefficient)
         let padding = try k.op.attributes.int("padding"), stride = try k.op.attributes.int("stride", default: 1)
         if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 {
             return "    const long CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, OW = y_d3, K = CI * x1_d2 * x1_d3;\n"
                 + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",
-                            call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * H * W, H, W, OW, p0, pn, x1, \(bias), CO, K, mb0, mb1, pack)")
+                            call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * H * W, H, W, OW, p0, pn, x1, \(bias), CO, K, mb0, mb1, pack\(res))")
         }
         if let norm = try FoldedNorm.of(k.op.attributes) {
             return "    const long CI = x0_d1, CO = y_d1;\n"
@@ -332,18 +345,25 @@ extension KernelEmitter {
 
                         float mean[\(t.nc)], rstd[\(t.nc)];
                         \(k.name)_stats(mean, rstd, x0 + n * CI * PIX + p0, PIX, pn, CI, \(cFloat(norm.eps)));
-                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack, mean, rstd)")
+                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack, mean, rstd\(res))")
         }
         return "    const long CI = x0_d1, CO = y_d1;\n"
             + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",
-                        call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack)")
+                        call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack\(res))")
     }
 
     /// `--gemm openblas`: a 1x1 convolution as cblas_sgemm on column blocks of pixels (one per item, OpenBLAS
     /// single-threaded inside each pool thread), then the separate passes BLAS needs: bias and activation.
     static func openBLASConv2d(_ k: Kernel) -> String {
-        let bias = k.operands.count == 3 ? "x2[co]" : "0.0f"
-        let activation = activationExpression(k).map { "\n                for (long p = 0; p < pn; p++) { const float v = yr[p]; yr[p] = \($0); }" } ?? ""
+        let bias = Epilogue.convHasBias(k.op.attributes, operandCount: k.operands.count) ? "x2[co]" : "0.0f"
+        var activation = activationExpression(k).map { "\n                for (long p = 0; p < pn; p++) { const float v = yr[p]; yr[p] = \($0); }" } ?? ""
+        // A fused residual (and per-channel scale) is one more pass over the block.
+        let fusedResidual = (try? Epilogue.convResidual(k.op.attributes)) ?? (residual: false, scaled: false)
+        if fusedResidual.residual {
+            let n = k.operands.count, r = fusedResidual.scaled ? n - 2 : n - 1
+            let term = fusedResidual.scaled ? "{ const float rv = rr[p] * x\(n - 1)[co]; yr[p] += rv; }" : "yr[p] += rr[p];"
+            activation += "\n                { const float *rr = x\(r) + n * CO * P + p0 + co * P; for (long p = 0; p < pn; p++) \(term) }"
+        }
         return """
             const long N = x0_d0, CI = x0_d1, CO = y_d1, P = y_d2 * y_d3, TP = 1024, np = (P + TP - 1) / TP;
             long b, e;

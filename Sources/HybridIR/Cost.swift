@@ -51,7 +51,10 @@ public struct Cost: Equatable {
             let activation = ((try? Epilogue.activation(op.attributes)) ?? nil).map {
                 Cost(elementwiseFlops: out.elementCount * flopsPerElement(Operation(kind: $0, operands: [], result: 0)))
             } ?? Cost()
-            return Cost(macs: out.elementCount * w[1] * w[2] * w[3]) + norm + activation
+            // A fused residual costs the add (and the skip-scale mul) it replaced.
+            let fusedResidual = (try? Epilogue.convResidual(op.attributes)) ?? (residual: false, scaled: false)
+            let addition = Cost(elementwiseFlops: fusedResidual.residual ? out.elementCount * (fusedResidual.scaled ? 2 : 1) : 0)
+            return Cost(macs: out.elementCount * w[1] * w[2] * w[3]) + norm + activation + addition
         case .matmul:
             // The reduced dimension K: B is (..., K, N) with or without transpose_a.
             return Cost(macs: out.elementCount * t[1].shape[t[1].rank - 2])

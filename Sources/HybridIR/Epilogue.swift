@@ -33,6 +33,22 @@ public enum Epilogue {
         lhs && rhs ? "both" : lhs ? "lhs" : rhs ? "rhs" : nil
     }
 
+    /// A `conv2d`'s fused residual (fuse-elementwise: an S block's x·skip_scale + out_proj(y)): `residual = true`
+    /// appends the residual r (the output's type) after the weight and optional bias, and `residual_scaled = true`
+    /// a per-channel scale s ([1, C, 1, 1]) after it; the result is conv(x) + r·s, rounded as the separate mul
+    /// and add were. Returns the number of extra operands (0, 1 or 2).
+    public static func convResidual(_ a: Attributes) throws -> (residual: Bool, scaled: Bool) {
+        let residual = try a.bool("residual", default: false), scaled = try a.bool("residual_scaled", default: false)
+        if scaled && !residual { throw HybridError("residual_scaled needs residual = true") }
+        return (residual, scaled)
+    }
+
+    /// Whether a `conv2d` with `operandCount` operands has a bias (operand 2), given its residual operands.
+    public static func convHasBias(_ a: Attributes, operandCount: Int) -> Bool {
+        let r = (try? convResidual(a)) ?? (residual: false, scaled: false)
+        return operandCount - (r.residual ? 1 : 0) - (r.scaled ? 1 : 0) == 3
+    }
+
     /// The activation's value at v, as the interpreter computes the op of that kind.
     public static func apply(_ kind: OpKind, _ v: Double) -> Double {
         switch kind {

@@ -59,12 +59,21 @@ public enum Interpreter {
         case .transformerBlock, .ssmBlock, .downsample, .upsample:
             throw HybridError("the interpreter runs primitive ops only; run expand-blocks first")
         case .conv2d:
+            let bias = Epilogue.convHasBias(a, operandCount: x.count) ? x[2] : nil
             if let norm = try FoldedNorm.of(a) {
-                let y = normalizedPointwise(x[0], x[1], bias: x.count > 2 ? x[2] : nil, norm)
+                let y = normalizedPointwise(x[0], x[1], bias: bias, norm)
                 return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y
             }
-            let y = conv2d(x[0], x[1], bias: x.count > 2 ? x[2] : nil, groups: try a.int("groups"),
+            let y = conv2d(x[0], x[1], bias: bias, groups: try a.int("groups"),
                            padding: try a.int("padding"), stride: try a.int("stride", default: 1))
+            // A fused residual: the stored convolution plus r·s (the product stored in fp32 first), as the separate
+            // mul and add computed it.
+            let fusedResidual = try Epilogue.convResidual(a)
+            if fusedResidual.residual {
+                let r = x[x.count - (fusedResidual.scaled ? 2 : 1)]
+                let scaled = fusedResidual.scaled ? try elementwise(r, x[x.count - 1], *) : r
+                return try elementwise(scaled, y, +)
+            }
             // A fused activation applies to the stored (fp32) convolution, as the separate op did.
             return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y
         case .matmul:

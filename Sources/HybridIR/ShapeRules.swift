@@ -70,7 +70,9 @@ public enum ShapeRules {
             return TensorType(elem, [x[0], w[0] / 4, x[2] * 2, x[3] * 2])
 
         case .conv2d:
-            try expectOperands(2...3)
+            let fusedResidual = try Epilogue.convResidual(a)
+            let extra = (fusedResidual.residual ? 1 : 0) + (fusedResidual.scaled ? 1 : 0)
+            try expectOperands((2 + extra)...(3 + extra))
             try rank(0, 4, "input")
             try rank(1, 4, "weight")
             let (x, w) = (t[0].shape, t[1].shape)
@@ -82,7 +84,7 @@ public enum ShapeRules {
                 throw HybridError("weight \(w) must have \(x[1] / groups) input channels per group")
             }
             guard padding >= 0, stride > 0 else { throw HybridError("padding must be >= 0 and stride > 0") }
-            if t.count == 3 {
+            if t.count - extra == 3 {
                 guard t[2].shape == [w[0]] else { throw HybridError("bias must have shape [\(w[0])], got \(t[2].shape)") }
             }
             _ = try Epilogue.activation(a)
@@ -94,7 +96,19 @@ public enum ShapeRules {
             }
             let ho = (x[2] + 2 * padding - w[2]) / stride + 1, wo = (x[3] + 2 * padding - w[3]) / stride + 1
             guard ho > 0, wo > 0 else { throw HybridError("kernel \(w[2])x\(w[3]) does not fit input \(x[2])x\(x[3])") }
-            return TensorType(elem, [x[0], w[0], ho, wo])
+            let result = TensorType(elem, [x[0], w[0], ho, wo])
+            // A fused residual (fuse-elementwise) is added in the GEMM epilogue: groups 1, no activation, no norm.
+            if fusedResidual.residual {
+                guard groups == 1, try Epilogue.activation(a) == nil, try FoldedNorm.of(a) == nil else {
+                    throw HybridError("a fused residual needs a conv2d with groups 1, no activation and no folded norm")
+                }
+                let r = t[t.count - extra]
+                guard r == result else { throw HybridError("residual must have the output's type \(result), got \(r)") }
+                if fusedResidual.scaled, t[t.count - 1].shape != [1, w[0], 1, 1] {
+                    throw HybridError("residual scale must have shape [1, \(w[0]), 1, 1], got \(t[t.count - 1].shape)")
+                }
+            }
+            return result
 
         case .matmul:
             try expectOperands(2...2)

@@ -220,6 +220,17 @@ final class KernelTests: XCTestCase {
         Case(name: "pointwise with_bias norm silu 6->10 7x9", kind: .conv2d, shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10]],
              attributes: ["groups": .int(1), "padding": .int(0), "norm": .string("with_bias"), "norm_eps": .float(1e-5),
                           "activation": .string("silu")], tolerance: 1e-4),
+        // Fused residuals of plain convolutions (fuse-elementwise: the S block's x·skip_scale + out_proj(y)):
+        // pointwise with a per-channel scale and partial tiles, K-blocked with bias, dense 3x3 unscaled, 2 images.
+        Case(name: "pointwise scaled residual 24->48 bias 5x7", kind: .conv2d,
+             shapes: [[1, 24, 5, 7], [48, 24, 1, 1], [48], [1, 48, 5, 7], [1, 48, 1, 1]],
+             attributes: ["groups": .int(1), "padding": .int(0), "residual": .bool(true), "residual_scaled": .bool(true)]),
+        Case(name: "pointwise K-blocked scaled residual 700->13 3x37", kind: .conv2d,
+             shapes: [[1, 700, 3, 37], [13, 700, 1, 1], [1, 13, 3, 37], [1, 13, 1, 1]],
+             attributes: ["groups": .int(1), "padding": .int(0), "residual": .bool(true), "residual_scaled": .bool(true)], tolerance: 1e-4),
+        Case(name: "dense residual 2 images 6->5 bias 7x9", kind: .conv2d,
+             shapes: [[2, 6, 7, 9], [5, 6, 3, 3], [5], [2, 5, 7, 9]],
+             attributes: ["groups": .int(1), "padding": .int(1), "residual": .bool(true)], tolerance: 1e-4),
         Case(name: "add scaled lhs skip", kind: .add, shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1]],
              attributes: ["scaled": .string("lhs")]),
         Case(name: "add scaled both skip and channel attention", kind: .add,

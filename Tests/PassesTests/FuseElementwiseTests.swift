@@ -39,9 +39,13 @@ final class FuseElementwiseTests: XCTestCase {
         let records = try PassManager([Canonicalize.self, FoldConstants.self, FuseElementwise.self]).run(&fused, context)
         for kind in [OpKind.gelu, .relu, .sigmoid] { XCTAssertFalse(fused.ops.contains { $0.kind == kind }, kind.name) }
         XCTAssertEqual(fused.ops.filter { $0.kind == .silu }.count, 1, "only silu(z) of the gate is left")
-        XCTAssertEqual(fused.ops.filter { $0.kind == .add && $0.attributes["scaled"] != nil }.count, 2)
+        // x·skip_scale + out_proj(y) went into out_proj's epilogue; t·skip_scale2 + cab·ca stays a scaled add.
+        XCTAssertEqual(fused.ops.filter { $0.kind == .add && $0.attributes["scaled"] != nil }.count, 1)
+        XCTAssertEqual(fused.ops.filter { $0.kind == .add }.count, 1)
+        XCTAssertEqual(fused.ops.filter { $0.kind == .conv2d && $0.attributes["residual_scaled"] == .bool(true) }.map(\.scope),
+                       ["encoder_level1.0.self_attention.out_proj"])
         XCTAssertEqual(fused.ops.filter { $0.kind == .mul }.count, 1, "only the out_norm gate is left")
-        XCTAssertEqual(records.last?.statistics.first { $0.0 == "elementwise ops fused" }?.1, 4 + 3)
+        XCTAssertEqual(records.last?.statistics.first { $0.0 == "elementwise ops fused" }?.1, 4 + 3 + 1)
         let x = input(g)
         let before = try Interpreter.run(g, inputs: [x], weights: w)[0]
         let after = try Interpreter.run(fused, inputs: [x], weights: context.weights)[0]
