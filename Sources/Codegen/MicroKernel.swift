@@ -11,8 +11,9 @@
 ///    image plane apart, which all map to the same L1 sets), applying the fused prologue (the folded layer norm's
 ///    x̂ = (x − μ)·r) or, for dense KxK convolutions, gathering the shifted, zero-padded input rows (implicit GEMM,
 ///    stride 1 or 2); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
-///    later ones from the partial sums in Y; after the last K block the fused epilogue (bias-free norm scale r·acc
-///    + b, residual, activation) runs on each tile while it is in L1;
+///    later ones from the partial sums in Y (with a fused residual, the first starts from bias + res·scale, written
+///    into Y element by element, so Y may be the residual's slot); after the last K block the fused epilogue
+///    (bias-free norm scale r·acc + b, activation) runs on each tile while it is in L1;
 ///  - the kernel bodies split (image, NC-pixel panel, group of channel blocks) items over threads.
 /// Weights that are constants are prepacked at compile time ([M/MR][K][MR], zero rows padded: `pack`, placed in
 /// the weights blob by KernelPlan); others (kernel tests without constant folding) are packed per K block into
@@ -61,7 +62,7 @@ public enum MicroKernel {
         public var packed: Bool = true
         /// C expression of the activation applied to `v` in the epilogue, nil for none.
         public var activation: String? = nil
-        /// Adds res[m*rs + p] in the epilogue.
+        /// Adds res[m*rs + p]: the first K block starts from it (y may alias res).
         public var residual: Bool = false
         /// With `residual`: the residual is scaled per channel, res[m*rs + p]·rscale[m] (the S block's skip scale).
         public var residualScaled: Bool = false
@@ -105,14 +106,15 @@ public enum MicroKernel {
 
     /// The parameters of a `_gemm` for `input`, as C.
     static func parameters(_ o: Options) -> String {
-        var s = "float *restrict y, long ys, const float *restrict x, "
+        // With a residual, y may be the residual's own slot (plan-memory runs the conv in place over it).
+        var s = o.residual ? "float *y, long ys, const float *restrict x, " : "float *restrict y, long ys, const float *restrict x, "
         switch o.input {
         case .pointwise: s += "long xs, long np"
         case .conv: s += "long H, long W, long OW, long p0, long np"
         }
         s += ",\n        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack"
         if o.norm != nil { s += ", const float *restrict mean, const float *restrict rstd" }
-        if o.residual { s += ", const float *restrict res, long rs" }
+        if o.residual { s += ", const float *res, long rs" }
         if o.residual && o.residualScaled { s += ", const float *restrict rscale" }
         return s
     }
@@ -183,10 +185,16 @@ public enum MicroKernel {
         // The epilogue on rows [0, mn) and pixels [0, pc) of the tile at c (stride ys), pixel offset pp in the panel.
         var epi: [String] = []
         if biasFree { epi.append("v = v * rstd[pq] + (bias ? bias[m0 + r] : 0.0f);") }
-        if o.residual {
-            // The scaled residual is rounded to fp32 before the add, as the separate mul stored it.
-            epi.append(o.residualScaled ? "const float rv = res[(m0 + r) * rs + pq] * rscale[m0 + r]; v += rv;" : "v += res[(m0 + r) * rs + pq];")
-        }
+        // A residual (y may alias it) is not an epilogue: the first K block starts from bias + res (·rscale), read
+        // element by element just before the same element of y is first written.
+        let residualStart = !o.residual ? "" : """
+                                if (first)
+                                    for (long r = 0; r < mn; r++)
+                                        for (long l = 0; l < pc; l++) {
+                                            const float rv = res[(m0 + r) * rs + pb + l0 + l]\(o.residualScaled ? " * rscale[m0 + r]" : "");
+                                            c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                                        }
+            """
         if let f = o.activation { epi.append("v = \(f);") }
         let epilogue = epi.isEmpty ? "" : """
                                     if (last)
@@ -210,7 +218,7 @@ public enum MicroKernel {
            W \(o.packed ? "prepacked as [M/MR][K][MR]" : "[M][K]"), bias may be NULL; pack: per-thread scratch of
            GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
         HC_NOINLINE static void \(prefix)_gemm(\(parameters(o))) {
-            \(convConstants)enum { MR = \(mr) };
+            \(convConstants)enum { MR = \(mr), RES = \(o.residual ? 1 : 0) };
             const long NR = \(nv) * HC_VLEN, KCMAX = \(t.kc), NC = \(t.nc);
             const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
             float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -231,15 +239,16 @@ public enum MicroKernel {
                             const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                             float *c = y + m0 * ys + pb + l0;
                             const float *bslice = panel + j * kc * NR;
+                            \(residualStart)
                             if (mn == MR && pc == NR) {
-                                \(micro)_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                                \(micro)_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                             } else {
                                 float tile[MR * \(nv) * HC_VLEN];
                                 for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                                if (!first)
+                                if (!first || RES)
                                     for (long r = 0; r < mn; r++)
                                         for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                                \(micro)_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                                \(micro)_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                                 for (long r = 0; r < mn; r++)
                                     for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                             }
@@ -356,13 +365,23 @@ extension KernelEmitter {
     /// single-threaded inside each pool thread), then the separate passes BLAS needs: bias and activation.
     static func openBLASConv2d(_ k: Kernel) -> String {
         let bias = Epilogue.convHasBias(k.op.attributes, operandCount: k.operands.count) ? "x2[co]" : "0.0f"
-        var activation = activationExpression(k).map { "\n                for (long p = 0; p < pn; p++) { const float v = yr[p]; yr[p] = \($0); }" } ?? ""
+        let activation = activationExpression(k).map { "\n                for (long p = 0; p < pn; p++) { const float v = yr[p]; yr[p] = \($0); }" } ?? ""
         // A fused residual (and per-channel scale) is one more pass over the block.
         let fusedResidual = (try? Epilogue.convResidual(k.op.attributes)) ?? (residual: false, scaled: false)
+        // A fused residual (y may alias it): the block starts from res (·scale) and sgemm adds to it (beta 1).
+        var start = "", beta = "0.0f"
         if fusedResidual.residual {
             let n = k.operands.count, r = fusedResidual.scaled ? n - 2 : n - 1
-            let term = fusedResidual.scaled ? "{ const float rv = rr[p] * x\(n - 1)[co]; yr[p] += rv; }" : "yr[p] += rr[p];"
-            activation += "\n                { const float *rr = x\(r) + n * CO * P + p0 + co * P; for (long p = 0; p < pn; p++) \(term) }"
+            let term = fusedResidual.scaled ? "rr[p] * x\(n - 1)[co]" : "rr[p]"
+            start = """
+                            for (long co = 0; co < CO; co++) {
+                                const float *rr = x\(r) + n * CO * P + p0 + co * P;
+                                float *yr = ys + co * P;
+                                for (long p = 0; p < pn; p++) yr[p] = \(term);
+                            }
+
+            """
+            beta = "1.0f"
         }
         return """
             const long N = x0_d0, CI = x0_d1, CO = y_d1, P = y_d2 * y_d3, TP = 1024, np = (P + TP - 1) / TP;
@@ -371,8 +390,8 @@ extension KernelEmitter {
             for (long item = b; item < e; item++) {
                 const long n = item / np, p0 = (item % np) * TP, pn = P - p0 < TP ? P - p0 : TP;
                 float *ys = y + n * CO * P + p0;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)CO, (int)pn, (int)CI, 1.0f, x1, (int)CI,
-                            x0 + n * CI * P + p0, (int)P, 0.0f, ys, (int)P);
+        \(start)        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)CO, (int)pn, (int)CI, 1.0f, x1, (int)CI,
+                            x0 + n * CI * P + p0, (int)P, \(beta), ys, (int)P);
                 for (long co = 0; co < CO; co++) {
                     float *yr = ys + co * P;
                     const float bv = \(bias);

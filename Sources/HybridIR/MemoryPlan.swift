@@ -306,8 +306,15 @@ public enum MemoryPlanner {
                 }
                 if let t = try? op.attributes.int("thread_scratch") { threadScratch[step] = t }
             } else {
-                if reuse && MemoryPlanner.elementwiseKinds.contains(op.kind), let type = op.type {
-                    for (j, v) in op.operands.enumerated() {
+                // A conv2d with a fused residual may overwrite the residual (each element is read just before its
+                // own first write), unless the residual is also its input.
+                var candidates = MemoryPlanner.elementwiseKinds.contains(op.kind) ? Array(op.operands.indices) : []
+                if op.kind == .conv2d, let r = try? Epilogue.convResidual(op.attributes), r.residual {
+                    let j = op.operands.count - (r.scaled ? 2 : 1)
+                    if root(op.operands[j]) != root(op.operands[0]) { candidates = [j] }
+                }
+                if reuse, !candidates.isEmpty, let type = op.type {
+                    for (j, v) in op.operands.enumerated() where candidates.contains(j) {
                         let r = root(v)
                         guard !constants.contains(r), lastUse[r] == step, r != final, types[v]?.shape == type.shape,
                               let b = bufferOf[r], buffers[b].floats == aligned(floats(op.result)),
