@@ -59,6 +59,13 @@ final class MemoryPlanTests: XCTestCase {
                    let j = kernel.operands.firstIndex(where: { $0.storage == kernel.result.storage && $0.shape == kernel.result.shape }) {
                     instance.inPlaceOver = tiles[j]
                 }
+                // A conv2d with a fused residual may overwrite that residual (and only it), element by element.
+                if kernel.op.kind == .conv2d, let r = try? Epilogue.convResidual(kernel.op.attributes), r.residual {
+                    let j = kernel.operands.count - (r.scaled ? 2 : 1)
+                    if kernel.operands[j].storage == kernel.result.storage && kernel.operands[j].shape == kernel.result.shape {
+                        instance.inPlaceOver = tiles[j]
+                    }
+                }
                 instances.append(instance)
                 current[off] = instances.count - 1
                 instanceOf[kernel.op.result] = instances.count - 1

@@ -106,7 +106,7 @@ static inline void k1_conv2d_micro(long kc, const float *restrict a, const float
 HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -147,15 +147,16 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k1_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k1_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k1_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k1_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -689,7 +690,7 @@ static inline void k5_fused_feed_forward_micro(long kc, const float *restrict a,
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k5_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -725,15 +726,16 @@ HC_NOINLINE static void k5_fused_feed_forward_in_gemm(float *restrict y, long ys
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k5_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k5_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k5_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k5_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -748,9 +750,9 @@ HC_NOINLINE static void k5_fused_feed_forward_in_gemm(float *restrict y, long ys
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k5_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k5_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -786,26 +788,25 @@ HC_NOINLINE static void k5_fused_feed_forward_out_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k5_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k5_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k5_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k5_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -935,7 +936,7 @@ static inline void k6_conv2d_micro(long kc, const float *restrict a, const float
 HC_NOINLINE static void k6_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -976,15 +977,16 @@ HC_NOINLINE static void k6_conv2d_gemm(float *restrict y, long ys, const float *
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k6_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k6_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k6_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k6_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -1550,7 +1552,7 @@ static inline void k11_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k11_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -1586,15 +1588,16 @@ HC_NOINLINE static void k11_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k11_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k11_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k11_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k11_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -1609,9 +1612,9 @@ HC_NOINLINE static void k11_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k11_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k11_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -1647,26 +1650,25 @@ HC_NOINLINE static void k11_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k11_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k11_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k11_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k11_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -1796,7 +1798,7 @@ static inline void k12_conv2d_micro(long kc, const float *restrict a, const floa
 HC_NOINLINE static void k12_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -1837,15 +1839,16 @@ HC_NOINLINE static void k12_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k12_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k12_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k12_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k12_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -2411,7 +2414,7 @@ static inline void k17_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k17_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -2447,15 +2450,16 @@ HC_NOINLINE static void k17_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k17_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k17_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k17_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k17_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -2470,9 +2474,9 @@ HC_NOINLINE static void k17_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k17_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k17_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -2508,26 +2512,25 @@ HC_NOINLINE static void k17_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k17_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k17_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k17_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k17_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -2657,7 +2660,7 @@ static inline void k18_conv2d_micro(long kc, const float *restrict a, const floa
 HC_NOINLINE static void k18_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -2698,15 +2701,16 @@ HC_NOINLINE static void k18_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k18_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k18_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k18_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k18_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -3272,7 +3276,7 @@ static inline void k23_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k23_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -3308,15 +3312,16 @@ HC_NOINLINE static void k23_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k23_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k23_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k23_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k23_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -3331,9 +3336,9 @@ HC_NOINLINE static void k23_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k23_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k23_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -3369,26 +3374,25 @@ HC_NOINLINE static void k23_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k23_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k23_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k23_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k23_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -3518,7 +3522,7 @@ static inline void k24_conv2d_micro(long kc, const float *restrict a, const floa
 HC_NOINLINE static void k24_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -3559,15 +3563,16 @@ HC_NOINLINE static void k24_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k24_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k24_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k24_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k24_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -3694,7 +3699,7 @@ static inline void k26_conv2d_micro(long kc, const float *restrict a, const floa
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -3730,15 +3735,16 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k26_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k26_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k26_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k26_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -4272,7 +4278,7 @@ static inline void k30_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k30_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -4308,15 +4314,16 @@ HC_NOINLINE static void k30_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k30_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k30_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k30_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k30_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -4331,9 +4338,9 @@ HC_NOINLINE static void k30_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k30_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k30_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -4369,26 +4376,25 @@ HC_NOINLINE static void k30_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k30_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k30_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k30_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k30_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -4518,7 +4524,7 @@ static inline void k31_conv2d_micro(long kc, const float *restrict a, const floa
 HC_NOINLINE static void k31_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -4559,15 +4565,16 @@ HC_NOINLINE static void k31_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k31_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k31_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k31_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k31_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -4694,7 +4701,7 @@ static inline void k33_conv2d_micro(long kc, const float *restrict a, const floa
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k33_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -4730,15 +4737,16 @@ HC_NOINLINE static void k33_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k33_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k33_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k33_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k33_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -5272,7 +5280,7 @@ static inline void k37_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k37_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -5308,15 +5316,16 @@ HC_NOINLINE static void k37_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k37_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k37_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k37_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k37_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -5331,9 +5340,9 @@ HC_NOINLINE static void k37_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k37_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k37_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -5369,26 +5378,25 @@ HC_NOINLINE static void k37_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k37_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k37_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k37_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k37_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -5518,7 +5526,7 @@ static inline void k38_conv2d_micro(long kc, const float *restrict a, const floa
 HC_NOINLINE static void k38_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -5559,15 +5567,16 @@ HC_NOINLINE static void k38_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k38_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k38_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k38_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k38_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -6133,7 +6142,7 @@ static inline void k43_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k43_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -6169,15 +6178,16 @@ HC_NOINLINE static void k43_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k43_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k43_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k43_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k43_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -6192,9 +6202,9 @@ HC_NOINLINE static void k43_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k43_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k43_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -6230,26 +6240,25 @@ HC_NOINLINE static void k43_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k43_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k43_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k43_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k43_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -6817,7 +6826,7 @@ static inline void k47_fused_feed_forward_micro(long kc, const float *restrict a
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
 HC_NOINLINE static void k47_fused_feed_forward_in_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
         const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict mean, const float *restrict rstd) {
-    enum { MR = 6 };
+    enum { MR = 6, RES = 0 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -6853,15 +6862,16 @@ HC_NOINLINE static void k47_fused_feed_forward_in_gemm(float *restrict y, long y
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                    
                     if (mn == MR && pc == NR) {
-                        k47_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k47_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k47_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k47_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
@@ -6876,9 +6886,9 @@ HC_NOINLINE static void k47_fused_feed_forward_in_gemm(float *restrict y, long y
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k47_fused_feed_forward_out_gemm(float *restrict y, long ys, const float *restrict x, long xs, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
-    enum { MR = 6 };
+HC_NOINLINE static void k47_fused_feed_forward_out_gemm(float *y, long ys, const float *restrict x, long xs, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -6914,26 +6924,25 @@ HC_NOINLINE static void k47_fused_feed_forward_out_gemm(float *restrict y, long 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k47_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k47_fused_feed_forward_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k47_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k47_fused_feed_forward_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -7060,10 +7069,10 @@ static inline void k48_conv2d_micro(long kc, const float *restrict a, const floa
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
    GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
-HC_NOINLINE static void k48_conv2d_gemm(float *restrict y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
-        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *restrict res, long rs) {
+HC_NOINLINE static void k48_conv2d_gemm(float *y, long ys, const float *restrict x, long H, long W, long OW, long p0, long np,
+        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack, const float *res, long rs) {
     const long KH = 3, KW = 3, S = 1, PAD = 1;
-    enum { MR = 6 };
+    enum { MR = 6, RES = 1 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, NC = 256;
     const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
     float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
@@ -7104,26 +7113,25 @@ HC_NOINLINE static void k48_conv2d_gemm(float *restrict y, long ys, const float 
                     const long l0 = j * NR, pc = pn - l0 < NR ? pn - l0 : NR;
                     float *c = y + m0 * ys + pb + l0;
                     const float *bslice = panel + j * kc * NR;
+                                        if (first)
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) {
+                                const float rv = res[(m0 + r) * rs + pb + l0 + l];
+                                c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + rv;
+                            }
                     if (mn == MR && pc == NR) {
-                        k48_conv2d_micro(kc, ablk, bslice, c, ys, first ? init : NULL);
+                        k48_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
                     } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
-                        if (!first)
+                        if (!first || RES)
                             for (long r = 0; r < mn; r++)
                                 for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
-                        k48_conv2d_micro(kc, ablk, bslice, tile, NR, first ? init : NULL);
+                        k48_conv2d_micro(kc, ablk, bslice, tile, NR, first && !RES ? init : NULL);
                         for (long r = 0; r < mn; r++)
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
-                        if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
-                                    const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v += res[(m0 + r) * rs + pq];
-                                    c[r * ys + l] = v;
-                                }
+
                 }
             }
         }
@@ -7147,12 +7155,12 @@ static void k48_conv2d(void *argp, int tid, int nt) {
     const long x1_d1 = 32;
     const long x1_d2 = 3;
     const long x1_d3 = 3;
-    const float *restrict x2 = a->in[2];
+    const float *x2 = a->in[2];
     const long x2_d0 = 1;
     const long x2_d1 = 3;
     const long x2_d2 = (8*h8);
     const long x2_d3 = (8*w8);
-    float *restrict y = a->out;
+    float *y = a->out;
     const long y_d0 = 1;
     const long y_d1 = 3;
     const long y_d2 = (8*h8);
@@ -8034,16 +8042,15 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[0] = ws + 0;
     a.in[1] = (const float *)(ctx->blob + 3262912);
     a.in[2] = ws + 48128;
-    a.out = ws + 8192;
+    a.out = ws + 48128;
     a.h8 = h8; a.w8 = w8;
     a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
     a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 48, k48_conv2d, &a);
 #ifdef HC_POISON
-    memset(ws + 48128, 0xff, (size_t)768 * sizeof(float));
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
 #endif
-    hc_copyargs oa = {ws + 8192, out, 1 * 3, (8*h8), (8*w8), height, width};
+    hc_copyargs oa = {ws + 48128, out, 1 * 3, (8*h8), (8*w8), height, width};
 #if !MODEL_IMAGE
     oa.dh = oa.h; oa.dw = oa.w;
 #endif
