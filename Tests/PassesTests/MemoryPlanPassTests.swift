@@ -48,7 +48,14 @@ final class MemoryPlanPassTests: XCTestCase {
         try ScheduleKernels().run(&g, context)
         let s = try XCTUnwrap(Schedule.annotated(g.ops[1]))
         XCTAssertEqual(s.vectorWidth, 4)
-        XCTAssertEqual(s.tiles, ["co": 4, "p": 1024, "nr": 8])
+        // 16 registers of 4 floats: 6 rows x 2 vectors (12 accumulators + 2 loads + 1 broadcast); KC fills half of
+        // the 64 KiB L1 with the 6xKC weights and a KCx8 panel slice (32768 / (4 * 14) = 585, down to a multiple
+        // of 8); NC fills half of the 1 MiB L2 with the KCxNC panel (524288 / (4 * 584) = 224).
+        XCTAssertEqual(s.tiles, ["mr": 6, "nr": 8, "kc": 584, "nc": 224])
+        context.vectorWidth = 8
+        context.l1dBytes = 32 * 1024
+        try ScheduleKernels().run(&g, context)
+        XCTAssertEqual(try XCTUnwrap(Schedule.annotated(g.ops[1])).tiles, ["mr": 6, "nr": 16, "kc": 184, "nc": 256])
     }
 
     /// Numerical: the interpreter gives bit-identical results before and after schedule-kernels and plan-memory
