@@ -2,19 +2,24 @@
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
 /// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
-/// vectors, dt·A exponentiated with hc_vexp and softplus with hc_vsoftplus); each work item runs the four
-/// directions of its channels one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the
-/// first writing its rows of y and the others adding to them, so no two threads write the same element and the
-/// sum's order is fixed. The sequence goes in chunks of `chunk` steps: per chunk the steps' pixels, their x_dbl
-/// rows and the lanes' xs values are gathered into contiguous step-major scratch on the stack (so every read in
-/// the recurrence is a contiguous load or a broadcast, whatever the direction and the x_dbl layout), and the
-/// outputs leave through the same kind of tile. The layouts choose-layouts picks are kept (x planar, x_dbl
-/// token-major); the gathers take the place of a layout change.
+/// vectors, dt·A exponentiated with hc_vexp_decay and softplus with hc_vsoftplus); each work item copies its
+/// channels' xs pixel-major into the thread's scratch, runs the four directions one after another in the merge
+/// order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing the block's y (pixel-major, in the scratch
+/// too) and the others adding to it, and finally writes y back planar; no two threads write the same element and
+/// the sum's order is fixed. Every step thus reads u and adds its output with one vector access, whatever the
+/// direction (the column-major ones jump an image row per step: one cache line instead of one per channel). The
+/// sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their x_dbl rows are gathered into
+/// contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from L1. The layouts
+/// choose-layouts picks are kept (x planar, x_dbl token-major).
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR
 
 extension KernelEmitter {
+    /// Lanes per pixel the recurrent form's thread scratch is sized for (ScratchNeeds: 2·8·L floats): the widest
+    /// HC_VLEN of any target; the kernel asserts it statically.
+    static let ss2dScratchLanes = 8
+
     /// The C statements that set `p`, the pixel direction `k` reads at step `t`, and `xd`, the first of its
     /// R + 2N x_dbl values at that pixel (consecutive values XS floats apart).
     static func ss2dStep(_ indent: String) -> String {
@@ -53,13 +58,30 @@ extension KernelEmitter {
             s += """
                 /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
                    exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-                   broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-                   the lanes' values are L apart) and the outputs leave through one the same way. */
+                   broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+                   pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+                   access per step (a column-major step touches one cache line instead of one per channel); y
+                   leaves planar at the end. */
+                _Static_assert(HC_VLEN <= \(ss2dScratchLanes), "ss2d_scan: the thread scratch holds \(ss2dScratchLanes) lanes per pixel");
                 const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+                float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
                 hc_split(ntiles, tid, nt, &b, &e);
                 for (long item = b; item < e; item++) {
                     const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-                    /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+                    /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+                    for (long p0 = 0; p0 < L; p0 += 64) {
+                        const long p1 = p0 + 64 < L ? p0 + 64 : L;
+                        for (long i = 0; i < HC_VLEN; i++) {
+                            if (i < nl) {
+                                const float *src = x0 + (d0 + i) * L;
+                                for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                            } else {
+                                for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                            }
+                        }
+                    }
+                    /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+                       the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
                         /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -78,7 +100,7 @@ extension KernelEmitter {
                         for (long l0 = 0; l0 < L; l0 += T) {
                             const long steps = l0 + T < L ? T : L - l0;
                             long px[\(chunk)];
-                            float ut[\(chunk)][HC_VLEN], yt[\(chunk)][HC_VLEN], xdt[\(chunk)][\(r + 2 * n)];
+                            float xdt[\(chunk)][\(r + 2 * n)];
                             /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                                (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                             if (k & 1) {
@@ -92,14 +114,6 @@ extension KernelEmitter {
                             } else {
                                 for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                             }
-                            for (long i = 0; i < HC_VLEN; i++) {
-                                if (i < nl) {
-                                    const float *xr = x0 + (d0 + i) * L;
-                                    for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                                } else {
-                                    for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                                }
-                            }
                             /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                                needs them: the column-major directions jump a whole image row per step. */
                             for (long i = 0; i < steps; i++) {
@@ -108,23 +122,28 @@ extension KernelEmitter {
                             }
                             for (long t = 0; t < steps; t++) {
                                 const float *xd = xdt[t];
+                                float *yp = yr + px[t] * HC_VLEN;
                                 hc_vf dt = vb;
                                 for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                                 dt = hc_vsoftplus(dt);
-                                const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                                const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                                 hc_vf yv = hc_vzero();
                                 for (long s = 0; s < NS; s++) {
-                                    const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                                    const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                                     h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                                     yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                                 }
-                                hc_vst(yt[t], hc_vfma(u, vd, yv));
+                                yv = hc_vfma(u, vd, yv);
+                                hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                             }
-                            for (long i = 0; i < nl; i++) {
-                                float *yr = y + (d0 + i) * L;
-                                if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                                else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                            }
+                        }
+                    }
+                    /* y of the block back to planar. */
+                    for (long p0 = 0; p0 < L; p0 += 64) {
+                        const long p1 = p0 + 64 < L ? p0 + 64 : L;
+                        for (long i = 0; i < nl; i++) {
+                            float *dst = y + (d0 + i) * L;
+                            for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
                         }
                     }
                 }

@@ -45,10 +45,13 @@ public enum ScratchNeeds {
         case .ss2dScan:
             // The carry form keeps the same slots per (direction, channel, chunk), K·E·NC·2N floats, and the
             // partial outputs of directions 2, 1 and 3 until its last phase merges them, 3·E·L floats.
+            // The recurrent form keeps, per thread, its channel block's xs and y pixel-major: 2 × 8 lanes × L floats
+            // (8 = the widest HC_VLEN; SS2DScanKernel.swift asserts it).
+            let x = operandShapes[0], length = x[2] * x[3]
             guard (try? op.attributes.string("form")) == "carry", let chunk = try? op.attributes.int("chunk"), chunk >= 1 else {
-                return ScratchNeed()
+                return ScratchNeed(perThread: 2 * 8 * length)
             }
-            let x = operandShapes[0], n = operandShapes[3][1], length = x[2] * x[3]
+            let n = operandShapes[3][1]
             return ScratchNeed(shared: 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length)
         case .fusedFeedForward:
             // Per thread: the project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the

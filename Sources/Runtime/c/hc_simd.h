@@ -173,6 +173,7 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  double exp over a sweep of [-87.3, 88.72] (CodegenTests.VectorMathTests): at most 2 ulp.
  *                  x < -87.3 gives +0 (the true value is below 1.04 FLT_MIN: no denormal is ever made or read),
  *                  x > 88.72283 (past ln FLT_MAX) gives +inf.  A NaN argument gives an unspecified value.
+ * hc_vexp_decay(x) the same for the scan's decays, x clamped to [-87.3, 88] first (see below).
  * hc_vsoftplus(x)  PyTorch's softplus (beta 1, threshold 20) as max(x, 0) + log1p(e^-|x|), which equals x to the
  *                  last bit for x > 20; log1p(u), u in (0, 1], is 2 atanh(u / (2 + u)) by its series (one division).
  *                  At most 3 ulp against double over [-87, 60] (same test).
@@ -195,6 +196,27 @@ static inline hc_vf hc_vexp(hc_vf x)
     hc_vf e = hc_vscale2_(p, k);
     e = hc_vsel_gt(hc_vset1(-87.3f), x, hc_vzero(), e);
     return hc_vsel_gt(x, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e);
+}
+
+/* hc_vexp_decay(x): e^x for the selective scan's decays exp(dt A), the polynomial and reduction of hc_vexp with
+ * cheaper range handling: x is clamped to [-87.3, 88] first, so x < -87.3 gives e^-87.3 (about FLT_MIN, never a
+ * denormal; the state it multiplies is then negligible) and x > 88 gives e^88 (finite) instead of +inf; inside the
+ * range it equals hc_vexp except when x log2(e) is within an ulp of a half-integer (k may then differ by one; r
+ * stays inside the polynomial's accuracy range).  k = round(x log2 e) comes from adding the 1.5 * 2^23 shifter. */
+static inline hc_vf hc_vexp_decay(hc_vf x)
+{
+    x = hc_vmin(hc_vmax(x, hc_vset1(-87.3f)), hc_vset1(88.0f));
+    const hc_vf k = hc_vsub(hc_vfma(x, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
+    hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), x);
+    r = hc_vfma(k, hc_vset1(2.12194440e-4f), r);
+    hc_vf p = hc_vset1(1.38368423e-3f);
+    p = hc_vfma(p, r, hc_vset1(8.37481581e-3f));
+    p = hc_vfma(p, r, hc_vset1(4.16682251e-2f));
+    p = hc_vfma(p, r, hc_vset1(1.66664198e-1f));
+    p = hc_vfma(p, r, hc_vset1(4.99999911e-1f));
+    p = hc_vfma(p, r, hc_vset1(1.0f));
+    p = hc_vfma(p, r, hc_vset1(1.0f));
+    return hc_vscale2_(p, k);
 }
 
 static inline hc_vf hc_vsoftplus(hc_vf x)
