@@ -233,25 +233,54 @@ extension KernelEmitter {
 
 extension KernelEmitter {
     /// `matmul {transpose_a}`: y (M, N) = Aᵀ·B for A (K, M) and B (K, N), the GEMM `choose-layouts` makes write a
-    /// token-major output (A = the pixels' channels, B = the transposed weight). Tiles of `m` rows of y stay in L1
-    /// while each row of B is added to them, vectorised along N; every row is summed over K in order by one thread.
+    /// token-major output (A = the pixels' channels, B = the transposed weight: x_proj of the four directions as one
+    /// GEMM). Per tile of `m` rows of y, the tile's columns of A are packed contiguous ([K][m], zero rows padded to a
+    /// multiple of 4; the planes are L apart and would all map to the same L1 sets), then register tiles of 4 rows
+    /// × 2 vectors (then 1 vector, then single columns) accumulate over K with vector FMAs, B's rows read in place.
+    /// Every element is summed over K in order (one FMA per term) by one thread.
     static func matmulTransposedA(_ k: Kernel) -> String {
-        """
-            const long M = y_d0, NN = y_d1, K = x0_d0, MT = \(max(1, k.schedule.tile("m")));
+        let mt = max(1, k.schedule.tile("m")), mp = (mt + 3) / 4 * 4
+        let kk = k.operands[0].shape[0].coefficient
+        func tile(_ nv: Int) -> String {
+            let vs = (0..<nv).map { "b\($0)" }
+            return """
+                        for (long i = 0; i < mt; i += 4) {
+                            hc_vf c[4][\(nv)];
+                            for (int r = 0; r < 4; r++) for (int v = 0; v < \(nv); v++) c[r][v] = hc_vzero();
+                            for (long p = 0; p < K; p++) {
+                                const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                                \((0..<nv).map { "const hc_vf b\($0) = hc_vld(br + \($0) * HC_VLEN);" }.joined(separator: " "))
+                                for (int r = 0; r < 4; r++) {
+                                    const hc_vf av = hc_vset1(ar[r]);
+                                    \(vs.enumerated().map { "c[r][\($0.offset)] = hc_vfma(av, \($0.element), c[r][\($0.offset)]);" }.joined(separator: " "))
+                                }
+                            }
+                            for (int r = 0; r < 4 && i + r < mt; r++)
+                                for (int v = 0; v < \(nv); v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+                        }
+
+            """
+        }
+        return """
+            const long M = y_d0, NN = y_d1, K = x0_d0, MT = \(mt);
             long b, e;
+            float ap[\(kk)][\(mp)];
             hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
             for (long tile = b; tile < e; tile++) {
-                const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-                for (long i = i0; i < i1; i++)
-                    for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-                for (long p = 0; p < K; p++) {
-                    const float *ar = x0 + p * M, *br = x1 + p * NN;
-                    for (long i = i0; i < i1; i++) {
-                        const float av = ar[i];
-                        float *yr = y + i * NN;
-                        for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+                const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+                for (long p = 0; p < K; p++)
+                    for (long i = 0; i < \(mp); i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+                long j = 0;
+                for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+        \(tile(2))            }
+                for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+        \(tile(1))            }
+                for (; j < NN; j++)
+                    for (long i = 0; i < mt; i++) {
+                        float acc = 0.0f;
+                        for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                        y[(i0 + i) * NN + j] = acc;
                     }
-                }
             }
 
         """

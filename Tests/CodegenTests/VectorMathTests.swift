@@ -60,6 +60,7 @@ final class VectorMathTests: XCTestCase {
         const long n = 2000000;
         printf("exp %.3f\n", sweep(hc_vexp, d_exp, -87.3f, 88.72f, n));
         printf("exp_scan %.3f\n", sweep(hc_vexp, d_exp, -30.0f, 0.0f, n));
+        printf("exp_decay %.3f\n", sweep(hc_vexp_decay, d_exp, -87.3f, 88.0f, n));
         printf("softplus %.3f\n", sweep(hc_vsoftplus, d_softplus, -87.0f, 60.0f, n));
         printf("softplus_mid %.3f\n", sweep(hc_vsoftplus, d_softplus, -6.0f, 6.0f, n));
         printf("sigmoid %.3f\n", sweep(hc_vsigmoid, d_sigmoid, -87.0f, 60.0f, n));
@@ -76,6 +77,12 @@ final class VectorMathTests: XCTestCase {
         if (!isinf(one(hc_vexp, 89.0f)) || !isinf(one(hc_vexp, 1e30f)) || !isinf(one(hc_vexp, INFINITY))) {
             printf("tails overflow\n"); return 0;
         }
+        /* hc_vexp_decay clamps instead: e^-87.3 (a normal float, at most FLT_MIN-sized) below, e^88 above. */
+        const float lo = one(hc_vexp_decay, -1e30f), hi = one(hc_vexp_decay, 1e30f);
+        if (!(lo >= FLT_MIN && lo < 1.3e-38f) || one(hc_vexp_decay, -200.0f) != lo || !(hi > 1.6e38f && hi < 1.7e38f)
+            || one(hc_vexp_decay, 89.0f) != hi) {
+            printf("tails exp_decay\n"); return 0;
+        }
         if (one(hc_vsoftplus, 25.5f) != 25.5f || one(hc_vsoftplus, -200.0f) != 0.0f || one(hc_vsigmoid, -200.0f) != 0.0f
             || one(hc_vsilu, 200.0f) != 200.0f) {
             printf("tails softplus/sigmoid/silu\n"); return 0;
@@ -86,7 +93,7 @@ final class VectorMathTests: XCTestCase {
     """#
 
     /// Maximum ulp asserted per sweep.
-    static let bounds: [String: Double] = ["exp": 2, "exp_scan": 2, "softplus": 3, "softplus_mid": 3, "sigmoid": 3,
+    static let bounds: [String: Double] = ["exp": 2, "exp_scan": 2, "exp_decay": 2, "softplus": 3, "softplus_mid": 3, "sigmoid": 3,
                                            "silu": 4]
 
     func check(_ target: Target) throws {
