@@ -26,6 +26,7 @@ extension KernelEmitter {
             for (long p = 0; p < np; p++) rstd[p] = 1.0f / sqrtf(rstd[p] * inv + eps);
         }
 
+
         """
     }
 }
