@@ -163,10 +163,10 @@ public enum MicroKernel {
             let normalized = affine.map { $0.centered ? ", normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image"
                                                       : ", normalised x*rstd*gamma[ci] inside the image" } ?? ""
             what = "X[(ci*\(kh) + ky)*\(kw) + kx][p] = x[ci][oy*\(stride) + ky - \(padding)][ox*\(stride) + kx - \(padding)]\(normalized) (0 outside), output pixel p0 + p = oy*OW + ox"
-            let rows = affine == nil ? "" : """
+            let rows = affine.map { norm in """
 
-                                const float *mr = rowok ? mean + (iy - iy0) * W : mean, *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-            """
+                                \(norm.centered ? "const float *mr = rowok ? mean + (iy - iy0) * W : mean;\n                    " : "")const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
+            """ } ?? ""
             let channel = affine == nil ? "" : """
 
                             const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
