@@ -159,7 +159,13 @@ public enum MicroKernel {
             // An unfolded norm (norm_affine): each tap inside the image reads x̂ = (x − μ)·r·γ + β (with_bias) or
             // x·r·γ (bias_free) with the statistics of its input pixel; taps in the padding stay 0.
             let affine = o.norm?.affine == true ? o.norm : nil
-            let inside = affine.map { $0.centered ? "(xr[ix] - mr[ix]) * rr[ix] * g + bt" : "xr[ix] * rr[ix] * g" } ?? "xr[ix]"
+            let inside = { (i: String) in
+                affine.map { $0.centered ? "(xr[\(i)] - mr[\(i)]) * rr[\(i)] * g + bt" : "xr[\(i)] * rr[\(i)] * g" } ?? "xr[\(i)]"
+            }
+            let vinside = { (i: String) in
+                affine.map { $0.centered ? "hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + \(i)), hc_vld(mr + \(i))), hc_vld(rr + \(i))), gv, bv)"
+                                         : "hc_vmul(hc_vmul(hc_vld(xr + \(i)), hc_vld(rr + \(i))), gv)" } ?? "hc_vld(xr + \(i))"
+            }
             let normalized = affine.map { $0.centered ? ", normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image"
                                                       : ", normalised x*rstd*gamma[ci] inside the image" } ?? ""
             what = "X[(ci*\(kh) + ky)*\(kw) + kx][p] = x[ci][oy*\(stride) + ky - \(padding)][ox*\(stride) + kx - \(padding)]\(normalized) (0 outside), output pixel p0 + p = oy*OW + ox"
@@ -170,8 +176,30 @@ public enum MicroKernel {
             let channel = affine == nil ? "" : """
 
                             const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                            (void)bt;
+                            const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                            (void)bt; (void)bv;
             """
+            // With a norm, stride 1 packs whole slices of a run in vectors (the normalise is the costly part).
+            let strideOne = affine == nil ? "" : [
+                "if (S == 1 && rowok) {",
+                "    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right",
+                "       of the image and the normalised inside in vectors. */",
+                "    for (long i = 0; i < run;) {",
+                "        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;",
+                "        const long jend = W - ix < n ? W - ix : n;",
+                "        long j = 0;",
+                "        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;",
+                "        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, \(vinside("ix + j")));",
+                "        for (; j < jend; j++) dst[lane + j] = \(inside("ix + j"));",
+                "        for (; j < n; j++) dst[lane + j] = 0.0f;",
+                "        lane += n;",
+                "        i += n;",
+                "        if (lane == NR) { lane = 0; dst += kc * NR; }",
+                "    }",
+                "    l += run;",
+                "    continue;",
+                "}",
+            ].joined(separator: "\n                                ") + "\n                                "
             pack = """
                         /* Pack the panel (implicit GEMM): the shifted, zero-padded input row segments of every (ci, ky, kx)\(affine == nil ? "" : ", normalised (the padding stays 0)"). */
                         for (long k = 0; k < kc; k++) {
@@ -185,9 +213,9 @@ public enum MicroKernel {
                                 const long iy = oy * S + ky - PAD;
                                 const int rowok = iy >= 0 && iy < H;
                                 const float *xr = rowok ? xp + iy * W : xp;\(rows)
-                                for (long i = 0; i < run; i++) {
+                                \(strideOne)for (long i = 0; i < run; i++) {
                                     const long ix = (ox0 + i) * S + kx - PAD;
-                                    dst[lane] = rowok && ix >= 0 && ix < W ? \(inside) : 0.0f;
+                                    dst[lane] = rowok && ix >= 0 && ix < W ? \(inside("ix")) : 0.0f;
                                     if (++lane == NR) { lane = 0; dst += kc * NR; }
                                 }
                                 l += run;

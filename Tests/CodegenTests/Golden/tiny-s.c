@@ -942,7 +942,8 @@ HC_NOINLINE static void k10_conv2d_gemm(float *restrict y, long ys, const float 
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -953,7 +954,25 @@ HC_NOINLINE static void k10_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -2493,7 +2512,8 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -2504,7 +2524,25 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -4044,7 +4082,8 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -4055,7 +4094,25 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -5595,7 +5652,8 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -5606,7 +5664,25 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -7286,7 +7362,8 @@ HC_NOINLINE static void k75_conv2d_gemm(float *restrict y, long ys, const float 
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -7297,7 +7374,25 @@ HC_NOINLINE static void k75_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -8977,7 +9072,8 @@ HC_NOINLINE static void k92_conv2d_gemm(float *restrict y, long ys, const float 
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -8988,7 +9084,25 @@ HC_NOINLINE static void k92_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -10528,7 +10642,8 @@ HC_NOINLINE static void k108_conv2d_gemm(float *restrict y, long ys, const float
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -10539,7 +10654,25 @@ HC_NOINLINE static void k108_conv2d_gemm(float *restrict y, long ys, const float
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
@@ -11901,7 +12034,8 @@ HC_NOINLINE static void k122_conv2d_gemm(float *restrict y, long ys, const float
                 const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
-                (void)bt;
+                const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                (void)bt; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -11912,7 +12046,25 @@ HC_NOINLINE static void k122_conv2d_gemm(float *restrict y, long ys, const float
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    for (long i = 0; i < run; i++) {
+                    if (S == 1 && rowok) {
+                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
+                                       of the image and the normalised inside in vectors. */
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                    l += run;
+                                    continue;
+                                }
+                                for (long i = 0; i < run; i++) {
                         const long ix = (ox0 + i) * S + kx - PAD;
                         dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
                         if (++lane == NR) { lane = 0; dst += kc * NR; }
