@@ -2,7 +2,9 @@
 ///
 /// Name: `fold-layer-norm`. Requires: a typed graph of primitive ops with bound weights, after `fold-constants`
 /// (so that reshaped Linear weights are weights). Produces: 1x1 `conv2d`s with a `norm` ("with_bias" or
-/// "bias_free") and `norm_eps`, reading the norm's input and new folded weights; `layer_norm`s with a `gate`.
+/// "bias_free") and `norm_eps`, reading the norm's input and new folded weights; dense `conv2d`s with a `norm`,
+/// `norm_eps` and `norm_affine = true`, reading the norm's input and taking γ (and β) as operands; `layer_norm`s
+/// with a `gate`.
 ///
 /// Algorithm:
 ///  1. Count the users of every value (graph outputs count as users); find each `layer_norm` over axis 1 of a
@@ -19,20 +21,27 @@
 ///     pixel in each kernel by two passes (mean, then the variance around it), never as μ·rowsum(W) subtracted
 ///     after the GEMM, which cancels catastrophically when the channels share a large offset. A norm with several
 ///     1x1 consumers folds into each (each recomputes the statistics instead of reading a written tensor).
-///  3. Gate: if the norm's only user is `mul(norm, silu(z))` and the silu has no other user (SS2D's out_norm),
+///  3. Dense consumers: if every user is a dense `conv2d` (groups 1, stride 1 or 2, zero padding, any kernel size
+///     but not a foldable 1x1; no norm or residual yet) reading the norm as its input only (CAB's `ln_2` before its
+///     first 3x3), the norm is attached to each conv unfolded: folding β through a zero-padded conv is wrong at the
+///     border (the padding is zero after the norm, W·β would add there), so the weights stay as they are and γ
+///     (and β) become the conv's last operands, with `norm_affine = true` (FoldedNorm). The conv's implicit GEMM
+///     normalises what it packs, (x − μ)·r·γ + β (WithBias) or x·r·γ (BiasFree) at taps inside the image and 0 at
+///     taps in the padding, from per-pixel statistics computed once per panel of output pixels (two passes over
+///     the channels of the input rows the panel reads). Only WithBias norms with β and BiasFree norms without
+///     one take this form.
+///  4. Gate: if the norm's only user is `mul(norm, silu(z))` and the silu has no other user (SS2D's out_norm),
 ///     replace the three ops by one `layer_norm` with `gate = "silu"` and z as its last operand: LN(y)·silu(z)
 ///     in one kernel, nothing folded (the gate is not linear).
-///  4. Anything else is left as it is. In particular CAB's `ln_2` feeds a dense 3x3 conv: folding β through a
-///     zero-padded 3x3 conv is wrong at the border (the padding is zero after the norm, W·β would add there),
-///     and normalising inside the 3x3 conv would recompute each pixel's statistics for each of its 9 taps, or need
-///     a statistics pre-pass with its own buffer; it stays one `layer_norm` kernel (one C·P write) before the conv.
-///  5. Record the norms folded, the convs that received one, the gated norms, the norms left, and the bytes of
-///     normalised (and silu) tensors no longer written.
+///  5. Anything else (a user that is not a conv, grouped or depthwise convs, mixed 1x1 and dense users, a norm
+///     that is a graph output) is left as it is: one `layer_norm` kernel and its C·P write.
+///  6. Record the norms folded, the convs that received one, the norms moved into dense convs and those convs,
+///     the gated norms, the norms left, and the bytes of normalised (and silu) tensors no longer written.
 import HybridIR
 
 public struct FoldLayerNorm: Pass {
     public static let name = "fold-layer-norm"
-    public static let summary = "fold channel LayerNorms into the 1x1 convs they feed (γ, β into W, b); fuse gated norms"
+    public static let summary = "fold channel LayerNorms into the 1x1 convs they feed (γ, β into W, b), normalise in dense convs; fuse gated norms"
 
     public init() {}
 
@@ -48,11 +57,15 @@ public struct FoldLayerNorm: Pass {
             return (key, t)
         }
 
+        var typeOf: [ValueID: TensorType] = [:]
+        for input in graph.inputs { typeOf[input.id] = input.type }
+        for op in graph.ops { typeOf[op.result] = op.type }
+
         var nextID = graph.maxValueID + 1
         var removed = Set<Int>()
         var replacement: [Int: Operation] = [:]
         var inserted: [Int: [Operation]] = [:]
-        var folded = 0, convs = 0, gated = 0, left = 0, bytes = 0
+        var folded = 0, convs = 0, gated = 0, left = 0, bytes = 0, attached = 0, unfolded = 0
         for (i, ln) in graph.ops.enumerated() where ln.kind == .layerNorm && ln.attributes["gate"] == nil {
             guard (try? ln.attributes.int("axis")) == 1, let type = ln.type, type.rank == 4,
                   let eps = try? ln.attributes.float("eps"), let centered = try? ln.attributes.bool("centered"),
@@ -74,6 +87,36 @@ public struct FoldLayerNorm: Pass {
                 guard conv.operands.count == 2 || b != nil else { return nil }
                 return (u, w.tensor, b)
             }
+            // 3. Every user a dense convolution of the normalised tensor that cannot take a fold (KxK with zero
+            //    padding, or strided): it takes the norm itself, γ and β as operands (see below).
+            let dense = lnUsers.filter { u in
+                guard u >= 0 else { return false }
+                let conv = graph.ops[u]
+                guard conv.kind == .conv2d, conv.operands[0] == ln.result, !conv.operands.dropFirst().contains(ln.result),
+                      conv.attributes["norm"] == nil, conv.attributes["residual"] == nil,
+                      (try? conv.attributes.int("groups")) == 1, let padding = try? conv.attributes.int("padding"), padding >= 0,
+                      let stride = try? conv.attributes.int("stride", default: 1), stride == 1 || stride == 2,
+                      conv.operands.count <= 3, let w = conv.operands.count > 1 ? conv.operands[1] : nil,
+                      let wt = typeOf[w], wt.rank == 4 else { return false }
+                return !(wt.shape[2] == 1 && wt.shape[3] == 1 && padding == 0 && stride == 1)
+            }
+            // WithBias with its β, or BiasFree without one: the two forms the conv's normalise knows.
+            let attachable = centered ? beta != nil : ln.operands.count == 2
+            if !lnUsers.isEmpty && dense.count == lnUsers.count && attachable {
+                let norm = FoldedNorm(centered: centered, eps: eps, affine: true)
+                for u in dense {
+                    var rewritten = graph.ops[u]
+                    rewritten.operands = [ln.operands[0]] + rewritten.operands.dropFirst() + ln.operands.dropFirst()
+                    for (k, v) in norm.attributes { rewritten.attributes[k] = v }
+                    replacement[u] = rewritten
+                    unfolded += 1
+                }
+                removed.insert(i)
+                attached += 1
+                bytes += type.byteSize
+                continue
+            }
+
             if !lnUsers.isEmpty && projections.count == lnUsers.count {
                 let norm = FoldedNorm(centered: centered, eps: eps)
                 for (u, w, b) in projections {
@@ -109,7 +152,7 @@ public struct FoldLayerNorm: Pass {
                 continue
             }
 
-            // 3. The gate of SS2D's out_norm: mul(norm, silu(z)).
+            // 4. The gate of SS2D's out_norm: mul(norm, silu(z)).
             if lnUsers.count == 1, lnUsers[0] >= 0, graph.ops[lnUsers[0]].kind == .mul, replacement[lnUsers[0]] == nil {
                 let m = lnUsers[0]
                 let mul = graph.ops[m]
@@ -139,6 +182,8 @@ public struct FoldLayerNorm: Pass {
         graph.ops = ops
         context.record("layer norms folded", folded)
         context.record("convs given a folded norm", convs)
+        context.record("layer norms moved into dense convs", attached)
+        context.record("dense convs given an unfolded norm", unfolded)
         context.record("layer norms fused with their gate", gated)
         context.record("layer norms left", left)
         context.record("bytes no longer written", bytes)

@@ -148,7 +148,8 @@ public struct FuseAttention: Pass {
               shape(qkv.operands[0]) == [1, c, h, w]
         else { return nil }
         // A WithBias layer norm folded into qkv (fold-layer-norm) gives qkv a bias of its own, b + W·β.
-        guard let norm = Optional(try? FoldedNorm.of(qkv.attributes)), (norm != nil) == (qkv.attributes["norm"] != nil) else { return nil }
+        guard let norm = Optional(try? FoldedNorm.of(qkv.attributes)), (norm != nil) == (qkv.attributes["norm"] != nil),
+              norm?.affine != true else { return nil }
         let biased = [dw, projectOut].map { $0.operands.count == 3 }
         guard biased[0] == biased[1] else { return nil }
         let bias = biased[0]

@@ -121,7 +121,8 @@ public struct FuseFeedForward: Pass {
 
         // All three convs have a bias or none has; a WithBias layer norm folded into project_in gives it a bias
         // of its own (b + W·β).
-        guard let norm = Optional(try? FoldedNorm.of(pin.attributes)), (norm != nil) == (pin.attributes["norm"] != nil) else { return nil }
+        guard let norm = Optional(try? FoldedNorm.of(pin.attributes)), (norm != nil) == (pin.attributes["norm"] != nil),
+              norm?.affine != true else { return nil }
         let biased = [dw, pout].map { $0.operands.count == 3 }
         guard biased[0] == biased[1], (pin.operands.count == 3) == (biased[0] || norm?.centered == true) else { return nil }
         let operands = [pin.operands[0]] + pin.operands.dropFirst() + dw.operands.dropFirst() + pout.operands.dropFirst()

@@ -40,6 +40,12 @@ grep -E "= (flip|transpose)\(" "$work/dumps/04-canonicalize.hir" | wc -l
 grep -E 'x_proj"\)|ss2d_scan' "$work/dumps/05-fuse-scan-directions.hir" | grep -oE "= [a-z0-9_]+\([^)]*\)"
 grep -oE "matmul\([^)]*\) \{transpose_a = true\}" "$work/dumps/06-choose-layouts.hir"
 diff "$work/dumps/06-choose-layouts.hir" "$work/dumps/07-fold-constants.hir" | head -8 || true
+#    fold-layer-norm: ln_1 folds into in_proj (γ, β into its weights and bias); ln_2 cannot fold into CAB's 3x3
+#    conv (β through the zero padding would be wrong at the border), so the conv takes ln_2's γ and β as operands
+#    (norm_affine) and normalises each tap while packing its implicit GEMM; the one layer_norm left is out_norm
+#    with its silu(z) gate.
+grep -oE "conv2d\([^)]*\) \{[^}]*norm = [^}]*\}" "$work/dumps/08-fold-layer-norm.hir"
+grep -c "layer_norm(" "$work/dumps/08-fold-layer-norm.hir" || true
 
 # 6. The kernel graph as Graphviz DOT (one node per kernel; `dot -Tsvg` draws it), and the generated C.
 "$hybridc" opt "$root/Graphs/blocks/ssm-block.hir" --emit dot > "$work/ssm.dot"

@@ -9,7 +9,9 @@
 ///    panel into per-thread scratch as [NC/NR][kc][NR] (so the tile streams contiguous memory instead of rows a whole
 ///    image plane apart, which all map to the same L1 sets), applying the fused prologue (the folded layer norm's
 ///    x̂ = (x − μ)·r) or, for dense KxK convolutions, gathering the shifted, zero-padded input rows (implicit GEMM,
-///    stride 1 or 2); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
+///    stride 1 or 2; with an unfolded norm, `norm_affine`, each tap inside the image normalised as
+///    (x − μ)·r·γ + β from statistics the kernel body computed once per item for the input rows its panel reads,
+///    each tap in the padding 0); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
 ///    later ones from the partial sums in Y (with a fused residual, the first starts from bias + res·scale, written
 ///    into Y element by element, so Y may be the residual's slot); after the last K block the fused epilogue
 ///    (bias-free norm scale r·acc + b, activation) runs on each tile while it is in L1;
@@ -115,7 +117,11 @@ public enum MicroKernel {
         case .conv: s += "long H, long W, long OW, long p0, long np"
         }
         s += ",\n        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack"
-        if o.norm != nil { s += ", const float *restrict mean, const float *restrict rstd" }
+        if let norm = o.norm {
+            s += ", const float *restrict mean, const float *restrict rstd"
+            // Unfolded (dense convolutions): the statistics of input rows iy0.. (row stride W), γ and β (NULL: none).
+            if norm.affine { s += ", long iy0, const float *restrict gamma, const float *restrict beta" }
+        }
         if o.residual { s += ", const float *res, long rs" }
         if o.residual && o.residualScaled { s += ", const float *restrict rscale" }
         return s
@@ -152,12 +158,55 @@ public enum MicroKernel {
                         }
             """
         case .conv(let kh, let kw, let stride, let padding):
-            what = "X[(ci*\(kh) + ky)*\(kw) + kx][p] = x[ci][oy*\(stride) + ky - \(padding)][ox*\(stride) + kx - \(padding)] (0 outside), output pixel p0 + p = oy*OW + ox"
+            // An unfolded norm (norm_affine): each tap inside the image reads x̂ = (x − μ)·r·γ + β (with_bias) or
+            // x·r·γ (bias_free) with the statistics of its input pixel; taps in the padding stay 0.
+            let affine = o.norm?.affine == true ? o.norm : nil
+            let inside = { (i: String) in
+                affine.map { $0.centered ? "(xr[\(i)] - mr[\(i)]) * rr[\(i)] * g + bt" : "xr[\(i)] * rr[\(i)] * g" } ?? "xr[\(i)]"
+            }
+            let vinside = { (i: String) in
+                affine.map { $0.centered ? "hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + \(i)), hc_vld(mr + \(i))), hc_vld(rr + \(i))), gv, bv)"
+                                         : "hc_vmul(hc_vmul(hc_vld(xr + \(i)), hc_vld(rr + \(i))), gv)" } ?? "hc_vld(xr + \(i))"
+            }
+            let normalized = affine.map { $0.centered ? ", normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image"
+                                                      : ", normalised x*rstd*gamma[ci] inside the image" } ?? ""
+            what = "X[(ci*\(kh) + ky)*\(kw) + kx][p] = x[ci][oy*\(stride) + ky - \(padding)][ox*\(stride) + kx - \(padding)]\(normalized) (0 outside), output pixel p0 + p = oy*OW + ox"
+            let rows = affine.map { norm in """
+
+                                \(norm.centered ? "const float *mr = rowok ? mean + (iy - iy0) * W : mean;\n                    " : "")const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
+            """ } ?? ""
+            let channel = affine == nil ? "" : """
+
+                            const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
+                            const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
+                            (void)bt; (void)bv;
+            """
+            // With a norm, stride 1 packs whole slices of a run in vectors (the normalise is the costly part).
+            let strideOne = affine == nil ? "" : [
+                "if (S == 1 && rowok) {",
+                "    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right",
+                "       of the image and the normalised inside in vectors. */",
+                "    for (long i = 0; i < run;) {",
+                "        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;",
+                "        const long jend = W - ix < n ? W - ix : n;",
+                "        long j = 0;",
+                "        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;",
+                "        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, \(vinside("ix + j")));",
+                "        for (; j < jend; j++) dst[lane + j] = \(inside("ix + j"));",
+                "        for (; j < n; j++) dst[lane + j] = 0.0f;",
+                "        lane += n;",
+                "        i += n;",
+                "        if (lane == NR) { lane = 0; dst += kc * NR; }",
+                "    }",
+                "    l += run;",
+                "    continue;",
+                "}",
+            ].joined(separator: "\n                                ") + "\n                                "
             pack = """
-                        /* Pack the panel (implicit GEMM): the shifted, zero-padded input row segments of every (ci, ky, kx). */
+                        /* Pack the panel (implicit GEMM): the shifted, zero-padded input row segments of every (ci, ky, kx)\(affine == nil ? "" : ", normalised (the padding stays 0)"). */
                         for (long k = 0; k < kc; k++) {
                             const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
-                            const float *xp = x + ci * H * W;
+                            const float *xp = x + ci * H * W;\(channel)
                             float *dst = panel + k * NR;
                             long lane = 0;
                             for (long l = 0; l < pn;) {
@@ -165,10 +214,10 @@ public enum MicroKernel {
                                 const long run = OW - ox0 < pn - l ? OW - ox0 : pn - l;
                                 const long iy = oy * S + ky - PAD;
                                 const int rowok = iy >= 0 && iy < H;
-                                const float *xr = rowok ? xp + iy * W : xp;
-                                for (long i = 0; i < run; i++) {
+                                const float *xr = rowok ? xp + iy * W : xp;\(rows)
+                                \(strideOne)for (long i = 0; i < run; i++) {
                                     const long ix = (ox0 + i) * S + kx - PAD;
-                                    dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
+                                    dst[lane] = rowok && ix >= 0 && ix < W ? \(inside("ix")) : 0.0f;
                                     if (++lane == NR) { lane = 0; dst += kc * NR; }
                                 }
                                 l += run;
@@ -183,7 +232,8 @@ public enum MicroKernel {
                                 for (long r = 0; r < MR; r++) wblk[k * MR + r] = r < mn ? w[(m0 + r) * K + k0 + k] : 0.0f;
                             const float *ablk = wblk;
             """
-        let biasFree = o.norm.map { !$0.centered } ?? false
+        // A folded bias_free norm scales the sums by r (it commutes with a 1x1); an unfolded one normalised the panel.
+        let biasFree = o.norm.map { !$0.centered && !$0.affine } ?? false
         // The epilogue on rows [0, mn) and pixels [0, pc) of the tile at c (stride ys), pixel offset pp in the panel.
         var epi: [String] = []
         if biasFree { epi.append("v = v * rstd[pq] + (bias ? bias[m0 + r] : 0.0f);") }
@@ -216,7 +266,7 @@ public enum MicroKernel {
         }
         return """
         /* \(prefix)_gemm: for m in channel blocks [mb0, mb1) (MR = \(mr), m < M) and p < np, y[m*ys + p] =
-           \(biasFree ? "rstd[p] * sum_k W[m][k] X[k][p] + bias[m]" : "bias[m] + sum_k W[m][k] X[k][p]")\(o.residual ? (o.residualScaled ? " + res[m*rs + p] * rscale[m]" : " + res[m*rs + p]") : "")\(o.activation != nil ? ", activated" : ""), with \(what)\(o.norm?.centered == true ? " normalised (x - mean[p]) * rstd[p]" : "");
+           \(biasFree ? "rstd[p] * sum_k W[m][k] X[k][p] + bias[m]" : "bias[m] + sum_k W[m][k] X[k][p]")\(o.residual ? (o.residualScaled ? " + res[m*rs + p] * rscale[m]" : " + res[m*rs + p]") : "")\(o.activation != nil ? ", activated" : ""), with \(what)\(o.norm?.centered == true && o.norm?.affine != true ? " normalised (x - mean[p]) * rstd[p]" : "");
            W \(o.packed ? "prepacked as [M/MR][K][MR]" : "[M][K]"), bias may be NULL; pack: per-thread scratch of
            GemmTiles.packFloats floats (an MR x kc weight block, then the kc x NC panel). */
         HC_NOINLINE static void \(prefix)_gemm(\(parameters(o))) {
@@ -283,7 +333,8 @@ extension KernelEmitter {
             var o = MicroKernel.Options()
             let w = k.operands[1].shape.map(\.coefficient)
             let padding = (try? k.op.attributes.int("padding")) ?? 0, stride = (try? k.op.attributes.int("stride", default: 1)) ?? 1
-            if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 {
+            // An unfolded norm (norm_affine) is normalised while packing the implicit GEMM's panel, even for a 1x1.
+            if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || norm?.affine == true {
                 o.input = .conv(kh: w[2], kw: w[3], stride: stride, padding: padding)
             }
             o.norm = norm
@@ -356,8 +407,26 @@ extension KernelEmitter {
         let res = fusedResidual.residual ? ", x\(n - extra) + n * CO * PIX + p0, PIX" + (fusedResidual.scaled ? ", x\(n - 1)" : "") : ""
         let w = k.operands[1].shape.map(\.coefficient)
         let padding = try k.op.attributes.int("padding"), stride = try k.op.attributes.int("stride", default: 1)
-        if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 {
-            return "    const long CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, OW = y_d3, K = CI * x1_d2 * x1_d3;\n"
+        let affine = try FoldedNorm.of(k.op.attributes)?.affine == true
+        if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || affine {
+            let head = "    const long CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, OW = y_d3, K = CI * x1_d2 * x1_d3;\n"
+            if let norm = try FoldedNorm.of(k.op.attributes), norm.affine {
+                // An unfolded norm: the mean and 1/σ of the input rows the item's panel reads, two passes over the
+                // channels, in the thread's scratch before its packing buffer (ScratchNeeds.convNormStatsFloats).
+                let gamma = k.operands.count - norm.operandCount
+                let beta = norm.centered ? "x\(gamma + 1)" : "NULL"
+                return head + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO", stats: """
+
+                        const long KH = x1_d2, S = \(stride), PAD = \(padding);
+                        const long STATS = H * W < (S + KH) * (S * (NC - 1) + W) ? H * W : (S + KH) * (S * (NC - 1) + W);
+                        float *restrict mean = pack, *restrict rstd = pack + STATS;
+                        long iy0 = (p0 / OW) * S - PAD, iy1 = ((p0 + pn - 1) / OW) * S - PAD + KH;
+                        if (iy0 < 0) iy0 = 0;
+                        if (iy1 > H) iy1 = H;
+                        if (iy1 > iy0) \(k.name)_stats(mean, rstd, x0 + n * CI * H * W + iy0 * W, H * W, (iy1 - iy0) * W, CI, \(cFloat(norm.eps)));
+                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * H * W, H, W, OW, p0, pn, x1, \(bias), CO, K, mb0, mb1, pack + 2 * STATS, mean, rstd, iy0, x\(gamma), \(beta))")
+            }
+            return head
                 + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",
                             call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * H * W, H, W, OW, p0, pn, x1, \(bias), CO, K, mb0, mb1, pack\(res))")
         }

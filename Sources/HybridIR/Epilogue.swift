@@ -43,10 +43,12 @@ public enum Epilogue {
         return (residual, scaled)
     }
 
-    /// Whether a `conv2d` with `operandCount` operands has a bias (operand 2), given its residual operands.
+    /// Whether a `conv2d` with `operandCount` operands has a bias (operand 2), given its residual operands and the
+    /// γ (and β) of an unfolded norm (`norm_affine`, FoldedNorm), which follow the bias.
     public static func convHasBias(_ a: Attributes, operandCount: Int) -> Bool {
         let r = (try? convResidual(a)) ?? (residual: false, scaled: false)
-        return operandCount - (r.residual ? 1 : 0) - (r.scaled ? 1 : 0) == 3
+        let norm = ((try? FoldedNorm.of(a)) ?? nil)?.operandCount ?? 0
+        return operandCount - (r.residual ? 1 : 0) - (r.scaled ? 1 : 0) - norm == 3
     }
 
     /// The activation's value at v, as the interpreter computes the op of that kind.

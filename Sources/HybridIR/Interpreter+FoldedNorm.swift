@@ -63,6 +63,18 @@ extension Interpreter {
         return Tensor(shape: [n, co, x.shape[2], x.shape[3]], data: out)
     }
 
+    /// A dense convolution with an unfolded norm (`norm_affine`): its input normalised over the channels per
+    /// pixel, (x − μ)·r·γ + β (with_bias) or x·r·γ (bias_free), stored as the layer_norm it replaced stored it,
+    /// then zero-padded and convolved, so the padding stays 0 whatever β is. γ (and β) are the last operands.
+    static func normalizedConv2d(_ x: [Tensor], bias: Tensor?, _ norm: FoldedNorm, groups: Int, padding: Int,
+                                 stride: Int) throws -> Tensor {
+        let first = x.count - norm.operandCount
+        guard norm.affine, first >= 2 else { throw HybridError("a conv2d with norm_affine needs γ (and β) operands") }
+        let normalized = layerNorm(x[0], weight: x[first], bias: norm.centered ? x[first + 1] : nil, axis: 1,
+                                   eps: norm.eps, centered: norm.centered)
+        return conv2d(normalized, x[1], bias: bias, groups: groups, padding: padding, stride: stride)
+    }
+
     /// LN(x)·silu(z) in one op (a `layer_norm` with `gate = "silu"`), rounded once.
     static func gatedLayerNorm(_ x: Tensor, weight: Tensor, bias: Tensor?, gate z: Tensor, axis: Int, eps: Double,
                                centered: Bool) -> Tensor {

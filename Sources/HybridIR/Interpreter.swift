@@ -60,6 +60,11 @@ public enum Interpreter {
             throw HybridError("the interpreter runs primitive ops only; run expand-blocks first")
         case .conv2d:
             let bias = Epilogue.convHasBias(a, operandCount: x.count) ? x[2] : nil
+            if let norm = try FoldedNorm.of(a), norm.affine {
+                let y = try normalizedConv2d(x, bias: bias, norm, groups: try a.int("groups"), padding: try a.int("padding"),
+                                             stride: try a.int("stride", default: 1))
+                return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y
+            }
             if let norm = try FoldedNorm.of(a) {
                 let y = normalizedPointwise(x[0], x[1], bias: bias, norm)
                 return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y

@@ -20,6 +20,15 @@ public struct ScratchNeed: Equatable {
 }
 
 public enum ScratchNeeds {
+    /// Floats of each of the mean and 1/σ buffers of a dense convolution with an unfolded norm: the input rows
+    /// read by one panel of at most `nc` output pixels, min(H·W, (S + KH)·(S·(nc − 1) + W)). A panel spans output
+    /// rows oy0..oy1 with oy1 − oy0 ≤ (nc − 1)/OW + 1, hence at most (oy1 − oy0)·S + KH input rows of W pixels,
+    /// and W ≤ S·OW + KH; the bound grows with H and W, so the slot sized at the compiled maximum holds every
+    /// smaller image. The generated kernel computes the same expression at run time (MicroKernel.swift).
+    public static func convNormStatsFloats(h: Int, w: Int, kh: Int, stride s: Int, nc: Int) -> Int {
+        min(h * w, (s + kh) * (s * (nc - 1) + w))
+    }
+
     /// The scratch of the kernel computing `op`, at the given operand and result shapes, under `schedule`.
     public static func of(_ op: Operation, operandShapes: [[Int]], resultShape: [Int], schedule: Schedule) -> ScratchNeed {
         switch op.kind {
@@ -69,11 +78,15 @@ public enum ScratchNeeds {
             return ScratchNeed(perThread: 2 * hidden * pixels + 2 * w + norm
                                + (GemmTiles(schedule)?.packFloats(k: max(hidden, operandShapes[0][1]), pixels: pixels) ?? 0))
         case .conv2d:
-            // GEMM convolutions (groups 1) pack their input panels per thread.
-            guard operandShapes.count >= 2, operandShapes[1].count == 4 else { return ScratchNeed() }
-            let w = operandShapes[1]
-            return ScratchNeed(perThread: GemmTiles(schedule)?.packFloats(k: w[1] * w[2] * w[3],
-                                                                          pixels: resultShape.dropFirst(2).reduce(1, *)) ?? 0)
+            // GEMM convolutions (groups 1) pack their input panels per thread; with an unfolded norm (norm_affine)
+            // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each).
+            guard operandShapes.count >= 2, operandShapes[1].count == 4, let tiles = GemmTiles(schedule) else { return ScratchNeed() }
+            let w = operandShapes[1], x = operandShapes[0]
+            let pack = tiles.packFloats(k: w[1] * w[2] * w[3], pixels: resultShape.dropFirst(2).reduce(1, *))
+            guard ((try? FoldedNorm.of(op.attributes)) ?? nil)?.affine == true, x.count == 4 else { return ScratchNeed(perThread: pack) }
+            let stats = convNormStatsFloats(h: x[2], w: x[3], kh: w[2], stride: (try? op.attributes.int("stride", default: 1)) ?? 1,
+                                            nc: tiles.nc)
+            return ScratchNeed(perThread: 2 * stats + pack)
         default:
             return ScratchNeed()
         }

@@ -71,7 +71,8 @@ public enum ShapeRules {
 
         case .conv2d:
             let fusedResidual = try Epilogue.convResidual(a)
-            let extra = (fusedResidual.residual ? 1 : 0) + (fusedResidual.scaled ? 1 : 0)
+            let norm = try FoldedNorm.of(a)
+            let extra = (fusedResidual.residual ? 1 : 0) + (fusedResidual.scaled ? 1 : 0) + (norm?.operandCount ?? 0)
             try expectOperands((2 + extra)...(3 + extra))
             try rank(0, 4, "input")
             try rank(1, 4, "weight")
@@ -88,10 +89,19 @@ public enum ShapeRules {
                 guard t[2].shape == [w[0]] else { throw HybridError("bias must have shape [\(w[0])], got \(t[2].shape)") }
             }
             _ = try Epilogue.activation(a)
-            // A folded channel LayerNorm (fold-layer-norm) normalises each input pixel: 1x1 projections only.
-            if try FoldedNorm.of(a) != nil {
-                guard w[2] == 1, w[3] == 1, groups == 1, padding == 0, stride == 1 else {
-                    throw HybridError("a folded layer norm needs a 1x1 convolution (groups 1, padding 0, stride 1)")
+            // A folded channel LayerNorm (fold-layer-norm) normalises each input pixel: 1x1 projections only. An
+            // unfolded one (norm_affine: γ and β are operands after the bias) suits any dense convolution.
+            if let norm {
+                if norm.affine {
+                    guard groups == 1 else { throw HybridError("a layer norm with its γ and β needs a dense convolution (groups 1)") }
+                    let first = t.count - norm.operandCount
+                    for i in first..<t.count where t[i].shape != [x[1]] {
+                        throw HybridError("norm \(i == first ? "weight" : "bias") must have shape [\(x[1])], got \(t[i].shape)")
+                    }
+                } else {
+                    guard w[2] == 1, w[3] == 1, groups == 1, padding == 0, stride == 1 else {
+                        throw HybridError("a folded layer norm needs a 1x1 convolution (groups 1, padding 0, stride 1)")
+                    }
                 }
             }
             let ho = (x[2] + 2 * padding - w[2]) / stride + 1, wo = (x[3] + 2 * padding - w[3]) / stride + 1

@@ -231,6 +231,27 @@ final class KernelTests: XCTestCase {
         Case(name: "dense residual 2 images 6->5 bias 7x9", kind: .conv2d,
              shapes: [[2, 6, 7, 9], [5, 6, 3, 3], [5], [2, 5, 7, 9]],
              attributes: ["groups": .int(1), "padding": .int(1), "residual": .bool(true)], tolerance: 1e-4),
+        // Unfolded norms in dense convolutions (fold-layer-norm: CAB's ln_2 before its first 3x3): the implicit
+        // GEMM normalises each tap inside the image, (x − μ)·r·γ + β or x·r·γ, and packs 0 in the padding; stride
+        // 1 and 2, odd sizes (borders on every side), panels that split rows or are narrower than a row, K blocks,
+        // two images, channels sharing a +100 offset (no cancellation), a fused activation.
+        Case(name: "dense with_bias affine norm CAB 12->4 bias offset 100 11x13", kind: .conv2d,
+             shapes: [[1, 12, 11, 13], [4, 12, 3, 3], [4], [12], [12]], attributes: affineNorm(["padding": .int(1)], "with_bias"),
+             ranges: [0: 99...101, 3: 0.5...2], tolerance: 1e-4),
+        Case(name: "dense with_bias affine norm gelu K-blocked 96->32 9x40", kind: .conv2d,
+             shapes: [[1, 96, 9, 40], [32, 96, 3, 3], [32], [96], [96]],
+             attributes: affineNorm(["padding": .int(1), "activation": .string("gelu")], "with_bias"), ranges: [3: 0.5...2], tolerance: 1e-4),
+        Case(name: "dense bias_free affine norm s2 5->7 bias 9x11", kind: .conv2d, shapes: [[1, 5, 9, 11], [7, 5, 3, 3], [7], [5]],
+             attributes: affineNorm(["padding": .int(1), "stride": .int(2)], "bias_free"), ranges: [3: 0.5...2], tolerance: 1e-4),
+        Case(name: "dense with_bias affine norm 2 images s2 unpadded 4x4 6->11 13x10", kind: .conv2d,
+             shapes: [[2, 6, 13, 10], [11, 6, 4, 4], [6], [6]], attributes: affineNorm(["padding": .int(0), "stride": .int(2)], "with_bias"),
+             tolerance: 1e-4),
+        Case(name: "dense with_bias affine norm wide rows 6->5 3x301", kind: .conv2d, shapes: [[1, 6, 3, 301], [5, 6, 3, 3], [5], [6], [6]],
+             attributes: affineNorm(["padding": .int(1)], "with_bias"), tolerance: 1e-4),
+        Case(name: "dense bias_free affine norm s2 wide rows 7->6 5x290", kind: .conv2d, shapes: [[1, 7, 5, 290], [6, 7, 3, 3], [7]],
+             attributes: affineNorm(["padding": .int(1), "stride": .int(2)], "bias_free"), tolerance: 1e-4),
+        Case(name: "dense 1x1 padded bias_free affine norm 6->5 3x7", kind: .conv2d, shapes: [[1, 6, 3, 7], [5, 6, 1, 1], [6]],
+             attributes: affineNorm(["padding": .int(1)], "bias_free"), tolerance: 1e-4),
         Case(name: "add scaled lhs skip", kind: .add, shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1]],
              attributes: ["scaled": .string("lhs")]),
         Case(name: "add scaled both skip and channel attention", kind: .add,
@@ -267,6 +288,14 @@ final class KernelTests: XCTestCase {
         var a = a
         a["norm"] = .string(form)
         a["norm_eps"] = .float(1e-5)
+        return a
+    }
+
+    /// A dense conv2d (groups 1) with an unfolded norm: γ (and β for with_bias) are its last operands.
+    static func affineNorm(_ a: Attributes, _ form: String) -> Attributes {
+        var a = normed(a, form)
+        a["groups"] = .int(1)
+        a["norm_affine"] = .bool(true)
         return a
     }
 

@@ -99,20 +99,32 @@ final class FoldLayerNormTests: XCTestCase {
         }
     }
 
-    /// S block: ln_1 folds into in_proj, out_norm takes its silu(z) gate, ln_2 (before the 3x3 CAB conv) stays.
+    /// S block: ln_1 folds into in_proj, out_norm takes its silu(z) gate, ln_2 (before the 3x3 CAB conv) moves
+    /// into that conv unfolded (γ, β as operands; the padding stays 0). Checked on inputs with a +100 offset too.
     func testSSMBlock() throws {
         let (g, w) = try lowered(.ssmBlock, c: 6, h: 4, w: 5)
         let (folded, stats) = try check(g, w, Self.fold + [EliminateDeadCode.self], "S block")
         let norms = folded.ops.filter { $0.kind == .layerNorm }
-        XCTAssertEqual(norms.count, 2)
-        XCTAssertEqual(norms.filter { $0.attributes["gate"] != nil }.map(\.scope), ["encoder_level1.0.self_attention.out_norm"])
-        XCTAssertEqual(norms.filter { $0.attributes["gate"] == nil }.map(\.scope), ["encoder_level1.0.ln_2"])
-        XCTAssertEqual(folded.ops.filter { $0.attributes["norm"] != nil }.map(\.scope), ["encoder_level1.0.self_attention.in_proj"])
+        XCTAssertEqual(norms.map(\.scope), ["encoder_level1.0.self_attention.out_norm"])
+        XCTAssertNotNil(norms.first?.attributes["gate"])
+        XCTAssertEqual(folded.ops.filter { $0.attributes["norm"] != nil }.map(\.scope),
+                       ["encoder_level1.0.self_attention.in_proj", "encoder_level1.0.conv_blk.cab.0"])
+        let cab = try XCTUnwrap(folded.ops.first { $0.scope == "encoder_level1.0.conv_blk.cab.0" })
+        XCTAssertEqual(try FoldedNorm.of(cab.attributes), FoldedNorm(centered: true, eps: 1e-5, affine: true))
+        // The conv's own weights and bias, then ln_2's γ and β; it reads ln_2's input.
+        let ln2 = try XCTUnwrap(g.ops.first { $0.scope == "encoder_level1.0.ln_2" })
+        XCTAssertEqual(cab.operands.first, ln2.operands[0])
+        XCTAssertEqual(Array(cab.operands.suffix(2)), Array(ln2.operands.dropFirst()))
         // silu(z) went into the gated norm; the depthwise conv's silu stays.
         XCTAssertEqual(folded.ops.filter { $0.kind == .silu }.count, g.ops.filter { $0.kind == .silu }.count - 1)
         XCTAssertEqual(stats["layer norms folded"], 1)
+        XCTAssertEqual(stats["layer norms moved into dense convs"], 1)
+        XCTAssertEqual(stats["dense convs given an unfolded norm"], 1)
         XCTAssertEqual(stats["layer norms fused with their gate"], 1)
-        XCTAssertEqual(stats["layer norms left"], 1)
+        XCTAssertEqual(stats["layer norms left"], 0)
+        // Through the rest of the pipeline (the GELU joins the conv as its activation) the result still agrees.
+        let (fused, _) = try check(g, w, Pipelines.optimize, tolerance: 1e-4, "S block, optimised")
+        XCTAssertFalse(fused.ops.contains { $0.kind == .layerNorm && $0.attributes["gate"] == nil })
     }
 
     /// The folded weights are what the definition says: W' = W·diag(γ), b' = b + W·β.
