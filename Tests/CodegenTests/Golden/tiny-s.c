@@ -515,19 +515,51 @@ static void k6_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[64][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -570,13 +602,30 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -595,7 +644,7 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][6];
+                float xdt[256][6];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -609,14 +658,6 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -625,23 +666,28 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -2085,19 +2131,51 @@ static void k22_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[128][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -2140,13 +2218,30 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -2165,7 +2260,7 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][12];
+                float xdt[256][12];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -2179,14 +2274,6 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -2195,23 +2282,28 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -3655,19 +3747,51 @@ static void k38_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[256][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -3710,13 +3834,30 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -3735,7 +3876,7 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][16];
+                float xdt[256][16];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -3749,14 +3890,6 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -3765,23 +3898,28 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -5225,19 +5363,51 @@ static void k54_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[512][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -5280,13 +5450,30 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -5305,7 +5492,7 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[128];
-                float ut[128][HC_VLEN], yt[128][HC_VLEN], xdt[128][32];
+                float xdt[128][32];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -5319,14 +5506,6 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -5335,23 +5514,28 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -6935,19 +7119,51 @@ static void k71_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[256][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -6990,13 +7206,30 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -7015,7 +7248,7 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][16];
+                float xdt[256][16];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -7029,14 +7262,6 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -7045,23 +7270,28 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -8645,19 +8875,51 @@ static void k88_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[128][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -8700,13 +8962,30 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -8725,7 +9004,7 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][12];
+                float xdt[256][12];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -8739,14 +9018,6 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -8755,23 +9026,28 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -10215,19 +10491,51 @@ static void k104_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[128][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -10270,13 +10578,30 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -10295,7 +10620,7 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][12];
+                float xdt[256][12];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -10309,14 +10634,6 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -10325,23 +10642,28 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -11607,19 +11929,51 @@ static void k118_matmul(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x1; (void)x1_d0; (void)x1_d1; (void)y; (void)y_d0; (void)y_d1;
     const long M = y_d0, NN = y_d1, K = x0_d0, MT = 16;
     long b, e;
+    float ap[128][16];
     hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
     for (long tile = b; tile < e; tile++) {
-        const long i0 = tile * MT, i1 = i0 + MT < M ? i0 + MT : M;
-        for (long i = i0; i < i1; i++)
-            for (long j = 0; j < NN; j++) y[i * NN + j] = 0.0f;
-        for (long p = 0; p < K; p++) {
-            const float *ar = x0 + p * M, *br = x1 + p * NN;
-            for (long i = i0; i < i1; i++) {
-                const float av = ar[i];
-                float *yr = y + i * NN;
-                for (long j = 0; j < NN; j++) yr[j] += av * br[j];
+        const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < 16; i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
+        long j = 0;
+        for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][2];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 2; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN); const hc_vf b1 = hc_vld(br + 1 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]); c[r][1] = hc_vfma(av, b1, c[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 2; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
             }
-        }
+            }
+        for (; j + HC_VLEN <= NN; j += HC_VLEN) {
+            for (long i = 0; i < mt; i += 4) {
+                hc_vf c[4][1];
+                for (int r = 0; r < 4; r++) for (int v = 0; v < 1; v++) c[r][v] = hc_vzero();
+                for (long p = 0; p < K; p++) {
+                    const float *br = x1 + p * NN + j, *ar = ap[p] + i;
+                    const hc_vf b0 = hc_vld(br + 0 * HC_VLEN);
+                    for (int r = 0; r < 4; r++) {
+                        const hc_vf av = hc_vset1(ar[r]);
+                        c[r][0] = hc_vfma(av, b0, c[r][0]);
+                    }
+                }
+                for (int r = 0; r < 4 && i + r < mt; r++)
+                    for (int v = 0; v < 1; v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
+            }
+            }
+        for (; j < NN; j++)
+            for (long i = 0; i < mt; i++) {
+                float acc = 0.0f;
+                for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
+                y[(i0 + i) * NN + j] = acc;
+            }
     }
 }
 
@@ -11662,13 +12016,30 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
     (void)J; (void)XS; (void)R; (void)T; (void)H; (void)W;
     /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
        exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
-       broadcast. Per chunk, the pixels' xs values are gathered into a step-major tile (xs is planar, so
-       the lanes' values are L apart) and the outputs leave through one the same way. */
+       broadcast. The block's xs is first copied pixel-major into the thread's scratch (one vector per
+       pixel) and its y is summed there, so every direction reads u and adds its output with one vector
+       access per step (a column-major step touches one cache line instead of one per channel); y
+       leaves planar at the end. */
+    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
+    float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* The directions in the merge order 0, 2, 1, 3: the first writes the block's rows of y. */
+        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < HC_VLEN; i++) {
+                if (i < nl) {
+                    const float *src = x0 + (d0 + i) * L;
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
+                } else {
+                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
+                }
+            }
+        }
+        /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
+           the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
             /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
@@ -11687,7 +12058,7 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
             for (long l0 = 0; l0 < L; l0 += T) {
                 const long steps = l0 + T < L ? T : L - l0;
                 long px[256];
-                float ut[256][HC_VLEN], yt[256][HC_VLEN], xdt[256][8];
+                float xdt[256][8];
                 /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
                    (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
                 if (k & 1) {
@@ -11701,14 +12072,6 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
                 } else {
                     for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                for (long i = 0; i < HC_VLEN; i++) {
-                    if (i < nl) {
-                        const float *xr = x0 + (d0 + i) * L;
-                        for (long t = 0; t < steps; t++) ut[t][i] = xr[px[t]];
-                    } else {
-                        for (long t = 0; t < steps; t++) ut[t][i] = 0.0f;
-                    }
-                }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
                    needs them: the column-major directions jump a whole image row per step. */
                 for (long i = 0; i < steps; i++) {
@@ -11717,23 +12080,28 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
+                    float *yp = yr + px[t] * HC_VLEN;
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(ut[t]), du = hc_vmul(dt, u);
+                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
                     hc_vf yv = hc_vzero();
                     for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp(hc_vmul(dt, hc_vld(at[s])));
+                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                     }
-                    hc_vst(yt[t], hc_vfma(u, vd, yv));
+                    yv = hc_vfma(u, vd, yv);
+                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
-                for (long i = 0; i < nl; i++) {
-                    float *yr = y + (d0 + i) * L;
-                    if (q == 0) for (long t = 0; t < steps; t++) yr[px[t]] = yt[t][i];
-                    else for (long t = 0; t < steps; t++) yr[px[t]] += yt[t][i];
-                }
+            }
+        }
+        /* y of the block back to planar. */
+        for (long p0 = 0; p0 < L; p0 += 64) {
+            const long p1 = p0 + 64 < L ? p0 + 64 : L;
+            for (long i = 0; i < nl; i++) {
+                float *dst = y + (d0 + i) * L;
+                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
             }
         }
     }
@@ -13318,6 +13686,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 57984);
     a.out = ws + 16384;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 7, k7_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)16384 * sizeof(float));
@@ -13475,6 +13845,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 295552);
     a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 23, k23_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
@@ -13632,6 +14004,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 1171840);
     a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 39, k39_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
@@ -13789,6 +14163,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 4609920);
     a.out = ws + 2048;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 55, k55_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)2048 * sizeof(float));
@@ -13960,6 +14336,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 11033728);
     a.out = ws + 4096;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 72, k72_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)4096 * sizeof(float));
@@ -14131,6 +14509,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 12662400);
     a.out = ws + 8192;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 89, k89_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)8192 * sizeof(float));
@@ -14291,6 +14671,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 13227648);
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 105, k105_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
@@ -14432,6 +14814,8 @@ int model_run(model_ctx *ctx, const float *in, float *out, int height, int width
     a.in[5] = (const float *)(ctx->blob + 13484672);
     a.out = ws + 32768;
     a.h8 = h8; a.w8 = w8;
+    a.thread_scratch = ws + MODEL_WORKSPACE_FLOATS; a.scratch_floats = MODEL_SCRATCH_FLOATS;
+    a.scratch = ws + MODEL_WORKSPACE_FLOATS;
     run_kernel(ctx, 119, k119_ss2d_scan, &a);
 #ifdef HC_POISON
     memset(ws + 0, 0xff, (size_t)32768 * sizeof(float));
