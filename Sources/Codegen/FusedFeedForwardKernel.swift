@@ -26,18 +26,32 @@ extension KernelEmitter {
             if (W - 1 >= 1 + HC_VLEN) {
                 const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
                 const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
-                for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-                    hc_vf s = bav, u = bbv;
-                    s = hc_vfma(hc_vset1(ka[0]), hc_vld(a0 + x - 1), s); u = hc_vfma(hc_vset1(kb[0]), hc_vld(b0 + x - 1), u);
-                    s = hc_vfma(hc_vset1(ka[1]), hc_vld(a0 + x), s);     u = hc_vfma(hc_vset1(kb[1]), hc_vld(b0 + x), u);
-                    s = hc_vfma(hc_vset1(ka[2]), hc_vld(a0 + x + 1), s); u = hc_vfma(hc_vset1(kb[2]), hc_vld(b0 + x + 1), u);
-                    s = hc_vfma(hc_vset1(ka[3]), hc_vld(a1 + x - 1), s); u = hc_vfma(hc_vset1(kb[3]), hc_vld(b1 + x - 1), u);
-                    s = hc_vfma(hc_vset1(ka[4]), hc_vld(a1 + x), s);     u = hc_vfma(hc_vset1(kb[4]), hc_vld(b1 + x), u);
-                    s = hc_vfma(hc_vset1(ka[5]), hc_vld(a1 + x + 1), s); u = hc_vfma(hc_vset1(kb[5]), hc_vld(b1 + x + 1), u);
-                    s = hc_vfma(hc_vset1(ka[6]), hc_vld(a2 + x - 1), s); u = hc_vfma(hc_vset1(kb[6]), hc_vld(b2 + x - 1), u);
-                    s = hc_vfma(hc_vset1(ka[7]), hc_vld(a2 + x), s);     u = hc_vfma(hc_vset1(kb[7]), hc_vld(b2 + x), u);
-                    s = hc_vfma(hc_vset1(ka[8]), hc_vld(a2 + x + 1), s); u = hc_vfma(hc_vset1(kb[8]), hc_vld(b2 + x + 1), u);
-                    hc_vst(g + x, hc_vmul(hc_vgelu(s), u));
+                /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+                   g = gelu(g) * dwb. */
+                const long x0 = x;
+                {
+                    const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+                    const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+                    const hc_vf k8 = hc_vset1(ka[8]);
+                    for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                        hc_vf s = bav;
+                        s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                        s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                        s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                        hc_vst(g + x, s);
+                    }
+                }
+                {
+                    const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+                    const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+                    const hc_vf k8 = hc_vset1(kb[8]);
+                    for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                        hc_vf u = bbv;
+                        u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                        u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                        u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                        hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+                    }
                 }
             }
             /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
