@@ -67,8 +67,8 @@ public enum ScratchNeeds {
             let n = operandShapes[3][1]
             return ScratchNeed(shared: 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length)
         case .fusedFeedForward:
-            // Per thread: the project_in tile with its halo, 2h × (rows + 2) × W, and two rows of W for the
-            // depthwise outputs.
+            // Per thread: the project_in tile with its halo, 2h × (rows + 2) × W, and a row of W before it (the
+            // gates are written one row up) and one after it.
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             let (h, w) = (resultShape[2], resultShape[3])
             // A folded layer norm (fold-layer-norm) adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.

@@ -176,6 +176,10 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_feed_forward bias hidden 5 7x9 rows 2", kind: .fusedFeedForward,
              shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6]],
              attributes: feedForward(hidden: 5, bias: true, rowTile: 2), tolerance: 1e-4),
+        // Restormer's full width 256 with biases and three rows (one row tile, both image edges in it).
+        Case(name: "fused_feed_forward bias hidden 127 blocks 3x256", kind: .fusedFeedForward,
+             shapes: [[1, 8, 3, 256], [254, 8, 1, 1], [254], [254, 1, 3, 3], [254], [8, 127, 1, 1], [8]],
+             attributes: feedForward(hidden: 127, bias: true), tolerance: 1e-4),
         Case(name: "fused_feed_forward one column", kind: .fusedFeedForward,
              shapes: [[1, 4, 5, 1], [6, 4, 1, 1], [6, 1, 3, 3], [4, 3, 1, 1]],
              attributes: feedForward(hidden: 3, bias: false), tolerance: 1e-4),

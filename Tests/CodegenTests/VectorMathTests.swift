@@ -1,4 +1,4 @@
-/// The vector math of hc_simd.h (hc_vexp, hc_vsoftplus, hc_vsigmoid, hc_vsilu) against double-precision libm over
+/// The vector math of hc_simd.h (hc_vexp, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu) against double-precision libm over
 /// dense sweeps, on this host (AVX2), on aarch64 under qemu (NEON) and in portable C: the maximum error in ulp of
 /// the correctly rounded result is asserted, and the tails (underflow to +0 with no denormal, overflow to +inf).
 import Codegen
@@ -31,6 +31,8 @@ final class VectorMathTests: XCTestCase {
     static double d_softplus(double x) { return x > 20.0 ? x : log1p(exp(x)); }
     static double d_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
     static double d_silu(double x) { return x / (1.0 + exp(-x)); }
+    static double d_erf(double x) { return erf(x); }
+    static double d_gelu(double x) { return x < 0.0 ? 0.5 * x * erfc(-x / sqrt(2.0)) : 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
     static double sweep(vfun f, dfun ref, float lo, float hi, long n)
     {
@@ -65,6 +67,11 @@ final class VectorMathTests: XCTestCase {
         printf("softplus_mid %.3f\n", sweep(hc_vsoftplus, d_softplus, -6.0f, 6.0f, n));
         printf("sigmoid %.3f\n", sweep(hc_vsigmoid, d_sigmoid, -87.0f, 60.0f, n));
         printf("silu %.3f\n", sweep(hc_vsilu, d_silu, -15.0f, 60.0f, n));
+        printf("erf %.3f\n", sweep(hc_verf, d_erf, -6.0f, 6.0f, n));
+        printf("erf_small %.3f\n", sweep(hc_verf, d_erf, -1.25f, 1.25f, n));
+        printf("gelu_pos %.3f\n", sweep(hc_vgelu, d_gelu, 0.0f, 60.0f, n));
+        printf("gelu_neg %.3f\n", sweep(hc_vgelu, d_gelu, -13.1f, 0.0f, n));
+        printf("gelu_mid %.3f\n", sweep(hc_vgelu, d_gelu, -3.0f, 3.0f, n));
         /* Tails: no denormal ever comes out; +0 below the range, +inf above it. */
         for (long i = 0; i < n; i++) {
             float x = -1000.0f + 1000.0f * (float)i / (float)n, y = one(hc_vexp, x);
@@ -87,6 +94,15 @@ final class VectorMathTests: XCTestCase {
             || one(hc_vsilu, 200.0f) != 200.0f) {
             printf("tails softplus/sigmoid/silu\n"); return 0;
         }
+        if (one(hc_vgelu, INFINITY) != INFINITY || one(hc_vgelu, 30.0f) != 30.0f || one(hc_vgelu, -INFINITY) != 0.0f
+            || one(hc_vgelu, -14.0f) != 0.0f || one(hc_verf, INFINITY) != 1.0f || one(hc_verf, -INFINITY) != -1.0f
+            || one(hc_verf, 0.0f) != 0.0f || one(hc_vgelu, 0.0f) != 0.0f) {
+            printf("tails erf/gelu\n"); return 0;
+        }
+        for (long i = 0; i < n; i++) {
+            float x = -1000.0f + 1000.0f * (float)i / (float)n, y = one(hc_vgelu, x);
+            if (y != 0.0f && fabsf(y) < FLT_MIN) { printf("tails gelu denormal at %g\n", x); return 0; }
+        }
         printf("tails ok\n");
         return 0;
     }
@@ -94,7 +110,7 @@ final class VectorMathTests: XCTestCase {
 
     /// Maximum ulp asserted per sweep.
     static let bounds: [String: Double] = ["exp": 2, "exp_scan": 2, "exp_decay": 2, "softplus": 3, "softplus_mid": 3, "sigmoid": 3,
-                                           "silu": 4]
+                                           "silu": 4, "erf": 3, "erf_small": 3, "gelu_pos": 4, "gelu_neg": 7.5, "gelu_mid": 7.5]
 
     func check(_ target: Target) throws {
         guard GeneratedProgram.canRun(target) else {

@@ -6,7 +6,8 @@
  * For large negative x, SiLU and GELU lose relative accuracy in proportion to their own conditioning
  * (about |x| ulp for SiLU, (2 + x^2) ulp for GELU, e.g. 15 ulp at x = -4): the float rounding of the
  * argument is amplified, not a loss in the formulas.  Hot vector loops use the vectorised forms in hc_simd.h
- * (hc_vexp, hc_vsoftplus, hc_vsigmoid, hc_vsilu: range reduction + polynomial, each with its stated maximum error);
+ * (hc_vexp, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu: range reduction + polynomial, each with its
+ * stated maximum error; the fused GDFN's gate uses hc_vgelu);
  * these scalar functions remain for scalar code and tails.
  *
  * Semantics match PyTorch's float32 operators: GELU is the exact erf form (approximate='none'), softplus

@@ -756,32 +756,67 @@ static void k4_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k5_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k5_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k5_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k5_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k5_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k5_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k5_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k5_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k5_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -1012,10 +1047,11 @@ static void k5_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 42, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -1028,22 +1064,18 @@ static void k5_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k5_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k5_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k5_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k5_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k5_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k5_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k5_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -1774,32 +1806,67 @@ static void k10_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k11_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k11_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k11_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k11_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k11_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k11_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k11_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k11_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k11_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -2030,10 +2097,11 @@ static void k11_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -2046,22 +2114,18 @@ static void k11_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k11_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k11_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k11_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k11_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k11_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k11_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k11_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -2792,32 +2856,67 @@ static void k16_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k17_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k17_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k17_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k17_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k17_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k17_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k17_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k17_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k17_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -3048,10 +3147,11 @@ static void k17_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 170, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -3064,22 +3164,18 @@ static void k17_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k17_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k17_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k17_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k17_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k17_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k17_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k17_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -3810,32 +3906,67 @@ static void k22_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k23_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k23_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k23_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k23_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k23_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k23_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k23_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k23_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k23_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -4066,10 +4197,11 @@ static void k23_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 340, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -4082,22 +4214,18 @@ static void k23_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k23_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k23_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k23_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k23_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k23_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k23_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k23_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -4968,32 +5096,67 @@ static void k29_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k30_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k30_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k30_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k30_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k30_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k30_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k30_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k30_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k30_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -5224,10 +5387,11 @@ static void k30_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 170, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -5240,22 +5404,18 @@ static void k30_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k30_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k30_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k30_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k30_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k30_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k30_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k30_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -6126,32 +6286,67 @@ static void k36_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k37_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k37_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k37_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k37_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k37_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k37_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k37_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k37_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k37_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -6382,10 +6577,11 @@ static void k37_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -6398,22 +6594,18 @@ static void k37_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k37_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k37_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k37_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k37_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k37_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k37_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k37_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -7144,32 +7336,67 @@ static void k42_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k43_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k43_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k43_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k43_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k43_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k43_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k43_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k43_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k43_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -7400,10 +7627,11 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -7416,22 +7644,18 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k43_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k43_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k43_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k43_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k43_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k43_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k43_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
@@ -7984,32 +8208,67 @@ static void k46_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k47_fused_feed_forward_depthwise_row: one output row of a 3x3 depthwise conv from the input rows r, r + W, r + 2W,
-   zero outside columns 0 .. W-1 (the rows above and below the image are zero rows of the tile). */
-HC_NOINLINE static void k47_fused_feed_forward_depthwise_row(float *restrict out, const float *restrict r, long W,
-                                              const float *restrict k, float bias) {
-    const float *r0 = r, *r1 = r + W, *r2 = r + 2 * W;
-    if (W == 1) {
-        out[0] = bias + k[1] * r0[0] + k[4] * r1[0] + k[7] * r2[0];
-        return;
-    }
-    out[0] = bias + k[1] * r0[0] + k[2] * r0[1] + k[4] * r1[0] + k[5] * r1[1] + k[7] * r2[0] + k[8] * r2[1];
-    const hc_vf k0 = hc_vset1(k[0]), k1 = hc_vset1(k[1]), k2 = hc_vset1(k[2]);
-    const hc_vf k3 = hc_vset1(k[3]), k4 = hc_vset1(k[4]), k5 = hc_vset1(k[5]);
-    const hc_vf k6 = hc_vset1(k[6]), k7 = hc_vset1(k[7]), k8 = hc_vset1(k[8]), bv = hc_vset1(bias);
+/* k47_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
+   order of the vector loop. */
+static inline float k47_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
+    float s = bias;
+    for (int dy = 0; dy < 3; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
+    return s;
+}
+
+/* k47_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
+   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
+HC_NOINLINE static void k47_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+                                         const float *restrict ka, float ba, const float *restrict kb, float bb) {
     long x = 1;
-    for (; x + HC_VLEN <= W - 1; x += HC_VLEN) {
-        hc_vf s = bv;
-        s = hc_vfma(k0, hc_vld(r0 + x - 1), s); s = hc_vfma(k1, hc_vld(r0 + x), s); s = hc_vfma(k2, hc_vld(r0 + x + 1), s);
-        s = hc_vfma(k3, hc_vld(r1 + x - 1), s); s = hc_vfma(k4, hc_vld(r1 + x), s); s = hc_vfma(k5, hc_vld(r1 + x + 1), s);
-        s = hc_vfma(k6, hc_vld(r2 + x - 1), s); s = hc_vfma(k7, hc_vld(r2 + x), s); s = hc_vfma(k8, hc_vld(r2 + x + 1), s);
-        hc_vst(out + x, s);
+    if (W - 1 >= 1 + HC_VLEN) {
+        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+        const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
+        /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
+           g = gelu(g) * dwb. */
+        const long x0 = x;
+        {
+            const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
+            const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
+            const hc_vf k8 = hc_vset1(ka[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf s = bav;
+                s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
+                s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
+                s = hc_vfma(k6, hc_vld(a2 + x - 1), s); s = hc_vfma(k7, hc_vld(a2 + x), s); s = hc_vfma(k8, hc_vld(a2 + x + 1), s);
+                hc_vst(g + x, s);
+            }
+        }
+        {
+            const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
+            const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
+            const hc_vf k8 = hc_vset1(kb[8]);
+            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                hc_vf u = bbv;
+                u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
+                u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
+                u = hc_vfma(k6, hc_vld(b2 + x - 1), u); u = hc_vfma(k7, hc_vld(b2 + x), u); u = hc_vfma(k8, hc_vld(b2 + x + 1), u);
+                hc_vst(g + x, hc_vmul(hc_vgelu(hc_vld(g + x)), u));
+            }
+        }
     }
-    for (; x < W - 1; x++)
-        out[x] = bias + k[0] * r0[x - 1] + k[1] * r0[x] + k[2] * r0[x + 1] + k[3] * r1[x - 1] + k[4] * r1[x]
-               + k[5] * r1[x + 1] + k[6] * r2[x - 1] + k[7] * r2[x] + k[8] * r2[x + 1];
-    const long l = W - 1;
-    out[l] = bias + k[0] * r0[l - 1] + k[1] * r0[l] + k[3] * r1[l - 1] + k[4] * r1[l] + k[6] * r2[l - 1] + k[7] * r2[l];
+    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
+    long cols[HC_VLEN + 1], m = 0;
+    cols[m++] = 0;
+    for (long c = x; c < W; c++) cols[m++] = c;
+    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
+        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
+        float s[HC_VLEN], u[HC_VLEN];
+        for (int i = 0; i < n; i++) {
+            s[i] = k47_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
+            u[i] = k47_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
+        }
+        float out[HC_VLEN];
+        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
+        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    }
 }
 
 /* k47_fused_feed_forward_in_stats: for np pixels of K channels (channel stride xs), mean[p] and rstd[p] = 1/sqrt(var + eps),
@@ -8240,10 +8499,11 @@ static void k47_fused_feed_forward(void *argp, int tid, int nt) {
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, C2 = 2 * HID, R = 8 < H ? 8 : H;
     const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats;
-    float *restrict u1 = t + C2 * TS, *restrict u2 = u1 + W;
-    /* The micro-kernel's packing scratch, after u2 (and the folded norm's statistics). */
-    float *restrict pack = u2 + W + 2 * TS;
+    /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
+       statistics, the micro-kernel's packing scratch. */
+    float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
+    float *restrict after = t + C2 * TS + W;
+    float *restrict pack = after + 2 * TS;
     const long MR = 6;
     long b, e;
     hc_split(N * ntiles, tid, nt, &b, &e);
@@ -8256,22 +8516,18 @@ static void k47_fused_feed_forward(void *argp, int tid, int nt) {
             if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
             if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
         }
-        float *restrict nmean = u2 + W, *restrict nrstd = nmean + TS;
+        float *restrict nmean = after, *restrict nrstd = nmean + TS;
         k47_fused_feed_forward_in_stats(nmean, nrstd, x0 + n * CI * P + lo * W, P, (hi - lo) * W, CI, 1e-05f);
         k47_fused_feed_forward_in_gemm(t + (lo - r0 + 1) * W, TS, x0 + n * CI * P + lo * W, P, (hi - lo) * W, x1, x2, C2, CI, 0, (C2 + MR - 1) / MR, pack, nmean, nrstd);
-        /* 2. depthwise 3x3 and gate, channel by channel. */
+        /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
         for (long c = 0; c < HID; c++) {
-            float *p1 = t + c * TS;
-            const float *p2 = t + (c + HID) * TS;
-            for (long j = 0; j < nr; j++) {
-                k47_fused_feed_forward_depthwise_row(u1, p1 + j * W, W, x3 + c * 9, 0.0f);
-                k47_fused_feed_forward_depthwise_row(u2, p2 + j * W, W, x3 + (c + HID) * 9, 0.0f);
-                float *g = p1 + j * W;
-                for (long xx = 0; xx < W; xx++) g[xx] = hc_geluf(u1[xx]) * u2[xx];
-            }
+            const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
+            for (long j = 0; j < nr; j++)
+                k47_fused_feed_forward_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, x3 + c * 9,
+                                     0.0f, x3 + (c + HID) * 9, 0.0f);
         }
-        /* 3. project_out of the gates (local rows 0 .. nr-1 of the first half) into output rows r0 .. r1-1. */
-        k47_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
+        /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
+        k47_fused_feed_forward_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, x4, NULL, CO, HID, 0, (CO + MR - 1) / MR, pack, x5 + n * CO * P + r0 * W, P);
     }
 }
 
