@@ -33,12 +33,14 @@ public enum KernelEmitter {
         let norm = (try? FoldedNorm.of(k.op.attributes)) ?? nil
         switch k.op.kind {
         case .fusedFeedForward:
-            return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0, gemm: false) } ?? "")
+            return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
                 + gemmHelpers(k)
         case .conv2d where (try? k.op.attributes.int("groups")) == 1 && !k.openBLAS:
-            return (norm.map { normalizedPointwiseHelpers(k.name, $0, gemm: false) } ?? "") + gemmHelpers(k)
-        case .fusedAttention where k.phase == nil || k.phase == "gram":
-            return norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? ""
+            return (norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? "") + gemmHelpers(k)
+        case .fusedAttention where k.phase == "gram":
+            return (norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? "") + gemmHelpers(k) + fusedAttentionDepthwise(k)
+        case .fusedAttention where k.phase == "out":
+            return gemmHelpers(k)
         default:
             return ""
         }

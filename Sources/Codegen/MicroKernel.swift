@@ -1,6 +1,5 @@
 /// The one GEMM micro-kernel generator: every GEMM-shaped kernel (1x1 and dense KxK convolutions, the projections
-/// of `fused_feed_forward`) calls C printed here. (`fused_attention` computes its qkv rows inside its gram phase
-/// with its own tile, FusedAttentionKernel.swift.)
+/// of `fused_feed_forward`, the qkv rows, Gram partials and output GEMM of `fused_attention`) calls C printed here.
 ///
 /// Layout is planar: Y[m][p] = sum_k W[m][k] · X[k][p]. The C has three levels:
 ///  - `<prefix>_micro`: one MR×NR register tile (MR output channels × NR = nv vectors of pixels, GemmTiles) over a
@@ -41,6 +40,9 @@ public enum MicroKernel {
         case .fusedFeedForward:
             guard let roles = try? ShapeRules.fusedFeedForwardRoles(op.attributes) else { return [] }
             return ["project_in", "project_out"].compactMap { roles.firstIndex(of: $0) }
+        case .fusedAttention:
+            guard let roles = try? ShapeRules.fusedAttentionRoles(op.attributes) else { return [] }
+            return roles.firstIndex(of: "qkv.weight").map { [$0] } ?? []
         default:
             return []
         }
@@ -268,8 +270,7 @@ public enum MicroKernel {
 extension KernelEmitter {
     /// The micro-kernel's tile of a kernel: the one its schedule records, else the target rule at its vector width.
     static func gemmTiles(_ k: Kernel) -> GemmTiles {
-        GemmTiles(k.schedule) ?? GemmTiles.choose(vectorWidth: k.schedule.vectorWidth, vectorRegisters: 16,
-                                                  l1dBytes: 32 * 1024, l2Bytes: 1024 * 1024)
+        GemmTiles.of(k.schedule)
     }
 
     /// The micro-kernel and the `_gemm` functions a GEMM-shaped kernel calls.
@@ -302,6 +303,18 @@ extension KernelEmitter {
             o.packed = roles.firstIndex(of: "project_out").map { k.packedOperands.contains($0) } ?? false
             o.residual = roles.contains("residual")
             s += MicroKernel.gemm("\(k.name)_out", micro: k.name, t, o)
+        case .fusedAttention where k.phase == "gram":
+            // The qkv rows (the Gram partials call `_micro` directly, FusedAttentionKernel.swift).
+            let roles = (try? ShapeRules.fusedAttentionRoles(k.op.attributes)) ?? []
+            var o = MicroKernel.Options()
+            o.norm = norm
+            o.packed = roles.firstIndex(of: "qkv.weight").map { k.packedOperands.contains($0) } ?? false
+            s += MicroKernel.gemm("\(k.name)_qkv", micro: k.name, t, o)
+        case .fusedAttention where k.phase == "out":
+            // y = M·V + b_out (+ residual), M written packed by the mix phase.
+            var o = MicroKernel.Options()
+            o.residual = ((try? ShapeRules.fusedAttentionRoles(k.op.attributes)) ?? []).contains("residual")
+            s += MicroKernel.gemm(k.name, micro: k.name, t, o)
         default:
             break
         }

@@ -25,15 +25,19 @@ public enum ScratchNeeds {
         switch op.kind {
         case .fusedAttention:
             // Shared: V (C·P, rounded up to even for the doubles after it), the Gram partials per row tile
-            // (C·D + 2C doubles), the reduced attention (C·D doubles) and M (C·C). Per thread: the ring of three
-            // image rows of the 1x1 qkv output (3 × 3C × W) and, with a folded norm, a row's mean and 1/σ (2W).
-            // See FusedAttentionKernel.swift.
+            // (C·D + 2C doubles), the reduced attention (C·D doubles) and M packed for the micro-kernel
+            // (C rounded up to MR, × C). Per thread, the larger of the gram phase's (the ring of three padded image
+            // rows of the qkv output, norm statistics, packed q/k chunks, the row's Gram, GEMM packing:
+            // FusedAttentionTiles.gramThreadFloats) and the out GEMM's packing scratch. See FusedAttentionKernel.swift.
             let x = operandShapes[0], heads = (try? op.attributes.int("heads")) ?? 1
             let (c, h, w) = (x[1], x[2], x[3])
             let d = c / heads, p = h * w
             let tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
-            return ScratchNeed(shared: (c * p + 1) / 2 * 2 + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c,
-                               perThread: 9 * c * w + (op.attributes["norm"] == nil ? 0 : 2 * w))
+            let gemm = GemmTiles.of(schedule)
+            let gram = FusedAttentionTiles.gramThreadFloats(c: c, d: d, w: w, norm: op.attributes["norm"] != nil, gemm: gemm)
+            return ScratchNeed(shared: (c * p + 1) / 2 * 2 + 2 * (tiles * (c * d + 2 * c) + c * d)
+                                   + (c + gemm.mr - 1) / gemm.mr * gemm.mr * c,
+                               perThread: max(gram, gemm.packFloats(k: c, pixels: p)))
         case .chunkedSelectiveScan:
             // The carry form keeps, per (batch, channel, chunk), the chunk's last local state and its exponent
             // sums (2·N floats); its second phase overwrites the states with the carry into the chunk.

@@ -56,13 +56,31 @@ public struct Schedule: Equatable, CustomStringConvertible {
 public enum FusedAttentionTiles {
     /// Rows of pixels per Gram partial (a fixed tile, so that the reduction order does not depend on threads).
     public static let rowsPerTile = 4
-    /// Columns per chunk of the depthwise q/k inside a row tile.
-    public static let columnsPerChunk = 16
+    /// Pixels per chunk of q and k inside an image row: the depthwise q/k of one head for a chunk are packed in
+    /// the micro-kernel's operand layouts (q as [D/MR][chunk][MR], k as [D/NR][chunk][NR]) and the chunk is one
+    /// K block of the Gram micro-kernel (2 × 48 × 64 floats of packed q/k stay in L1).
+    public static let columnsPerChunk = 64
+    /// Zero floats on each side of an image row of the qkv ring (at least one vector of any target), so that the
+    /// vectorised depthwise 3x3 reads its left and right neighbours without tests.
+    public static let ringPad = 16
+
+    /// Floats between the channels of one ring row: the row rounded up to the pad, plus a pad each side.
+    public static func ringStride(w: Int) -> Int { (w + ringPad - 1) / ringPad * ringPad + 2 * ringPad }
+
+    /// Per-thread floats of the gram phase for C channels of rows of W pixels (FusedAttentionKernel.swift): the
+    /// ring of three padded rows of the qkv output (3 × 3C × ringStride), a row's norm statistics (2W, with a
+    /// folded norm), q and k of one head's chunk packed (DM·chunk + DN·chunk), the head's float Gram of the row
+    /// (DM × DN), and the qkv GEMM's packing scratch; DM, DN are D rounded up to MR and NR.
+    public static func gramThreadFloats(c: Int, d: Int, w: Int, norm: Bool, gemm: GemmTiles) -> Int {
+        let dm = (d + gemm.mr - 1) / gemm.mr * gemm.mr, dn = (d + gemm.nr - 1) / gemm.nr * gemm.nr
+        return 9 * c * ringStride(w: w) + (norm ? 2 * w : 0) + (dm + dn) * columnsPerChunk + dm * dn
+            + gemm.packFloats(k: c, pixels: w)
+    }
 }
 
 /// The register tile and cache blocks of the GEMM micro-kernel (Codegen/MicroKernel.swift) on one target, the
 /// same for every GEMM-shaped kernel of a compile: 1x1 and dense convolutions (implicit GEMM), the projections of
-/// `fused_feed_forward` and the qkv projection of `fused_attention`.
+/// `fused_feed_forward` and of `fused_attention` (qkv rows, Gram partials, out).
 ///
 /// The rule, from the target's vector registers R and floats per vector V:
 ///  - the tile is MR output channels × NR = nv·V pixels, keeping MR·nv accumulators, nv pixel loads and one
@@ -97,6 +115,11 @@ public struct GemmTiles: Equatable {
     /// The tile as schedule entries.
     public var tiles: [String: Int] { ["mr": mr, "nr": nr, "kc": kc, "nc": nc] }
 
+    /// The tile a schedule records, else the target rule at its vector width (16 registers, 32 KiB L1, 1 MiB L2).
+    public static func of(_ schedule: Schedule) -> GemmTiles {
+        GemmTiles(schedule) ?? choose(vectorWidth: schedule.vectorWidth, vectorRegisters: 16, l1dBytes: 32 * 1024, l2Bytes: 1024 * 1024)
+    }
+
     /// Reads the tile back from a schedule that records one (nil without "mr").
     public init?(_ schedule: Schedule) {
         guard let mr = schedule.tiles["mr"], let nr = schedule.tiles["nr"], let kc = schedule.tiles["kc"],
@@ -129,8 +152,6 @@ public enum DefaultScheduler {
                                 vectorRegisters: Int = 16, l2Bytes: Int = 1024 * 1024) -> Schedule {
         let vw = vectorWidth
         let gemm = GemmTiles.choose(vectorWidth: vw, vectorRegisters: vectorRegisters, l1dBytes: l1dBytes, l2Bytes: l2Bytes)
-        // Pixel tiles sized so a tile of a few rows of floats stays in L1.
-        let pixelTile = max(64, min(1024, l1dBytes / (4 * 16)))
         switch op.kind {
         case .conv2d:
             let w = operandShapes[1]
@@ -196,12 +217,13 @@ public enum DefaultScheduler {
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)
         case .fusedAttention:
-            // Three kernels (FusedAttentionKernel.swift): fixed row tiles for the qkv rows and the Gram partials,
-            // heads for the softmax and M = W_out·blockdiag(attn), GEMM tiles of (co, p) for out.
-            return Schedule(parallelOver: "row tiles | heads | co*p",
-                            tiles: ["co": 4, "p": pixelTile, "rows": FusedAttentionTiles.rowsPerTile,
-                                    "cols": FusedAttentionTiles.columnsPerChunk],
-                            loopOrder: ["gram", "mix", "out"], vectorWidth: 1)
+            // Three kernels (FusedAttentionKernel.swift): fixed row tiles for the qkv rows (micro-kernel) and the
+            // Gram partials (micro-kernel over packed q/k chunks), heads for the softmax and M = W_out·blockdiag(attn)
+            // (written packed), (p_panel, co_group) items of the micro-kernel for out.
+            return Schedule(parallelOver: "row tiles | heads | p_panel*co_group",
+                            tiles: gemm.tiles.merging(["rows": FusedAttentionTiles.rowsPerTile,
+                                                       "cols": FusedAttentionTiles.columnsPerChunk]) { a, _ in a },
+                            loopOrder: ["gram", "mix", "out"], vectorWidth: vw)
         default:
             // Elementwise and data movement: rows of the output, the last axis innermost.
             return Schedule(parallelOver: "rows", tiles: ["elements": 4096], loopOrder: ["row", "last"], vectorWidth: vw)

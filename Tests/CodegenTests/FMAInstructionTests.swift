@@ -13,8 +13,6 @@ final class FMAInstructionTests: XCTestCase {
     /// Kernel kinds (the function name after `kN_`) exempt from the check, and why.
     static let exempt: [String: String] = [
         "fused_attention_mix": "per head, a D×D softmax in fp64 and the fold into W_out: a negligible share of the time",
-        "fused_attention_out": "M·V with M computed at run time, still the attention kernel's own scalar GEMM after its rewrite (main); to move onto the micro-kernel's unpacked-weight path next",
-        "fused_attention_gram": "the qkv rows, depthwise q/k/v and the per-tile D×D Gram partials: the attention memory-traffic part of issue 5, with its own tiles",
         "matmul": "x_proj / dt_proj shapes with K and N of a few to a few tens; not GEMM-shaped enough for the micro-kernel yet",
     ]
 

@@ -169,19 +169,27 @@ final class MemoryPlanTests: XCTestCase {
     }
 
     /// fused_attention writes only v and its output: its shared scratch is V (C·P) plus the Gram partials, the
-    /// attention and M (small next to P), and q, k (and v before its depthwise) live in a per-thread ring of three
-    /// image rows of the 1x1 qkv output (3 × 3C × W), plus a row's norm statistics when a layer norm is folded in.
+    /// attention and M packed for the micro-kernel (small next to P), and q, k (and v before its depthwise) live in
+    /// a per-thread ring of three padded image rows of the 1x1 qkv output (3 × 3C × WP), next to a row's norm
+    /// statistics when a layer norm is folded in, the packed q/k chunks, the head's row Gram and GEMM packing.
     func testFusedAttentionScratchHoldsOnlyV() {
         let (c, h, w, heads) = (48, 64, 64, 2)
         let d = c / heads, tiles = (h + FusedAttentionTiles.rowsPerTile - 1) / FusedAttentionTiles.rowsPerTile
         var op = Operation(kind: .fusedAttention, operands: [], attributes: ["heads": .int(heads)], result: 0)
-        let schedule = Schedule(parallelOver: "", loopOrder: [], vectorWidth: 1)
+        let schedule = Schedule(parallelOver: "", loopOrder: [], vectorWidth: 8)
+        let g = GemmTiles.of(schedule)
         let need = ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule)
-        XCTAssertEqual(need.shared, c * h * w + 2 * (tiles * (c * d + 2 * c) + c * d) + c * c)
-        XCTAssertEqual(need.perThread, 9 * c * w)
+        let mc = (c + g.mr - 1) / g.mr * g.mr
+        XCTAssertEqual(need.shared, c * h * w + 2 * (tiles * (c * d + 2 * c) + c * d) + mc * c)
+        // The ring: rows padded to a multiple of the pad plus a pad each side.
+        let wp = (w + FusedAttentionTiles.ringPad - 1) / FusedAttentionTiles.ringPad * FusedAttentionTiles.ringPad
+            + 2 * FusedAttentionTiles.ringPad
+        let dm = (d + g.mr - 1) / g.mr * g.mr, dn = (d + g.nr - 1) / g.nr * g.nr
+        let gram = 9 * c * wp + (dm + dn) * FusedAttentionTiles.columnsPerChunk + dm * dn + g.packFloats(k: c, pixels: w)
+        XCTAssertEqual(need.perThread, max(gram, g.packFloats(k: c, pixels: h * w)))
         op.attributes["norm"] = .string("with_bias")
         XCTAssertEqual(ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule).perThread,
-                       9 * c * w + 2 * w)
+                       max(gram + 2 * w, g.packFloats(k: c, pixels: h * w)))
     }
 
     /// fused_feed_forward's packing scratch covers both of its GEMMs: K is cut into equal blocks of at most KC, so
