@@ -7,7 +7,8 @@
 # and times, in one process: the generated kernel, and cblas_sgemm plus the separate bias pass OpenBLAS needs
 # (an activation or a residual would be one more pass each). Prints GFLOP/s of both and the speed ratio.
 #
-# Usage: Benchmarks/gemm_shapes.sh            (THREADS=2 REPEAT=5 SIZE=3x256x256 MODEL=Graphs/models/restormer.yml)
+# Usage: Benchmarks/gemm_shapes.sh            (THREADS=2 REPEAT=5 SIZE=3x256x256 MODEL=Graphs/models/restormer.yml
+#                                               TARGET=host, or x86-64-avx2 / x86-64-avx512 / generic)
 # Needs: a release build of hybridc (swift build -c release), cc, make, python3, libopenblas-dev.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,7 @@ MODEL=${MODEL:-$ROOT/Graphs/models/restormer.yml}
 THREADS=${THREADS:-2}
 REPEAT=${REPEAT:-5}
 SIZE=${SIZE:-3x256x256}
+TARGET=${TARGET:-host}
 WORK=${WORK:-$(mktemp -d /tmp/hybridc-gemm-shapes.XXXXXX)}
 mkdir -p "$WORK"
 [ -x "$HYBRIDC" ] || { echo "gemm_shapes.sh: build hybridc first (swift build -c release)" >&2; exit 1; }
@@ -43,7 +45,7 @@ for (mm, k, h, w), n in sorted(count.items(), key=lambda kv: (-kv[0][2] * kv[0][
     print(mm, k, h, w, n)
 PY
 
-echo "GEMM shapes of $(basename "$MODEL") at $SIZE, $THREADS thread(s), median of $REPEAT (work dir $WORK)"
+echo "GEMM shapes of $(basename "$MODEL") at $SIZE, $THREADS thread(s), median of $REPEAT, target $TARGET (work dir $WORK)"
 echo "    M     K      N th  native (generated micro-kernel, bias fused)  openblas (cblas_sgemm + bias pass)   ratio        uses"
 while read -r M K H W USES; do
     d="$WORK/gemm_${M}x${K}_${H}x${W}"
@@ -56,7 +58,7 @@ graph @gemm(%0: f32[1,$K,$H,$W]) {
   return %3
 }
 HIR
-    "$HYBRIDC" compile "$d/graph.hir" --random-weights 0 -o "$d/prog" > "$d/compile.log" 2>&1
+    "$HYBRIDC" compile "$d/graph.hir" --random-weights 0 --target "$TARGET" -o "$d/prog" > "$d/compile.log" 2>&1
     make -s -C "$d/prog.src" lib > "$d/make.log" 2>&1
     cc -O2 -std=c11 -I"$d/prog.src" "$ROOT/Benchmarks/gemm/gemm_driver.c" "$d/prog.src/libmodel.a" \
         -lopenblas -lm -lpthread -o "$d/driver"

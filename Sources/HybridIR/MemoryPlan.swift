@@ -73,10 +73,13 @@ public enum ScratchNeeds {
             let (h, w) = (resultShape[2], resultShape[3])
             // A folded layer norm (fold-layer-norm) adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.
             let norm = op.attributes["norm"] == nil ? 0 : 2 * (min(schedule.tile("rows"), h) + 2) * w
-            // The micro-kernel's packing scratch follows.
+            // The micro-kernel's packing scratch follows, for the larger of project_in (K = C) and project_out
+            // (K = hidden): the K block depth is not monotonic in K (K is split into equal blocks of at most KC).
             let pixels = (min(schedule.tile("rows"), h) + 2) * w
-            return ScratchNeed(perThread: 2 * hidden * pixels + 2 * w + norm
-                               + (GemmTiles(schedule)?.packFloats(k: max(hidden, operandShapes[0][1]), pixels: pixels) ?? 0))
+            let pack = GemmTiles(schedule).map { t in
+                max(t.packFloats(k: hidden, pixels: pixels), t.packFloats(k: operandShapes[0][1], pixels: pixels))
+            } ?? 0
+            return ScratchNeed(perThread: 2 * hidden * pixels + 2 * w + norm + pack)
         case .conv2d:
             // GEMM convolutions (groups 1) pack their input panels per thread; with an unfolded norm (norm_affine)
             // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each).

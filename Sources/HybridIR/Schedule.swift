@@ -85,7 +85,8 @@ public enum FusedAttentionTiles {
 /// The rule, from the target's vector registers R and floats per vector V:
 ///  - the tile is MR output channels × NR = nv·V pixels, keeping MR·nv accumulators, nv pixel loads and one
 ///    weight broadcast live: the largest MR·nv with MR·nv + nv + 1 ≤ R (nv ≤ 4, MR ≤ 8), ties to the larger MR
-///    (fewer weight blocks). AVX2 (16 registers): 6×16 (12 + 2 + 1). NEON (32): 8×12 (24 + 3 + 1). Scalar: 6×2;
+///    (fewer weight blocks). AVX2 (16 registers): 6×16 (12 + 2 + 1). AVX-512 (32 zmm, 16 lanes): 8×48 (24 + 3 + 1).
+///    NEON (32): 8×12 (24 + 3 + 1). Scalar: 6×2;
 ///  - KC (the K block): the MR×KC weight block and one KC×NR panel slice fill at most half of L1, a multiple of 8;
 ///  - NC (pixels per packed panel): the KC×NC panel fills at most half of L2, a multiple of NR, at most 256
 ///    (smaller blocks give the threads more items).

@@ -46,7 +46,7 @@ final class CompileCommandTests: XCTestCase {
         let dir = try CLI.temporaryDirectory(self)
         let unknown = try CLI.hybridc(["compile", CLI.testSpec("tiny-t.yml"), "--random-weights", "1", "--target", "riscv", "-o", "x"], in: dir)
         XCTAssertEqual(unknown.status, 64)
-        XCTAssertTrue(unknown.stderr.contains("unknown target 'riscv'; known targets: host, aarch64, x86-64-avx2, generic"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("unknown target 'riscv'; known targets: host, aarch64, x86-64-avx2, x86-64-avx512, generic"), unknown.stderr)
         let noWeights = try CLI.hybridc(["compile", CLI.testSpec("tiny-t.yml"), "-o", "x"], in: dir)
         XCTAssertEqual(noWeights.status, 64)
         XCTAssertTrue(noWeights.stderr.contains("--weights FILE or --random-weights SEED"), noWeights.stderr)

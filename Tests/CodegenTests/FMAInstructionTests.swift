@@ -1,6 +1,7 @@
 /// Disassembles the generated model code of the two small bundled models (objdump) and fails any hot kernel —
 /// a GEMM, convolution or fused kernel, together with the helpers printed for it (`kN_…_gemm`, `kN_…_micro`, …) —
-/// whose machine code has no vector FMA: `vfmadd…ps` on ymm registers for AVX2, `fmla v….4s` for aarch64 NEON.
+/// whose machine code has no vector FMA: `vfmadd…ps` on ymm registers for AVX2, on zmm registers for AVX-512,
+/// `fmla v….4s` for aarch64 NEON. (Only compiled and disassembled: no CPU extension is needed to run these.)
 /// Kernels that are not expected to have one are listed with the reason.
 import Codegen
 import Driver
@@ -23,7 +24,12 @@ final class FMAInstructionTests: XCTestCase {
         guard Toolchain.available(target.compiler), Toolchain.available(objdump) else {
             throw XCTSkip("\(target.compiler) or \(objdump) is not installed")
         }
-        let vectorFMA = target.isa == .avx2 ? #"vfmadd[0-9]+ps\s.*%ymm"# : #"fmla\s+v[0-9]+\.4s"#
+        let vectorFMA: String
+        switch target.isa {
+        case .avx2: vectorFMA = #"vfmadd[0-9]+ps\s.*%ymm"#
+        case .avx512: vectorFMA = #"vfmadd[0-9]+ps\s.*%zmm"#
+        default: vectorFMA = #"fmla\s+v[0-9]+\.4s"#
+        }
         let fma = try NSRegularExpression(pattern: vectorFMA)
         let header = try NSRegularExpression(pattern: #"^[0-9a-f]+ <([A-Za-z0-9_.]+)>:$"#)
         let call = try NSRegularExpression(pattern: #"\s(?:call|jmp|bl|b)\s+[0-9a-f]+ <([A-Za-z0-9_.]+)>"#)
@@ -82,6 +88,14 @@ final class FMAInstructionTests: XCTestCase {
     func testHostAVX2KernelsUseVectorFMA() throws {
         #if arch(x86_64)
         try check(.x86_64AVX2, objdump: "objdump")
+        #else
+        throw XCTSkip("not an x86-64 host")
+        #endif
+    }
+
+    func testX86AVX512KernelsUseVectorFMAOnZmm() throws {
+        #if arch(x86_64)
+        try check(.x86_64AVX512, objdump: "objdump")
         #else
         throw XCTSkip("not an x86-64 host")
         #endif

@@ -192,6 +192,21 @@ final class MemoryPlanTests: XCTestCase {
                        max(gram + 2 * w, g.packFloats(k: c, pixels: h * w)))
     }
 
+    /// fused_feed_forward's packing scratch covers both of its GEMMs: K is cut into equal blocks of at most KC, so
+    /// a smaller K can need a deeper block (with the AVX-512 tile, KC 104: K = 96 packs 96 deep, K = 255 only 85).
+    func testFusedFeedForwardPackScratchCoversBothGemms() {
+        let t = GemmTiles.choose(vectorWidth: 16, vectorRegisters: 32, l1dBytes: 48 * 1024, l2Bytes: 2 * 1024 * 1024)
+        XCTAssertEqual([t.mr, t.nr, t.kc, t.nc], [8, 48, 104, 240])
+        let (c, hidden, h, w) = (96, 255, 64, 64)
+        let op = Operation(kind: .fusedFeedForward, operands: [], attributes: ["hidden": .int(hidden), "norm": .string("with_bias")], result: 0)
+        let schedule = Schedule(parallelOver: "", tiles: t.tiles.merging(["rows": 8]) { a, _ in a }, loopOrder: [], vectorWidth: 16)
+        let need = ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule)
+        let pixels = 10 * w
+        let fixed = 2 * hidden * pixels + 2 * w + 2 * pixels
+        XCTAssertGreaterThan(t.packFloats(k: c, pixels: pixels), t.packFloats(k: hidden, pixels: pixels))
+        XCTAssertEqual(need.perThread, fixed + t.packFloats(k: c, pixels: pixels))
+    }
+
     /// The checker itself catches an overlap.
     func testCheckerFindsAnOverlap() throws {
         let (plan, _) = try Compile.plan(spec: GeneratedProgram.repoRoot.appendingPathComponent("Graphs/tests/tiny-t.yml").path,

@@ -42,7 +42,7 @@ final class ModelTests: XCTestCase {
     /// On the host the programs are built with -DHC_POISON: every buffer is filled with NaN after its last reader,
     /// so a memory plan that reuses a slot too early cannot go unnoticed.
     func bundledModels(target: Target) throws {
-        guard GeneratedProgram.canRun(target) else { throw XCTSkip("\(target.name) toolchain not installed") }
+        try GeneratedProgram.requireRunnable(target)
         let dir = try GeneratedProgram.temporaryDirectory(self)
         let models = try FileManager.default.contentsOfDirectory(atPath: Self.spec("Graphs/models"))
             .filter { $0.hasSuffix(".yml") }.sorted()
@@ -50,7 +50,7 @@ final class ModelTests: XCTestCase {
         for (i, name) in models.enumerated() {
             let spec = Self.spec("Graphs/models/\(name)")
             let program = try compile(spec, "3x16x16", target: target, seed: UInt64(i), dir: dir,
-                                      flags: target == .host ? ["-DHC_POISON"] : [])
+                                      flags: target.runner.isEmpty ? ["-DHC_POISON"] : [])
             let image = Self.image([3, 16, 16], seed: 10 + UInt64(i))
             let actual = try runProgram(program, image, target: target, dir: dir)
             let expected = try interpret(spec, image, seed: UInt64(i))
@@ -62,12 +62,24 @@ final class ModelTests: XCTestCase {
 
     func testBundledModelsOnHost() throws { try bundledModels(target: .host) }
 
+    /// The x86 target that `host` is not (x86-64-avx2 on an AVX-512 machine; x86-64-avx512 is skipped on a CPU
+    /// without avx512f).
+    func testBundledModelsOnX86AVX2() throws {
+        try GeneratedProgram.requireNotHost(.x86_64AVX2, covered: "testBundledModelsOnHost")
+        try bundledModels(target: .x86_64AVX2)
+    }
+
+    func testBundledModelsOnX86AVX512() throws {
+        try GeneratedProgram.requireNotHost(.x86_64AVX512, covered: "testBundledModelsOnHost")
+        try bundledModels(target: .x86_64AVX512)
+    }
+
     func testBundledModelsOnAArch64() throws { try bundledModels(target: .aarch64) }
 
     /// The default Restormer at full width, compiled for 3x64x64: the full size, a smaller size that is not a
     /// multiple of 8, and bitwise-identical output for 1, 2 and 4 threads.
     func restormerFullWidth(target: Target) throws {
-        guard GeneratedProgram.canRun(target) else { throw XCTSkip("\(target.name) toolchain not installed") }
+        try GeneratedProgram.requireRunnable(target)
         let dir = try GeneratedProgram.temporaryDirectory(self)
         let spec = Self.spec("Graphs/models/restormer.yml")
         let program = try compile(spec, "3x64x64", target: target, seed: 42, dir: dir)
@@ -77,7 +89,7 @@ final class ModelTests: XCTestCase {
             let expected = try interpret(spec, image, seed: 42)
             XCTAssertEqual(actual.shape, shape)
             XCTAssertLessThanOrEqual(GeneratedProgram.relativeError(actual.data, expected.data), 1e-4, "\(shape) on \(target.name)")
-            if shape == [3, 64, 64] && target == .host {
+            if shape == [3, 64, 64] && target.runner.isEmpty {
                 for threads in [1, 4] {
                     let other = try runProgram(program, image, target: target, dir: dir, threads: threads)
                     XCTAssertEqual(other.data.map(\.bitPattern), actual.data.map(\.bitPattern),
@@ -88,6 +100,16 @@ final class ModelTests: XCTestCase {
     }
 
     func testRestormerFullWidthOnHost() throws { try restormerFullWidth(target: .host) }
+
+    func testRestormerFullWidthOnX86AVX2() throws {
+        try GeneratedProgram.requireNotHost(.x86_64AVX2, covered: "testRestormerFullWidthOnHost")
+        try restormerFullWidth(target: .x86_64AVX2)
+    }
+
+    func testRestormerFullWidthOnX86AVX512() throws {
+        try GeneratedProgram.requireNotHost(.x86_64AVX512, covered: "testRestormerFullWidthOnHost")
+        try restormerFullWidth(target: .x86_64AVX512)
+    }
 
     func testRestormerFullWidthOnAArch64() throws { try restormerFullWidth(target: .aarch64) }
 

@@ -1,6 +1,8 @@
-/// The vector math of hc_simd.h (hc_vexp, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu) against double-precision libm over
-/// dense sweeps, on this host (AVX2), on aarch64 under qemu (NEON) and in portable C: the maximum error in ulp of
-/// the correctly rounded result is asserted, and the tails (underflow to +0 with no denormal, overflow to +inf).
+/// The vector math of hc_simd.h (hc_vexp, hc_vexp_decay, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu) against
+/// double-precision libm over dense sweeps, on x86 (AVX2, and AVX-512 where the CPU has it), on aarch64 under qemu
+/// (NEON) and in portable C: the maximum error in ulp of the correctly rounded result is asserted, the tails
+/// (underflow to +0 with no denormal, overflow to +inf) and the header's lane contract (partial loads/stores,
+/// hc_vhsum's order, select, abs, round, scale).
 import Codegen
 import Driver
 import Foundation
@@ -12,6 +14,7 @@ final class VectorMathTests: XCTestCase {
     #include <math.h>
     #include <stdio.h>
     #include <float.h>
+    #include <string.h>
     #include "hc_simd.h"
 
     /* Error of f against the double reference in units of the float ulp at the reference. */
@@ -57,9 +60,86 @@ final class VectorMathTests: XCTestCase {
         return out[0];
     }
 
+    /* The header's lane contract: tails, hc_vhsum's documented halving tree, select, abs, round. "" when it holds. */
+    static float tree_sum(const float *v)
+    {
+        float t[HC_VLEN];
+        for (int i = 0; i < HC_VLEN; i++) t[i] = v[i];
+        for (int w = HC_VLEN / 2; w >= 1; w /= 2)
+            for (int i = 0; i < w; i++) t[i] = t[i] + t[i + w];
+        return t[0];
+    }
+
+    static const char *contract(void)
+    {
+        float src[HC_VLEN + 4], dst[HC_VLEN + 4], out[HC_VLEN];
+        for (int i = 0; i < HC_VLEN + 4; i++) src[i] = (float)(i + 1);
+        for (int n = -1; n <= HC_VLEN + 1; n++) {
+            hc_vst(out, hc_vld_partial(src, n));
+            for (int i = 0; i < HC_VLEN; i++)
+                if (out[i] != (i < n ? src[i] : 0.0f)) return "hc_vld_partial lanes";
+            for (int i = 0; i < HC_VLEN + 4; i++) dst[i] = -7.0f;
+            hc_vst_partial(dst, hc_vld(src), n);
+            for (int i = 0; i < HC_VLEN + 4; i++)
+                if (dst[i] != (i < n && i < HC_VLEN ? src[i] : -7.0f)) return "hc_vst_partial lanes";
+        }
+        unsigned int seed = 12345u;
+        for (int trial = 0; trial < 100000; trial++) {
+            float v[HC_VLEN];
+            for (int i = 0; i < HC_VLEN; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                v[i] = ldexpf((float)(int)(seed >> 8) / 8388608.0f - 1.0f, (int)(seed % 41u) - 20);
+            }
+            float a = hc_vhsum(hc_vld(v)), b = tree_sum(v);
+            if (memcmp(&a, &b, sizeof a) != 0) return "hc_vhsum order";
+        }
+        float in[HC_VLEN], other[HC_VLEN];
+        const float probe[] = { NAN, -0.0f, -INFINITY, 2.5f, 3.5f, -2.5f, 0.49999997f, -1.5f, 1e30f, -3.0f };
+        for (int i = 0; i < HC_VLEN; i++) { in[i] = probe[i % 10]; other[i] = 1.0f; }
+        hc_vst(out, hc_vsel_gt(hc_vld(in), hc_vzero(), hc_vset1(1.0f), hc_vset1(2.0f)));
+        for (int i = 0; i < HC_VLEN; i++)
+            if (out[i] != (in[i] > 0.0f ? 1.0f : 2.0f)) return "hc_vsel_gt (a NaN comparison must pick y)";
+        hc_vst(out, hc_vabs(hc_vld(in)));
+        for (int i = 0; i < HC_VLEN; i++) {
+            float e = fabsf(in[i]);
+            if (isnan(in[i]) ? !isnan(out[i]) || signbit(out[i]) : memcmp(&out[i], &e, sizeof e) != 0) return "hc_vabs";
+        }
+        hc_vst(out, hc_vround_(hc_vld(in)));
+        for (int i = 0; i < HC_VLEN; i++) {
+            float e = rintf(in[i]);
+            if (!isnan(in[i]) && memcmp(&out[i], &e, sizeof e) != 0) return "hc_vround_ (nearest, ties to even)";
+        }
+        hc_vst(out, hc_vscale2_(hc_vld(other), hc_vset1(-126.0f)));
+        for (int i = 0; i < HC_VLEN; i++)
+            if (out[i] != FLT_MIN) return "hc_vscale2_";
+        return "";
+    }
+
+    /* FNV-1a over the result bits of the vector math on a sweep: equal digests mean bitwise equal results. */
+    static unsigned long long digest(void)
+    {
+        unsigned long long h = 1469598103934665603ull;
+        vfun fs[] = { hc_vexp, hc_vexp_decay, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu };
+        float in[HC_VLEN], out[HC_VLEN];
+        for (int f = 0; f < (int)(sizeof fs / sizeof fs[0]); f++)
+            for (long i = 0; i < 320000; i += HC_VLEN) {
+                for (int j = 0; j < HC_VLEN; j++) in[j] = -100.0f + 200.0f * (float)(i + j) / 320000.0f;
+                hc_vst(out, fs[f](hc_vld(in)));
+                for (int j = 0; j < HC_VLEN; j++) {
+                    unsigned int bits;
+                    memcpy(&bits, &out[j], sizeof bits);
+                    h = (h ^ bits) * 1099511628211ull;
+                }
+            }
+        return h;
+    }
+
     int main(void)
     {
         const long n = 2000000;
+        const char *c = contract();
+        printf("contract %s\n", *c ? c : "ok");
+        printf("digest %016llx\n", digest());
         printf("exp %.3f\n", sweep(hc_vexp, d_exp, -87.3f, 88.72f, n));
         printf("exp_scan %.3f\n", sweep(hc_vexp, d_exp, -30.0f, 0.0f, n));
         printf("exp_decay %.3f\n", sweep(hc_vexp_decay, d_exp, -87.3f, 88.0f, n));
@@ -112,10 +192,11 @@ final class VectorMathTests: XCTestCase {
     static let bounds: [String: Double] = ["exp": 2, "exp_scan": 2, "exp_decay": 2, "softplus": 3, "softplus_mid": 3, "sigmoid": 3,
                                            "silu": 4, "erf": 3, "erf_small": 3, "gelu_pos": 4, "gelu_neg": 7.5, "gelu_mid": 7.5]
 
-    func check(_ target: Target) throws {
-        guard GeneratedProgram.canRun(target) else {
-            throw XCTSkip("\(target.name): the compiler or qemu is not installed (run scripts/setup.sh)")
-        }
+    /// Builds and runs the program for `target`, asserts the bounds and the lane contract; returns the digest of
+    /// the results' bits (nil when the build failed).
+    @discardableResult
+    func check(_ target: Target) throws -> String? {
+        try GeneratedProgram.requireRunnable(target)
         let dir = try GeneratedProgram.temporaryDirectory(self)
         let source = dir.appendingPathComponent("vmath.c"), program = dir.appendingPathComponent("vmath")
         try Self.program.write(to: source, atomically: true, encoding: .utf8)
@@ -123,26 +204,43 @@ final class VectorMathTests: XCTestCase {
         let build = try Toolchain.run([target.compiler] + Toolchain.cflags(target) + (target.linkStatic ? ["-static"] : [])
                                       + ["-I", runtime, source.path, "-o", program.path, "-lm"])
         XCTAssertEqual(build.status, 0, build.output)
-        guard build.status == 0 else { return }
+        guard build.status == 0 else { return nil }
         let r = try GeneratedProgram.run(program, [], target: target)
         XCTAssertEqual(r.status, 0, r.output)
         var seen = Set<String>()
+        var digest: String?
         for line in r.output.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
-            if parts[0] == "tails" {
-                XCTAssertEqual(parts[1], "ok", "\(target.name)")
-                seen.insert("tails")
+            if parts[0] == "tails" || parts[0] == "contract" {
+                XCTAssertEqual(parts[1], "ok", "\(target.name): \(parts[0])")
+                seen.insert(parts[0])
+            } else if parts[0] == "digest" {
+                digest = parts[1]
             } else if let bound = Self.bounds[parts[0]], let err = Double(parts[1]) {
                 print("\(target.name): \(parts[0]) max error \(err) ulp")
                 XCTAssertLessThanOrEqual(err, bound, "\(target.name): \(parts[0])")
                 seen.insert(parts[0])
             }
         }
-        XCTAssertEqual(seen, Set(Self.bounds.keys).union(["tails"]), r.output)
+        XCTAssertEqual(seen, Set(Self.bounds.keys).union(["tails", "contract"]), r.output)
+        XCTAssertNotNil(digest, r.output)
+        return digest
     }
 
     func testOnHost() throws { try check(.host) }
+
+    func testOnX86AVX2() throws { try check(.x86_64AVX2) }
+
+    func testOnX86AVX512() throws { try check(.x86_64AVX512) }
+
+    /// Every vector math function is lane-wise with the same operations on both x86 targets: AVX-512 gives the
+    /// very bits AVX2 gives.
+    func testAVX512MatchesAVX2Bitwise() throws {
+        let avx2 = try check(.x86_64AVX2), avx512 = try check(.x86_64AVX512)
+        XCTAssertNotNil(avx2)
+        XCTAssertEqual(avx2, avx512, "hc_vexp/softplus/sigmoid/silu differ between x86-64-avx2 and x86-64-avx512")
+    }
 
     func testOnAArch64UnderQemu() throws { try check(.aarch64) }
 

@@ -7,7 +7,8 @@
  * images in [0,1]; images larger than the compiled maximum are cut into overlapping tiles whose seams are
  * blended with linear ramps.  Tensor models (info.image = 0, kernel tests) take exactly in_shape as .npy.
  *
- * Exit codes: 0 ok, 2 usage error, 3 I/O error (file, format, channels, shape), 4 model error.
+ * Exit codes: 0 ok, 2 usage error, 3 I/O error (file, format, channels, shape), 4 model error, 5 this CPU lacks
+ * the instruction set the program was built for (x86 targets: checked before main, with a message naming it).
  *
  * Compiled with -DHC_WRAP_TEST and linked with hc_wrap_test.c (and -Wl,--wrap=...), the program counts
  * malloc/calloc/realloc/pthread_create/fopen calls made inside model_run and fails with exit 4 if any.
@@ -33,12 +34,33 @@ void hc_wrap_arm(int on);
 int hc_wrap_calls(void);
 #endif
 
-enum { EXIT_USAGE = 2, EXIT_IO = 3, EXIT_MODEL = 4 };
+enum { EXIT_USAGE = 2, EXIT_IO = 3, EXIT_MODEL = 4, EXIT_CPU = 5 };
 enum { KIND_PNG = 1, KIND_NPY = 2 };
 
 #define MAX_ELEMENTS ((size_t)1 << 36) /* refuse arrays above 256 GiB of floats before allocating */
 
 static const char *g_prog = "model";
+
+#if defined(__x86_64__) && (defined(HC_TARGET_AVX512) || defined(HC_TARGET_AVX2))
+/* Before main (whose code may already use the target's registers): a clear error instead of SIGILL when the CPU
+ * lacks an extension the program was built for.  Nothing here is vectorisable, so it runs on any x86-64. */
+__attribute__((constructor)) static void hc_check_cpu(void)
+{
+    __builtin_cpu_init();
+#if defined(HC_TARGET_AVX512)
+    const char *need = "AVX-512 F/DQ/VL and FMA (target x86-64-avx512; build with --target x86-64-avx2 instead)";
+    const int ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    const char *need = "AVX2 and FMA (target x86-64-avx2; build with --target generic instead)";
+    const int ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    if (!ok) {
+        fprintf(stderr, "error: this CPU lacks %s\n", need);
+        exit(EXIT_CPU);
+    }
+}
+#endif
 
 /* ------------------------------------------------------------------ small helpers */
 

@@ -265,7 +265,8 @@ long hc_pool_trace_count(const hc_pool *p) { return p == NULL ? 0 : p->trace_cou
 const char *hc_simd_target(void) { return HC_TARGET_NAME; }
 
 /* Calibration: FMA throughput.  HC_CAL_ACC independent accumulators cover latency x pipes (4 x 2 on AVX2 cores,
- * 4 x 4 on Oryon-class NEON cores); the operands come through volatile so that nothing folds. */
+ * 4 x 2 zmm on AVX-512 server cores with two 512-bit FMA units, 4 x 4 on Oryon-class NEON cores) and stay in
+ * registers (16 ymm on AVX2, 32 zmm on AVX-512); the operands come through volatile so that nothing folds. */
 #if HC_VLEN == 8
 #define HC_CAL_ACC 12
 #else

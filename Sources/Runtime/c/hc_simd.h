@@ -1,6 +1,8 @@
-/* hc_simd.h — the one SIMD mapping header of hybridc's generated code (AVX2+FMA, NEON, or scalar). */
+/* hc_simd.h — the one SIMD mapping header of hybridc's generated code (AVX-512, AVX2+FMA, NEON, or scalar). */
 /*
  * The build picks exactly one target with a macro:
+ *   HC_TARGET_AVX512 x86-64 with AVX-512 F/DQ/VL and FMA
+ *                    (compile with -mavx512f -mavx512dq -mavx512vl -mavx2 -mfma)  HC_VLEN 16
  *   HC_TARGET_AVX2   x86-64 with AVX2 and FMA (compile with -mavx2 -mfma)   HC_VLEN 8
  *   HC_TARGET_NEON   aarch64 NEON (e.g. -march=armv8.2-a+fp16)              HC_VLEN 4
  *   neither          portable scalar C                                      HC_VLEN 1
@@ -15,25 +17,89 @@
  *   hc_vfma(a, b, c)       a*b + c with a single rounding (fused on every target, scalar uses fmaf)
  *   hc_vhsum(v)            horizontal sum, see the fixed order below
  *
+ *   hc_vsel_gt(a, b, x, y) a > b ? x : y per lane (ordered: a NaN comparison picks y)
+ *   hc_vabs(v)             |v| (clears the sign bit)
+ *   hc_vround_(v)          round to the nearest integer, ties to even (the exp core's k)
+ *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits, for p in [0.5, 2) and integral k in
+ *                          [-126, 128]; other lanes give an unspecified value that the caller replaces
+ *
  * hc_vhsum order (deterministic for a given target): a halving tree that repeatedly adds the upper half of
- * the lanes onto the lower half.  AVX2: ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)).  NEON: (v0+v2) + (v1+v3).
+ * the lanes onto the lower half.  AVX-512: s_i = v_i + v_{i+8} (i < 8), then the AVX2 order on s, i.e.
+ * ((((v0+v8)+(v4+v12)) + ((v2+v10)+(v6+v14))) + (((v1+v9)+(v5+v13)) + ((v3+v11)+(v7+v15)))).
+ * AVX2: ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)).  NEON: (v0+v2) + (v1+v3).
  * Scalar: v.  Results therefore differ between targets but never between runs or thread counts.
+ * Every other function is lane-wise IEEE single precision (one rounding per operation, FMA fused), so a lane's
+ * result is the same on every target; only sums over lanes (hc_vhsum) and the grouping of work into vectors by
+ * the generated code depend on HC_VLEN.
  *
- * hc_vmax/hc_vmin with a NaN operand follow the hardware (x86: returns b; NEON: NaN; scalar: returns b);
- * generated code must not rely on NaN propagation through them.
+ * hc_vmax/hc_vmin with a NaN operand follow the hardware (x86 AVX2 and AVX-512: returns b; NEON: NaN; scalar:
+ * returns b); generated code must not rely on NaN propagation through them.  No function flushes denormals
+ * (MXCSR is left as the C runtime set it: no FTZ/DAZ on any x86 target).
  *
- * HC_TARGET_NAME is a string naming the selected mapping ("avx2", "neon", "scalar").
+ * HC_TARGET_NAME is a string naming the selected mapping ("avx512", "avx2", "neon", "scalar").
  */
 #ifndef HC_SIMD_H
 #define HC_SIMD_H
 
 #include <string.h>
 
-#if defined(HC_TARGET_AVX2) && defined(HC_TARGET_NEON)
-#error "hc_simd.h: define at most one of HC_TARGET_AVX2 and HC_TARGET_NEON"
+#if (defined(HC_TARGET_AVX512) + defined(HC_TARGET_AVX2) + defined(HC_TARGET_NEON)) > 1
+#error "hc_simd.h: define at most one of HC_TARGET_AVX512, HC_TARGET_AVX2 and HC_TARGET_NEON"
 #endif
 
-#if defined(HC_TARGET_AVX2)
+#if defined(HC_TARGET_AVX512)
+/* ------------------------------------------------------------------ x86-64 AVX-512 F/DQ/VL + FMA, 16 floats */
+#if !defined(__AVX512F__) || !defined(__AVX512DQ__) || !defined(__AVX512VL__) || !defined(__FMA__)
+#error "hc_simd.h: HC_TARGET_AVX512 needs -mavx512f -mavx512dq -mavx512vl -mfma (or an -march that implies them)"
+#endif
+#include <immintrin.h>
+
+#define HC_VLEN 16
+#define HC_TARGET_NAME "avx512"
+#define HC_SIMD_HAS_PARTIAL 1
+typedef __m512 hc_vf;
+
+static inline hc_vf hc_vld(const float *p) { return _mm512_loadu_ps(p); }
+static inline void hc_vst(float *p, hc_vf v) { _mm512_storeu_ps(p, v); }
+static inline hc_vf hc_vset1(float x) { return _mm512_set1_ps(x); }
+static inline hc_vf hc_vzero(void) { return _mm512_setzero_ps(); }
+static inline hc_vf hc_vadd(hc_vf a, hc_vf b) { return _mm512_add_ps(a, b); }
+static inline hc_vf hc_vsub(hc_vf a, hc_vf b) { return _mm512_sub_ps(a, b); }
+static inline hc_vf hc_vmul(hc_vf a, hc_vf b) { return _mm512_mul_ps(a, b); }
+static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return _mm512_div_ps(a, b); }
+static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return _mm512_max_ps(a, b); }
+static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return _mm512_min_ps(a, b); }
+static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return _mm512_fmadd_ps(a, b, c); }
+
+/* Same lane-wise operations as the AVX2 section (so hc_vexp and the rest give the same bits per lane). */
+static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y)
+{
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x); /* mask bit set: x */
+}
+static inline hc_vf hc_vabs(hc_vf v) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), v); }
+static inline hc_vf hc_vround_(hc_vf v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline hc_vf hc_vscale2_(hc_vf p, hc_vf k)
+{
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(_mm512_cvtps_epi32(k), 23)));
+}
+
+static inline float hc_vhsum(hc_vf v)
+{
+    __m256 lo = _mm512_castps512_ps256(v);
+    __m256 hi = _mm512_extractf32x8_ps(v, 1);
+    __m256 h = _mm256_add_ps(lo, hi);                     /* h_i = v_i + v_{i+8}        */
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)); /* s_i = h_i + h_{i+4} */
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));       /* t0 = s0 + s2, t1 = s1 + s3 */
+    __m128 u = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));   /* t0 + t1                    */
+    return _mm_cvtss_f32(u);
+}
+
+/* Tails with a lane mask: the masked-off lanes are neither read nor written (no fault past p[n-1]), loads give 0. */
+static inline __mmask16 hc_vmask_(int n) { return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+static inline hc_vf hc_vld_partial(const float *p, int n) { return _mm512_maskz_loadu_ps(hc_vmask_(n), p); }
+static inline void hc_vst_partial(float *p, hc_vf v, int n) { _mm512_mask_storeu_ps(p, hc_vmask_(n), v); }
+
+#elif defined(HC_TARGET_AVX2)
 /* ------------------------------------------------------------------ x86-64 AVX2 + FMA, 8 floats */
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "hc_simd.h: HC_TARGET_AVX2 needs -mavx2 -mfma (or an -march that implies them)"
@@ -147,6 +213,7 @@ static inline hc_vf hc_vscale2_(hc_vf p, hc_vf k)
 
 #endif
 
+#ifndef HC_SIMD_HAS_PARTIAL
 /* Tails: go through a small zeroed stack buffer so that no lane outside [0, n) is ever touched. */
 static inline hc_vf hc_vld_partial(const float *p, int n)
 {
@@ -164,6 +231,7 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
     if (n > HC_VLEN) n = HC_VLEN;
     if (n > 0) memcpy(p, buf, (size_t)n * sizeof(float));
 }
+#endif
 
 /* ------------------------------------------------------------------ vector math, every target
  * hc_vexp(x)       e^x per lane.  Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2 (ln2 split in a 9-bit head
