@@ -16,9 +16,9 @@
 import HybridIR
 
 extension KernelEmitter {
-    /// Lanes per pixel the recurrent form's thread scratch is sized for (ScratchNeeds: 2·8·L floats): the widest
-    /// HC_VLEN of any target; the kernel asserts it statically.
-    static let ss2dScratchLanes = 8
+    /// Lanes per pixel the recurrent form's thread scratch is sized for (ScratchNeeds: 2·lanes·L floats): the widest
+    /// HC_VLEN of any target (16, AVX-512); the kernel asserts it statically.
+    static let ss2dScratchLanes = ScratchNeeds.ss2dScratchLanes
 
     /// The C statements that set `p`, the pixel direction `k` reads at step `t`, and `xd`, the first of its
     /// R + 2N x_dbl values at that pixel (consecutive values XS floats apart).

@@ -20,6 +20,9 @@ public struct ScratchNeed: Equatable {
 }
 
 public enum ScratchNeeds {
+    /// Lanes per pixel of the ss2d_scan recurrent form's thread scratch: the widest HC_VLEN of any target (AVX-512: 16).
+    public static let ss2dScratchLanes = 16
+
     /// Floats of each of the mean and 1/σ buffers of a dense convolution with an unfolded norm: the input rows
     /// read by one panel of at most `nc` output pixels, min(H·W, (S + KH)·(S·(nc − 1) + W)). A panel spans output
     /// rows oy0..oy1 with oy1 − oy0 ≤ (nc − 1)/OW + 1, hence at most (oy1 − oy0)·S + KH input rows of W pixels,
@@ -58,11 +61,11 @@ public enum ScratchNeeds {
         case .ss2dScan:
             // The carry form keeps the same slots per (direction, channel, chunk), K·E·NC·2N floats, and the
             // partial outputs of directions 2, 1 and 3 until its last phase merges them, 3·E·L floats.
-            // The recurrent form keeps, per thread, its channel block's xs and y pixel-major: 2 × 8 lanes × L floats
-            // (8 = the widest HC_VLEN; SS2DScanKernel.swift asserts it).
+            // The recurrent form keeps, per thread, its channel block's xs and y pixel-major: 2 × lanes × L floats
+            // (lanes = ss2dScratchLanes, the widest HC_VLEN of any target; SS2DScanKernel.swift asserts it).
             let x = operandShapes[0], length = x[2] * x[3]
             guard (try? op.attributes.string("form")) == "carry", let chunk = try? op.attributes.int("chunk"), chunk >= 1 else {
-                return ScratchNeed(perThread: 2 * 8 * length)
+                return ScratchNeed(perThread: 2 * ScratchNeeds.ss2dScratchLanes * length)
             }
             let n = operandShapes[3][1]
             return ScratchNeed(shared: 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length)

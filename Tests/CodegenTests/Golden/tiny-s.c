@@ -606,7 +606,7 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -2222,7 +2222,7 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -3838,7 +3838,7 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -5454,7 +5454,7 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -7210,7 +7210,7 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -8966,7 +8966,7 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -10582,7 +10582,7 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
@@ -12020,7 +12020,7 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
        pixel) and its y is summed there, so every direction reads u and adds its output with one vector
        access per step (a column-major step touches one cache line instead of one per channel); y
        leaves planar at the end. */
-    _Static_assert(HC_VLEN <= 8, "ss2d_scan: the thread scratch holds 8 lanes per pixel");
+    _Static_assert(HC_VLEN <= 16, "ss2d_scan: the thread scratch holds 16 lanes per pixel");
     const long ntiles = (E + HC_VLEN - 1) / HC_VLEN;
     float *restrict xr = a->thread_scratch + (long)tid * a->scratch_floats, *restrict yr = xr + L * HC_VLEN;
     hc_split(ntiles, tid, nt, &b, &e);
