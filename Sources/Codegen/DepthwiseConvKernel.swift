@@ -4,9 +4,10 @@
 /// Work items are tiles of TOY output rows of one plane (schedule tile "oy"), so the tile and its three-row
 /// input window stay in L1 and any thread count gets many items. Each output row is computed in vectors along
 /// the row: the interior columns [1, OW - 1) read the three input rows at offsets -1, 0, +1 with unaligned loads
-/// (nine FMAs per vector, taps in row-major order from the bias), the two edge columns and the columns left
-/// after the last whole vector are computed one by one in the same tap order with fmaf (the same rounding as the
-/// vector lanes). SiLU, sigmoid and ReLU are applied to a vector before it is stored (hc_vsilu, hc_vsigmoid; the
+/// (nine FMAs per vector, taps in row-major order from the bias; when the interior is not a whole number of
+/// vectors, the last vector ends at column OW - 2 and overlaps the one before, storing the same values), and only
+/// the two edge columns (and every column of rows narrower than a vector plus two) are computed one by one in the
+/// same tap order with fmaf (the same rounding as the vector lanes). SiLU, sigmoid and ReLU are applied to a vector before it is stored (hc_vsilu, hc_vsigmoid; the
 /// scalar columns use hc_siluf, hc_sigmoidf); GELU is applied to the finished row with hc_geluf.
 import HybridIR
 
@@ -41,6 +42,20 @@ extension KernelEmitter {
         let gelu = act == .gelu ? "\n            for (long ox = 0; ox < OW; ox++) yr[ox] = hc_geluf(yr[ox]);" : ""
         let bias = k.operands.count == 3 ? "x2[c]" : "0.0f"
         let tile = max(1, k.schedule.tile("oy"))
+        // One vector of output columns from column `ox`: the nine taps in row-major order from the bias.
+        let body = { (ox: String) in
+            [
+                "hc_vf s = hc_vset1(bv);",
+                "for (int ky = 0; ky < 3; ky++) {",
+                "    if (!rows[ky]) continue;",
+                "    const float *xr = rows[ky] + \(ox) - 1;",
+                "    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);",
+                "    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);",
+                "    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);",
+                "}",
+                "hc_vst(yr + \(ox), \(vector("s")));",
+            ].joined(separator: "\n                        ")
+        }
         return """
             const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = \(tile);
             const long ntiles = (OH + TOY - 1) / TOY;
@@ -62,19 +77,18 @@ extension KernelEmitter {
                         const long iy = oy + ky - 1;
                         rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
                     }
+                    /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+                       one before it (it stores the same values), when the interior is at least a vector wide. */
                     long ox = 1;
                     for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
-                        hc_vf s = hc_vset1(bv);
-                        for (int ky = 0; ky < 3; ky++) {
-                            if (!rows[ky]) continue;
-                            const float *xr = rows[ky] + ox - 1;
-                            s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
-                            s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
-                            s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
-                        }
-                        hc_vst(yr + ox, \(vector("s")));
+                        \(body("ox"))
                     }
-                    /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+                    if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                        const long ov = OW - 1 - HC_VLEN;
+                        \(body("ov"))
+                        ox = OW - 1;
+                    }
+                    /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
                     for (long j = -1; j < OW - ox; j++) {
                         const long px = j < 0 ? 0 : ox + j;
                         float s = bv;

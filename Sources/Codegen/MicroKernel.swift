@@ -66,6 +66,9 @@ public enum MicroKernel {
         public var packed: Bool = true
         /// C expression of the activation applied to `v` in the epilogue, nil for none.
         public var activation: String? = nil
+        /// The same activation on an hc_vf `v` (hc_vgelu, hc_vsilu, ...): with it, or without an activation, the
+        /// epilogue runs in vectors (a partial vector at the end of a row of the tile).
+        public var vectorActivation: String? = nil
         /// Adds res[m*rs + p]: the first K block starts from it (y may alias res).
         public var residual: Bool = false
         /// With `residual`: the residual is scaled per channel, res[m*rs + p]·rscale[m] (the S block's skip scale).
@@ -181,27 +184,49 @@ public enum MicroKernel {
                             const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
                             (void)bt; (void)bv;
             """
-            // With a norm, stride 1 packs whole slices of a run in vectors (the normalise is the costly part).
-            let strideOne = affine == nil ? "" : [
-                "if (S == 1 && rowok) {",
-                "    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right",
-                "       of the image and the normalised inside in vectors. */",
+            // Stride 1 (known here): a run of output pixels reads a contiguous input segment, so it is packed in
+            // vectors up to the end of each NR slice: zeros left of the image, the inside in whole vectors (the last
+            // one, when the inside is at least a vector long, ending at its last element and overlapping the one
+            // before: it stores the same values), zeros right of the image; rows outside the image are all zeros.
+            let strideOne = stride != 1 ? "" : [
+                "if (!rowok) {",
+                "    for (long i = 0; i < run;) {",
+                "        const long n = NR - lane < run - i ? NR - lane : run - i;",
+                "        long j = 0;",
+                "        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());",
+                "        for (; j < n; j++) dst[lane + j] = 0.0f;",
+                "        lane += n;",
+                "        i += n;",
+                "        if (lane == NR) { lane = 0; dst += kc * NR; }",
+                "    }",
+                "} else {",
                 "    for (long i = 0; i < run;) {",
                 "        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;",
                 "        const long jend = W - ix < n ? W - ix : n;",
                 "        long j = 0;",
                 "        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;",
+                "        const long j0 = j;",
                 "        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, \(vinside("ix + j")));",
+                "        if (j < jend && jend - j0 >= HC_VLEN) {",
+                "            j = jend - HC_VLEN;",
+                "            hc_vst(dst + lane + j, \(vinside("ix + j")));",
+                "            j = jend;",
+                "        }",
                 "        for (; j < jend; j++) dst[lane + j] = \(inside("ix + j"));",
                 "        for (; j < n; j++) dst[lane + j] = 0.0f;",
                 "        lane += n;",
                 "        i += n;",
                 "        if (lane == NR) { lane = 0; dst += kc * NR; }",
                 "    }",
-                "    l += run;",
-                "    continue;",
                 "}",
-            ].joined(separator: "\n                                ") + "\n                                "
+            ].joined(separator: "\n                                ")
+            let scalarRun = """
+            for (long i = 0; i < run; i++) {
+                                                const long ix = (ox0 + i) * S + kx - PAD;
+                                                dst[lane] = rowok && ix >= 0 && ix < W ? \(inside("ix")) : 0.0f;
+                                                if (++lane == NR) { lane = 0; dst += kc * NR; }
+                                            }
+            """
             pack = """
                         /* Pack the panel (implicit GEMM): the shifted, zero-padded input row segments of every (ci, ky, kx)\(affine == nil ? "" : ", normalised (the padding stays 0)"). */
                         for (long k = 0; k < kc; k++) {
@@ -215,11 +240,7 @@ public enum MicroKernel {
                                 const long iy = oy * S + ky - PAD;
                                 const int rowok = iy >= 0 && iy < H;
                                 const float *xr = rowok ? xp + iy * W : xp;\(rows)
-                                \(strideOne)for (long i = 0; i < run; i++) {
-                                    const long ix = (ox0 + i) * S + kx - PAD;
-                                    dst[lane] = rowok && ix >= 0 && ix < W ? \(inside("ix")) : 0.0f;
-                                    if (++lane == NR) { lane = 0; dst += kc * NR; }
-                                }
+                                \(stride == 1 ? strideOne : scalarRun)
                                 l += run;
                             }
                             for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -248,7 +269,25 @@ public enum MicroKernel {
                                         }
             """
         if let f = o.activation { epi.append("v = \(f);") }
-        let epilogue = epi.isEmpty ? "" : """
+        var vepi: [String] = []
+        if biasFree { vepi.append("v = hc_vadd(hc_vmul(v, n == HC_VLEN ? hc_vld(rstd + pq) : hc_vld_partial(rstd + pq, n)), bv);") }
+        if let f = o.vectorActivation { vepi.append("v = \(f);") }
+        let vectorEpilogue = o.activation == nil || o.vectorActivation != nil
+        let epilogue = epi.isEmpty ? "" : vectorEpilogue ? """
+                                    if (last)
+                                        for (long r = 0; r < mn; r++) {
+                                            float *cr = c + r * ys;
+                                            const hc_vf bv = hc_vset1(\(biasFree ? "bias ? bias[m0 + r] : 0.0f" : "0.0f"));
+                                            (void)bv;
+                                            for (long l = 0; l < pc; l += HC_VLEN) {
+                                                const long pq = pb + l0 + l; (void)pq;
+                                                const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                                hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                                \(vepi.joined(separator: " "))
+                                                if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
+                                            }
+                                        }
+            """ : """
                                     if (last)
                                         for (long r = 0; r < mn; r++)
                                             for (long l = 0; l < pc; l++) {
@@ -323,6 +362,17 @@ extension KernelEmitter {
         GemmTiles.of(k.schedule)
     }
 
+    /// The fused activation of `k` on an hc_vf `v` (the vector forms of activationExpression), nil for none.
+    static func vectorActivationExpression(_ k: Kernel) -> String? {
+        switch (try? Epilogue.activation(k.op.attributes)) ?? nil {
+        case .gelu?: return "hc_vgelu(v)"
+        case .silu?: return "hc_vsilu(v)"
+        case .sigmoid?: return "hc_vsigmoid(v)"
+        case .relu?: return "hc_vmax(v, hc_vzero())"
+        default: return nil
+        }
+    }
+
     /// The micro-kernel and the `_gemm` functions a GEMM-shaped kernel calls.
     static func gemmHelpers(_ k: Kernel) -> String {
         let t = gemmTiles(k)
@@ -340,6 +390,7 @@ extension KernelEmitter {
             o.norm = norm
             o.packed = k.packedOperands.contains(1)
             o.activation = activationExpression(k)
+            o.vectorActivation = vectorActivationExpression(k)
             let fusedResidual = (try? Epilogue.convResidual(k.op.attributes)) ?? (residual: false, scaled: false)
             o.residual = fusedResidual.residual
             o.residualScaled = fusedResidual.scaled
