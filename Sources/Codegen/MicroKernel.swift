@@ -69,6 +69,9 @@ public enum MicroKernel {
         /// The same activation on an hc_vf `v` (hc_vgelu, hc_vsilu, ...): with it, or without an activation, the
         /// epilogue runs in vectors (a partial vector at the end of a row of the tile).
         public var vectorActivation: String? = nil
+        /// Rows R (0 < R < MR) of the last channel block (M mod MR, known at compile time): its full tiles run on
+        /// `<micro>_micro<R>` (printed by `narrowMicro`), R rows instead of MR, without the tail tile's copies.
+        public var narrowRows: Int? = nil
         /// Adds res[m*rs + p]: the first K block starts from it (y may alias res).
         public var residual: Bool = false
         /// With `residual`: the residual is scaled per channel, res[m*rs + p]·rscale[m] (the S block's skip scale).
@@ -105,6 +108,43 @@ public enum MicroKernel {
         }
         s += "    }\n"
         for r in 0..<mr {
+            s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
+        }
+        s += "}\n\n"
+        return s
+    }
+
+    /// `<prefix>_micro<R>`: the register tile of the last R < MR rows of a channel block (weights still read from
+    /// the MR-interleaved block, a[k*MR + r] for r < R): R·nv accumulators, the same k order and FMAs as `micro`,
+    /// so each output element is the same bits as through the MR-row tile.
+    public static func narrowMicro(_ prefix: String, _ t: GemmTiles, rows: Int) -> String {
+        let mr = t.mr, nv = t.nv
+        var s = """
+        /* \(prefix)_micro\(rows): the \(rows) x \(nv)-vector register tile of a channel block's last \(rows) rows (weights [k][\(mr)]): for
+           r < \(rows), j < NR = \(nv)*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*NR + j]. */
+        static inline void \(prefix)_micro\(rows)(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                           long cs, const float *restrict init) {
+
+        """
+        let acc = (0..<rows).map { r in (0..<nv).map { v in "c\(r)\(v)" } }
+        s += "    hc_vf " + acc.flatMap { $0 }.joined(separator: ", ") + ";\n"
+        s += "    if (init) {\n"
+        for r in 0..<rows {
+            s += "        c\(r)0 = hc_vset1(init[\(r)]);" + (1..<max(1, nv)).map { " c\(r)\($0) = c\(r)0;" }.joined() + "\n"
+        }
+        s += "    } else {\n"
+        for r in 0..<rows {
+            s += "        " + (0..<nv).map { "c\(r)\($0) = hc_vld(c + \(r) * cs + \($0) * HC_VLEN);" }.joined(separator: " ") + "\n"
+        }
+        s += "    }\n"
+        s += "    for (long k = 0; k < kc; k++, a += \(mr), b += \(nv) * HC_VLEN) {\n"
+        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
+        s += "        hc_vf w;\n"
+        for r in 0..<rows {
+            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
+        }
+        s += "    }\n"
+        for r in 0..<rows {
             s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
         }
         s += "}\n\n"
@@ -182,7 +222,7 @@ public enum MicroKernel {
 
                             const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                             const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                            (void)bt; (void)bv;
+                            (void)bt; (void)gv; (void)bv;
             """
             // Stride 1 (known here): a run of output pixels reads a contiguous input segment, so it is packed in
             // vectors up to the end of each NR slice: zeros left of the image, the inside in whole vectors (the last
@@ -297,6 +337,12 @@ public enum MicroKernel {
                                                 c[r * ys + l] = v;
                                             }
             """
+        // The last channel block's full tiles on the narrow tile (its R rows only).
+        let narrow = o.narrowRows.map { r in
+            r > 0 && r < mr ? "else if (mn == \(r) && pc == NR) {\n" + String(repeating: " ", count: 36)
+                + "\(micro)_micro\(r)(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);\n"
+                + String(repeating: " ", count: 32) + "} " : ""
+        } ?? ""
         let convConstants: String
         if case .conv(let kh, let kw, let stride, let padding) = o.input {
             convConstants = "const long KH = \(kh), KW = \(kw), S = \(stride), PAD = \(padding);\n    "
@@ -333,7 +379,7 @@ public enum MicroKernel {
                             \(residualStart)
                             if (mn == MR && pc == NR) {
                                 \(micro)_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                            } else {
+                            } \(narrow)else {
                                 float tile[MR * \(nv) * HC_VLEN];
                                 for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                                 if (!first || RES)
@@ -394,6 +440,11 @@ extension KernelEmitter {
             let fusedResidual = (try? Epilogue.convResidual(k.op.attributes)) ?? (residual: false, scaled: false)
             o.residual = fusedResidual.residual
             o.residualScaled = fusedResidual.scaled
+            // Output channels not a multiple of MR (the output conv's 3, CAB's 16 on a 6-row tile): a narrow tile.
+            if w[0] % t.mr != 0 {
+                o.narrowRows = w[0] % t.mr
+                s += MicroKernel.narrowMicro(k.name, t, rows: w[0] % t.mr)
+            }
             s += MicroKernel.gemm(k.name, micro: k.name, t, o)
         case .fusedFeedForward:
             let roles = (try? ShapeRules.fusedFeedForwardRoles(k.op.attributes)) ?? []

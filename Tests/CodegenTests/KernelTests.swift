@@ -65,6 +65,27 @@ final class KernelTests: XCTestCase {
              attributes: ["groups": .int(1), "padding": .int(0), "stride": .int(2)]),
         Case(name: "dense 1x1 padded 6->5 3x7", kind: .conv2d, shapes: [[1, 6, 3, 7], [5, 6, 1, 1], [5]],
              attributes: ["groups": .int(1), "padding": .int(1)]),
+        // Vector packing of stride-1 dense convs (runs longer than a vector, overlapping last vectors, slices split
+        // inside a row, rows narrower than a vector), padding 2 with a 5x5 kernel, stride 2 next to it, Cout below
+        // every vector width (the output conv, with its residual), and depthwise rows whose interior is not a
+        // whole number of vectors (the last vector overlaps) or is exactly one vector.
+        Case(name: "dense odd wide 5->6 bias 4x53", kind: .conv2d, shapes: [[1, 5, 4, 53], [6, 5, 3, 3], [6]],
+             attributes: ["groups": .int(1), "padding": .int(1)]),
+        Case(name: "dense 5x5 pad 2 4->7 6x37", kind: .conv2d, shapes: [[1, 4, 6, 37], [7, 4, 5, 5], [7]],
+             attributes: ["groups": .int(1), "padding": .int(2)]),
+        Case(name: "dense 5x5 pad 2 s2 4->7 7x37", kind: .conv2d, shapes: [[1, 4, 7, 37], [7, 4, 5, 5]],
+             attributes: ["groups": .int(1), "padding": .int(2), "stride": .int(2)]),
+        Case(name: "dense narrow 3->2 2 images 5x3", kind: .conv2d, shapes: [[2, 3, 5, 3], [2, 3, 3, 3], [2]],
+             attributes: ["groups": .int(1), "padding": .int(1)]),
+        Case(name: "dense output residual 20->3 bias 6x70", kind: .conv2d,
+             shapes: [[1, 20, 6, 70], [3, 20, 3, 3], [3], [1, 3, 6, 70]],
+             attributes: ["groups": .int(1), "padding": .int(1), "residual": .bool(true)], tolerance: 1e-4),
+        Case(name: "depthwise silu 24 bias 5x37", kind: .conv2d, shapes: [[1, 24, 5, 37], [24, 1, 3, 3], [24]],
+             attributes: ["groups": .int(24), "padding": .int(1), "activation": .string("silu")], ranges: [0: -4...4], tolerance: 1e-4),
+        Case(name: "depthwise 8 wide 3x100", kind: .conv2d, shapes: [[1, 8, 3, 100], [8, 1, 3, 3]],
+             attributes: ["groups": .int(8), "padding": .int(1)]),
+        Case(name: "depthwise silu 6 bias 4x18", kind: .conv2d, shapes: [[1, 6, 4, 18], [6, 1, 3, 3], [6]],
+             attributes: ["groups": .int(6), "padding": .int(1), "activation": .string("silu")], ranges: [0: -4...4], tolerance: 1e-4),
         Case(name: "grouped strided 8->6 g2 s2", kind: .conv2d, shapes: [[1, 8, 9, 11], [6, 4, 3, 3], [6]],
              attributes: ["groups": .int(2), "padding": .int(1), "stride": .int(2)]),
         // matmul: x_proj (rows R+2N = 11), dt_proj, q·kᵀ and attn·v of MDTA.
@@ -217,6 +238,8 @@ final class KernelTests: XCTestCase {
              attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("relu")]),
         Case(name: "pointwise sigmoid CA excite 3->48", kind: .conv2d, shapes: [[1, 3, 1, 1], [48, 3, 1, 1], [48]],
              attributes: ["groups": .int(1), "padding": .int(0), "activation": .string("sigmoid")], ranges: [0: -5...5]),
+        Case(name: "dense gelu 6->10 bias odd wide 3x53", kind: .conv2d, shapes: [[1, 6, 3, 53], [10, 6, 3, 3], [10]],
+             attributes: ["groups": .int(1), "padding": .int(1), "activation": .string("gelu")], ranges: [0: -2...2], tolerance: 1e-4),
         Case(name: "dense gelu CAB 12->4 bias 11x13", kind: .conv2d, shapes: [[1, 12, 11, 13], [4, 12, 3, 3], [4]],
              attributes: ["groups": .int(1), "padding": .int(1), "activation": .string("gelu")], tolerance: 1e-4),
         Case(name: "depthwise silu 40 bias 9x7", kind: .conv2d, shapes: [[1, 40, 9, 7], [40, 1, 3, 3], [40]],
