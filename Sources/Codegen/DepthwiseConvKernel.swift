@@ -54,7 +54,7 @@ extension KernelEmitter {
                 "    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);",
                 "}",
                 "hc_vst(yr + \(ox), \(vector("s")));",
-            ].joined(separator: "\n                        ")
+            ].joined(separator: "\n                ")
         }
         return """
             const long N = x0_d0, C = x0_d1, H = x0_d2, W = x0_d3, OH = y_d2, OW = y_d3, TOY = \(tile);

@@ -99,6 +99,28 @@ static inline void k1_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k1_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k1_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k1_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -129,11 +151,36 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -150,7 +197,9 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k1_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k1_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -263,6 +312,28 @@ static inline void k2_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k2_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k2_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k2_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -308,7 +379,9 @@ HC_NOINLINE static void k2_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k2_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k2_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -466,6 +539,8 @@ static void k5_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -478,7 +553,20 @@ static void k5_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -792,6 +880,28 @@ static inline void k9_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k9_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k9_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k9_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -842,7 +952,9 @@ HC_NOINLINE static void k9_conv2d_gemm(float *y, long ys, const float *restrict 
                             }
                     if (mn == MR && pc == NR) {
                         k9_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k9_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -965,6 +1077,36 @@ static inline void k10_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k10_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k10_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k10_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -989,7 +1131,7 @@ HC_NOINLINE static void k10_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -1000,29 +1142,36 @@ HC_NOINLINE static void k10_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1039,7 +1188,9 @@ HC_NOINLINE static void k10_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k10_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k10_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1050,13 +1201,18 @@ HC_NOINLINE static void k10_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -1154,6 +1310,28 @@ static inline void k11_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k11_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k11_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k11_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1184,11 +1362,36 @@ HC_NOINLINE static void k11_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1205,7 +1408,9 @@ HC_NOINLINE static void k11_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k11_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k11_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1337,6 +1542,24 @@ static inline void k13_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k13_conv2d_micro1: the 1 x 2-vector register tile of a channel block's last 1 rows (weights [k][6]): for
+   r < 1, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k13_conv2d_micro1(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+}
+
 /* k13_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1382,7 +1605,9 @@ HC_NOINLINE static void k13_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k13_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 1 && pc == NR) {
+                                    k13_conv2d_micro1(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1393,13 +1618,18 @@ HC_NOINLINE static void k13_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -1486,6 +1716,28 @@ static inline void k14_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k14_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k14_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k14_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1531,7 +1783,9 @@ HC_NOINLINE static void k14_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k14_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k14_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1542,13 +1796,18 @@ HC_NOINLINE static void k14_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -1683,6 +1942,36 @@ static inline void k16_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k16_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k16_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k16_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1713,11 +2002,36 @@ HC_NOINLINE static void k16_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1734,7 +2048,9 @@ HC_NOINLINE static void k16_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k16_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k16_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1879,6 +2195,36 @@ static inline void k18_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k18_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k18_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k18_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1924,7 +2270,9 @@ HC_NOINLINE static void k18_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k18_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k18_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2082,6 +2430,8 @@ static void k21_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -2094,7 +2444,20 @@ static void k21_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -2408,6 +2771,36 @@ static inline void k25_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k25_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k25_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k25_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2458,7 +2851,9 @@ HC_NOINLINE static void k25_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k25_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k25_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2581,6 +2976,32 @@ static inline void k26_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k26_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k26_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k26_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2605,7 +3026,7 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -2616,29 +3037,36 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -2655,7 +3083,9 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k26_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k26_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2666,13 +3096,18 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -2770,6 +3205,36 @@ static inline void k27_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k27_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k27_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k27_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2800,11 +3265,36 @@ HC_NOINLINE static void k27_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -2821,7 +3311,9 @@ HC_NOINLINE static void k27_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k27_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k27_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2953,6 +3445,28 @@ static inline void k29_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k29_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k29_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k29_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2998,7 +3512,9 @@ HC_NOINLINE static void k29_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k29_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k29_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3009,13 +3525,18 @@ HC_NOINLINE static void k29_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -3102,6 +3623,36 @@ static inline void k30_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k30_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k30_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k30_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3147,7 +3698,9 @@ HC_NOINLINE static void k30_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k30_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k30_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3158,13 +3711,18 @@ HC_NOINLINE static void k30_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -3299,6 +3857,28 @@ static inline void k32_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k32_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k32_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k32_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3329,11 +3909,36 @@ HC_NOINLINE static void k32_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -3350,7 +3955,9 @@ HC_NOINLINE static void k32_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k32_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k32_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3495,6 +4102,28 @@ static inline void k34_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k34_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k34_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k34_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3540,7 +4169,9 @@ HC_NOINLINE static void k34_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k34_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k34_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3698,6 +4329,8 @@ static void k37_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -3710,7 +4343,20 @@ static void k37_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -4024,6 +4670,28 @@ static inline void k41_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k41_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k41_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k41_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4074,7 +4742,9 @@ HC_NOINLINE static void k41_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k41_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k41_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4221,7 +4891,7 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -4232,29 +4902,36 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -4282,13 +4959,18 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -4386,6 +5068,28 @@ static inline void k43_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k43_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k43_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k43_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4416,11 +5120,36 @@ HC_NOINLINE static void k43_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -4437,7 +5166,9 @@ HC_NOINLINE static void k43_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k43_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k43_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4569,6 +5300,36 @@ static inline void k45_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k45_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k45_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k45_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4614,7 +5375,9 @@ HC_NOINLINE static void k45_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k45_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k45_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4625,13 +5388,18 @@ HC_NOINLINE static void k45_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -4718,6 +5486,28 @@ static inline void k46_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k46_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k46_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k46_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4763,7 +5553,9 @@ HC_NOINLINE static void k46_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k46_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k46_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4774,13 +5566,18 @@ HC_NOINLINE static void k46_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -4915,6 +5712,36 @@ static inline void k48_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k48_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k48_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k48_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4945,11 +5772,36 @@ HC_NOINLINE static void k48_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -4966,7 +5818,9 @@ HC_NOINLINE static void k48_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k48_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k48_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5111,6 +5965,36 @@ static inline void k50_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k50_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k50_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k50_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5156,7 +6040,9 @@ HC_NOINLINE static void k50_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k50_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k50_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5314,6 +6200,8 @@ static void k53_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -5326,7 +6214,20 @@ static void k53_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -5640,6 +6541,36 @@ static inline void k57_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k57_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k57_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k57_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5690,7 +6621,9 @@ HC_NOINLINE static void k57_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k57_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k57_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5813,6 +6746,24 @@ static inline void k58_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k58_conv2d_micro1: the 1 x 2-vector register tile of a channel block's last 1 rows (weights [k][6]): for
+   r < 1, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k58_conv2d_micro1(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+}
+
 /* k58_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5837,7 +6788,7 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -5848,29 +6799,36 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -5887,7 +6845,9 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k58_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 1 && pc == NR) {
+                                    k58_conv2d_micro1(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5898,13 +6858,18 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -6002,6 +6967,36 @@ static inline void k59_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k59_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k59_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k59_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6032,11 +7027,36 @@ HC_NOINLINE static void k59_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -6053,7 +7073,9 @@ HC_NOINLINE static void k59_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k59_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k59_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6185,6 +7207,28 @@ static inline void k61_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k61_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k61_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k61_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6230,7 +7274,9 @@ HC_NOINLINE static void k61_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k61_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k61_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6241,13 +7287,18 @@ HC_NOINLINE static void k61_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -6334,6 +7385,36 @@ static inline void k62_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k62_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k62_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k62_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6379,7 +7460,9 @@ HC_NOINLINE static void k62_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k62_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k62_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6390,13 +7473,18 @@ HC_NOINLINE static void k62_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -6531,6 +7619,28 @@ static inline void k64_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k64_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k64_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k64_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6561,11 +7671,36 @@ HC_NOINLINE static void k64_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -6582,7 +7717,9 @@ HC_NOINLINE static void k64_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k64_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k64_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6709,6 +7846,28 @@ static inline void k66_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k66_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k66_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k66_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6754,7 +7913,9 @@ HC_NOINLINE static void k66_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k66_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k66_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6867,6 +8028,28 @@ static inline void k67_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k67_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k67_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k67_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6912,7 +8095,9 @@ HC_NOINLINE static void k67_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k67_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k67_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7070,6 +8255,8 @@ static void k70_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -7082,7 +8269,20 @@ static void k70_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -7396,6 +8596,28 @@ static inline void k74_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k74_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k74_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k74_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -7446,7 +8668,9 @@ HC_NOINLINE static void k74_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k74_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k74_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7593,7 +8817,7 @@ HC_NOINLINE static void k75_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -7604,29 +8828,36 @@ HC_NOINLINE static void k75_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -7654,13 +8885,18 @@ HC_NOINLINE static void k75_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -7758,6 +8994,28 @@ static inline void k76_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k76_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k76_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k76_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -7788,11 +9046,36 @@ HC_NOINLINE static void k76_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -7809,7 +9092,9 @@ HC_NOINLINE static void k76_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k76_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k76_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7941,6 +9226,36 @@ static inline void k78_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k78_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k78_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k78_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -7986,7 +9301,9 @@ HC_NOINLINE static void k78_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k78_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k78_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7997,13 +9314,18 @@ HC_NOINLINE static void k78_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -8090,6 +9412,28 @@ static inline void k79_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k79_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k79_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k79_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8135,7 +9479,9 @@ HC_NOINLINE static void k79_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k79_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k79_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8146,13 +9492,18 @@ HC_NOINLINE static void k79_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -8287,6 +9638,36 @@ static inline void k81_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k81_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k81_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k81_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8317,11 +9698,36 @@ HC_NOINLINE static void k81_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -8338,7 +9744,9 @@ HC_NOINLINE static void k81_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k81_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k81_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8465,6 +9873,36 @@ static inline void k83_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k83_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k83_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k83_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8510,7 +9948,9 @@ HC_NOINLINE static void k83_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k83_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k83_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8623,6 +10063,36 @@ static inline void k84_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k84_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k84_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k84_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8668,7 +10138,9 @@ HC_NOINLINE static void k84_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k84_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k84_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8826,6 +10298,8 @@ static void k87_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -8838,7 +10312,20 @@ static void k87_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -9152,6 +10639,36 @@ static inline void k91_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k91_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k91_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k91_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9202,7 +10719,9 @@ HC_NOINLINE static void k91_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k91_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k91_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9325,6 +10844,32 @@ static inline void k92_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k92_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k92_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k92_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9349,7 +10894,7 @@ HC_NOINLINE static void k92_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -9360,29 +10905,36 @@ HC_NOINLINE static void k92_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -9399,7 +10951,9 @@ HC_NOINLINE static void k92_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k92_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k92_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9410,13 +10964,18 @@ HC_NOINLINE static void k92_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -9514,6 +11073,36 @@ static inline void k93_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k93_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k93_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k93_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9544,11 +11133,36 @@ HC_NOINLINE static void k93_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -9565,7 +11179,9 @@ HC_NOINLINE static void k93_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k93_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k93_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9697,6 +11313,28 @@ static inline void k95_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k95_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k95_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k95_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9742,7 +11380,9 @@ HC_NOINLINE static void k95_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k95_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k95_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9753,13 +11393,18 @@ HC_NOINLINE static void k95_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -9846,6 +11491,36 @@ static inline void k96_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k96_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k96_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k96_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9891,7 +11566,9 @@ HC_NOINLINE static void k96_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k96_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k96_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9902,13 +11579,18 @@ HC_NOINLINE static void k96_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -10043,6 +11725,28 @@ static inline void k98_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k98_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k98_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k98_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10073,11 +11777,36 @@ HC_NOINLINE static void k98_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -10094,7 +11823,9 @@ HC_NOINLINE static void k98_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k98_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k98_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10239,6 +11970,36 @@ static inline void k100_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k100_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k100_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k100_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10284,7 +12045,9 @@ HC_NOINLINE static void k100_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k100_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k100_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10442,6 +12205,8 @@ static void k103_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -10454,7 +12219,20 @@ static void k103_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -10768,6 +12546,36 @@ static inline void k107_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k107_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k107_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k107_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10818,7 +12626,9 @@ HC_NOINLINE static void k107_conv2d_gemm(float *y, long ys, const float *restric
                             }
                     if (mn == MR && pc == NR) {
                         k107_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k107_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10941,6 +12751,32 @@ static inline void k108_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k108_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k108_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k108_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10965,7 +12801,7 @@ HC_NOINLINE static void k108_conv2d_gemm(float *restrict y, long ys, const float
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -10976,29 +12812,36 @@ HC_NOINLINE static void k108_conv2d_gemm(float *restrict y, long ys, const float
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -11015,7 +12858,9 @@ HC_NOINLINE static void k108_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k108_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k108_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11026,13 +12871,18 @@ HC_NOINLINE static void k108_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -11130,6 +12980,36 @@ static inline void k109_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k109_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k109_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k109_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11160,11 +13040,36 @@ HC_NOINLINE static void k109_conv2d_gemm(float *restrict y, long ys, const float
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -11181,7 +13086,9 @@ HC_NOINLINE static void k109_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k109_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k109_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11313,6 +13220,28 @@ static inline void k111_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k111_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k111_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k111_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11358,7 +13287,9 @@ HC_NOINLINE static void k111_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k111_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k111_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11369,13 +13300,18 @@ HC_NOINLINE static void k111_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -11462,6 +13398,36 @@ static inline void k112_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k112_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k112_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k112_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11507,7 +13473,9 @@ HC_NOINLINE static void k112_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k112_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k112_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11518,13 +13486,18 @@ HC_NOINLINE static void k112_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -11677,6 +13650,36 @@ static inline void k114_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k114_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k114_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k114_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11722,7 +13725,9 @@ HC_NOINLINE static void k114_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k114_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k114_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11880,6 +13885,8 @@ static void k117_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -11892,7 +13899,20 @@ static void k117_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -12206,6 +14226,36 @@ static inline void k121_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k121_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k121_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k121_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12256,7 +14306,9 @@ HC_NOINLINE static void k121_conv2d_gemm(float *y, long ys, const float *restric
                             }
                     if (mn == MR && pc == NR) {
                         k121_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k121_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12379,6 +14431,32 @@ static inline void k122_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k122_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k122_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k122_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12403,7 +14481,7 @@ HC_NOINLINE static void k122_conv2d_gemm(float *restrict y, long ys, const float
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -12414,29 +14492,36 @@ HC_NOINLINE static void k122_conv2d_gemm(float *restrict y, long ys, const float
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -12453,7 +14538,9 @@ HC_NOINLINE static void k122_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k122_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k122_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12464,13 +14551,18 @@ HC_NOINLINE static void k122_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -12568,6 +14660,36 @@ static inline void k123_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k123_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k123_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k123_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12598,11 +14720,36 @@ HC_NOINLINE static void k123_conv2d_gemm(float *restrict y, long ys, const float
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -12619,7 +14766,9 @@ HC_NOINLINE static void k123_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k123_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k123_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12751,6 +14900,28 @@ static inline void k125_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k125_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k125_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k125_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12796,7 +14967,9 @@ HC_NOINLINE static void k125_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k125_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k125_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12807,13 +14980,18 @@ HC_NOINLINE static void k125_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -12900,6 +15078,36 @@ static inline void k126_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k126_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k126_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k126_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12945,7 +15153,9 @@ HC_NOINLINE static void k126_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k126_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k126_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12956,13 +15166,18 @@ HC_NOINLINE static void k126_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -13097,6 +15312,32 @@ static inline void k128_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k128_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k128_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k128_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -13127,11 +15368,36 @@ HC_NOINLINE static void k128_conv2d_gemm(float *y, long ys, const float *restric
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -13153,7 +15419,9 @@ HC_NOINLINE static void k128_conv2d_gemm(float *y, long ys, const float *restric
                             }
                     if (mn == MR && pc == NR) {
                         k128_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k128_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)

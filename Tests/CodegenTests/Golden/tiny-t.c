@@ -99,6 +99,36 @@ static inline void k1_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k1_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k1_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k1_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -129,11 +159,36 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -150,7 +205,9 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k1_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k1_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1117,6 +1174,28 @@ static inline void k6_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k6_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k6_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k6_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1147,11 +1226,36 @@ HC_NOINLINE static void k6_conv2d_gemm(float *restrict y, long ys, const float *
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1168,7 +1272,9 @@ HC_NOINLINE static void k6_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k6_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k6_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2167,6 +2273,36 @@ static inline void k12_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k12_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k12_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k12_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2197,11 +2333,36 @@ HC_NOINLINE static void k12_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -2218,7 +2379,9 @@ HC_NOINLINE static void k12_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k12_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k12_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3217,6 +3380,28 @@ static inline void k18_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k18_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k18_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k18_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3247,11 +3432,36 @@ HC_NOINLINE static void k18_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -3268,7 +3478,9 @@ HC_NOINLINE static void k18_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k18_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k18_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4267,6 +4479,36 @@ static inline void k24_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k24_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k24_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k24_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4297,11 +4539,36 @@ HC_NOINLINE static void k24_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -4318,7 +4585,9 @@ HC_NOINLINE static void k24_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k24_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k24_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4445,6 +4714,36 @@ static inline void k26_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k26_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k26_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k26_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4490,7 +4789,9 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k26_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k26_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5457,6 +5758,28 @@ static inline void k31_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k31_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k31_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k31_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5487,11 +5810,36 @@ HC_NOINLINE static void k31_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -5508,7 +5856,9 @@ HC_NOINLINE static void k31_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k31_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k31_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5635,6 +5985,28 @@ static inline void k33_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k33_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k33_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k33_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5680,7 +6052,9 @@ HC_NOINLINE static void k33_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k33_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k33_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6647,6 +7021,36 @@ static inline void k38_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k38_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k38_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k38_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6677,11 +7081,36 @@ HC_NOINLINE static void k38_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -6698,7 +7127,9 @@ HC_NOINLINE static void k38_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k38_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k38_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8569,6 +9000,32 @@ static inline void k48_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k48_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k48_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k48_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8599,11 +9056,36 @@ HC_NOINLINE static void k48_conv2d_gemm(float *y, long ys, const float *restrict
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -8625,7 +9107,9 @@ HC_NOINLINE static void k48_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k48_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k48_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
