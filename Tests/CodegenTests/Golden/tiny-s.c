@@ -641,25 +641,34 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[2];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][6];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 6 floats a step: 6144 bytes). */
+                float xdt[256][6];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -667,6 +676,17 @@ static void k7_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -2257,25 +2277,34 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[4];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][12];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 12 floats a step: 12288 bytes). */
+                float xdt[256][12];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -2283,6 +2312,17 @@ static void k23_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -3873,25 +3913,34 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[4];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][16];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 16 floats a step: 16384 bytes). */
+                float xdt[256][16];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -3899,6 +3948,17 @@ static void k39_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -5489,25 +5549,34 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[8];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][128];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[128];
-                float xdt[128][32];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 32 floats a step: 16384 bytes). */
+                float xdt[128][32];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -5515,6 +5584,17 @@ static void k55_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -7245,25 +7325,34 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[4];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][16];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 16 floats a step: 16384 bytes). */
+                float xdt[256][16];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -7271,6 +7360,17 @@ static void k72_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -9001,25 +9101,34 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[4];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][12];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 12 floats a step: 12288 bytes). */
+                float xdt[256][12];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -9027,6 +9136,17 @@ static void k89_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -10617,25 +10737,34 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[4];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][12];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 12 floats a step: 12288 bytes). */
+                float xdt[256][12];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -10643,6 +10772,17 @@ static void k105_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
@@ -12055,25 +12195,34 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
             const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
             hc_vf h[2];
             for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-            for (long l0 = 0; l0 < L; l0 += T) {
+            /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+               scan can prefetch the next chunk's x_dbl rows while it runs). */
+            long pxa[2][256];
+            for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                 const long steps = l0 + T < L ? T : L - l0;
-                long px[256];
-                float xdt[256][8];
-                /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                   (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                if (k & 1) {
-                    const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                    long hh = sq0 % H, ww = sq0 / H;
-                    for (long i = 0; i < steps; i++) {
-                        px[i] = hh * W + ww;
-                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                        else if (--hh < 0) { hh = H - 1; ww--; }
+                const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                long *px = pxa[c], *pn = pxa[c ^ 1];
+                /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                   (sq % H, sq / H) incrementally, one division per chunk. */
+                for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                    const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                    long *dst = m == 0 ? px : pn;
+                    if (ms == 0) break;
+                    if (k & 1) {
+                        const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                        long hh = sq0 % H, ww = sq0 / H;
+                        for (long i = 0; i < ms; i++) {
+                            dst[i] = hh * W + ww;
+                            if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                            else if (--hh < 0) { hh = H - 1; ww--; }
+                        }
+                    } else {
+                        for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                     }
-                } else {
-                    for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                 }
-                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                   needs them: the column-major directions jump a whole image row per step. */
+                /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                   them (step-major, 8 floats a step: 8192 bytes). */
+                float xdt[256][8];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
                     for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -12081,6 +12230,17 @@ static void k119_ss2d_scan(void *argp, int tid, int nt) {
                 for (long t = 0; t < steps; t++) {
                     const float *xd = xdt[t];
                     float *yp = yr + px[t] * HC_VLEN;
+                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
+                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                       not follow; the scan's ~20 vector operations per state and step leave the time
+                       to fetch them. */
+                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                    {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                    }
                     hc_vf dt = vb;
                     for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                     dt = hc_vsoftplus(dt);
