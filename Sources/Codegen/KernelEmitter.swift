@@ -287,61 +287,39 @@ public enum KernelEmitter {
     // MARK: normalisation
 
     /// With `gated`, the last operand z gates the result: LN(x)·silu(z) (SS2D's out_norm and its gate, one kernel).
-    /// Tiles of inner positions (pixels) are split over threads; inside a tile, strips of up to four vectors of
-    /// positions keep their statistics in registers across three passes over the channels: the mean, the
-    /// variance about it (two-pass), then normalise-scale-shift (and gate). Each lane is one position, summed
-    /// in channel order, so no result depends on the tiling or the thread count.
+    /// Tiles of inner positions (pixels; the schedule sizes them so that a tile of every channel stays in L2) are
+    /// split over threads; each tile takes three vectorised passes over the channels, each reading whole
+    /// contiguous runs of a channel (prefetch-friendly): the sums into the tile's mean, the squared deviations
+    /// about it (two-pass variance), then normalise-scale-shift (and gate). Each position is summed in channel
+    /// order, so no result depends on the tiling or the thread count.
     static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool, gated: Bool = false) -> String {
         let rank = k.result.shape.count
         let hasBias = k.operands.count == (gated ? 4 : 3)
         let z = "x\(k.operands.count - 1)"
         let tile = k.schedule.tile("inner")
-        // One strip of `q` vectors at column j of the tile (`partial`: one vector of n lanes).
-        func strip(_ q: Int, partial: Bool) -> String {
-            let lanes = 0..<q
-            func load(_ p: String, _ i: Int) -> String {
-                partial ? "hc_vld_partial(\(p) + j, n)" : "hc_vld(\(p) + j + \(i) * HC_VLEN)"
-            }
-            func store(_ p: String, _ i: Int, _ v: String) -> String {
-                partial ? "hc_vst_partial(\(p) + j, \(v), n);" : "hc_vst(\(p) + j + \(i) * HC_VLEN, \(v));"
-            }
-            var c = "            hc_vf " + lanes.map { "s\($0) = hc_vzero()" }.joined(separator: ", ") + ";\n"
-            // The mean (the variance is centred even when the numerator is not: bias-free layer norm).
-            c += "            for (long c = 0; c < NC; c++) {\n"
-            c += "                const float *xr = xs + c * INNER;\n"
-            for i in lanes { c += "                s\(i) = hc_vadd(s\(i), \(load("xr", i)));\n" }
-            c += "            }\n"
-            c += "            const hc_vf " + lanes.map { "m\($0) = hc_vdiv(s\($0), vnc)" }.joined(separator: ", ") + ";\n"
-            c += "            " + lanes.map { "s\($0) = hc_vzero();" }.joined(separator: " ") + "\n"
-            c += "            for (long c = 0; c < NC; c++) {\n"
-            c += "                const float *xr = xs + c * INNER;\n"
-            for i in lanes {
-                c += "                { const hc_vf d = hc_vsub(\(load("xr", i)), m\(i)); s\(i) = hc_vfma(d, d, s\(i)); }\n"
-            }
-            c += "            }\n"
-            // 1/σ per lane: the variance in vectors, the square root per lane (no vector sqrt in hc_simd.h).
-            c += "            float t[\(q) * HC_VLEN];\n"
-            for i in lanes { c += "            hc_vst(t + \(i) * HC_VLEN, hc_vadd(hc_vdiv(s\(i), vnc), veps));\n" }
-            c += "            for (int l = 0; l < \(q) * HC_VLEN; l++) t[l] = 1.0f / sqrtf(t[l]);\n"
-            c += "            const hc_vf " + lanes.map { "r\($0) = hc_vld(t + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
-            c += "            for (long c = 0; c < NC; c++) {\n"
-            c += "                const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(\(hasBias ? "x2[c]" : "0.0f"));\n"
-            c += "                const float *xr = xs + c * INNER;\n"
-            c += "                float *yr = ys + c * INNER;\n"
-            if gated { c += "                const float *zr = zs + c * INNER;\n" }
-            for i in lanes {
-                let x = centered ? "hc_vsub(\(load("xr", i)), m\(i))" : load("xr", i)
-                var v = "hc_vfma(hc_vmul(\(x), r\(i)), wc, bc)"
-                if gated { v = "hc_vmul(\(v), hc_vsilu(\(load("zr", i))))" }
-                c += "                \(store("yr", i, v))\n"
-            }
-            c += "            }\n"
-            return c
+        // A loop over the tile's positions in whole vectors, then the last partial one: `body(load)` is the C of
+        // one vector step at j (its loads through `load`), `store` its store.
+        func positions(_ indent: String, _ body: (_ load: (String) -> String, _ store: (String, String) -> String) -> String) -> String {
+            let full = body({ "hc_vld(\($0) + j)" }, { "hc_vst(\($0) + j, \($1));" })
+            let part = body({ "hc_vld_partial(\($0) + j, n)" }, { "hc_vst_partial(\($0) + j, \($1), n);" })
+            return "\(indent)long j = 0;\n"
+                + "\(indent)for (; j + HC_VLEN <= m; j += HC_VLEN) { \(full) }\n"
+                + "\(indent)if (j < m) { const int n = (int)(m - j); \(part) }\n"
+        }
+        let sum = positions("                ") { ld, st in st("mean", "hc_vadd(\(ld("mean")), \(ld("xr")))") }
+        let square = positions("                ") { ld, st in
+            "const hc_vf d = hc_vsub(\(ld("xr")), \(ld("mean"))); \(st("rstd", "hc_vfma(d, d, \(ld("rstd")))"))"
+        }
+        let normalise = positions("                ") { ld, st in
+            var v = "hc_vfma(hc_vmul(\(centered ? "hc_vsub(\(ld("xr")), \(ld("mean")))" : ld("xr")), \(ld("rstd"))), wc, bc)"
+            if gated { v = "hc_vmul(\(v), hc_vsilu(\(ld("zr"))))" }
+            return st("yr", v)
         }
         return """
             const long OUTER = \(product("y", 0..<axis)), NC = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
             const long TI = \(tile), ntiles = (INNER + TI - 1) / TI;
-            const hc_vf vnc = hc_vset1((float)NC), veps = hc_vset1(\(cFloat(eps)));
+            const float eps = \(cFloat(eps));
+            const hc_vf vnc = hc_vset1((float)NC);
             long b, e;
             hc_split(OUTER * ntiles, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {
@@ -349,12 +327,21 @@ public enum KernelEmitter {
                 const long m = (j0 + TI < INNER ? j0 + TI : INNER) - j0;
                 const float *xs = x0 + o * NC * INNER + j0;
                 float *ys = y + o * NC * INNER + j0;\(gated ? "\n        const float *zs = \(z) + o * NC * INNER + j0;" : "")
-                long j = 0;
-                for (; j + 4 * HC_VLEN <= m; j += 4 * HC_VLEN) {
-        \(strip(4, partial: false))        }
-                for (; j < m; j += HC_VLEN) {
-                    const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
-        \(strip(1, partial: true))        }
+                float mean[\(tile) + HC_VLEN], rstd[\(tile) + HC_VLEN];
+                for (long j = 0; j < m; j += HC_VLEN) { hc_vst(mean + j, hc_vzero()); hc_vst(rstd + j, hc_vzero()); }
+                for (long c = 0; c < NC; c++) {
+                    const float *xr = xs + c * INNER;
+        \(sum)        }
+                for (long j = 0; j < m; j += HC_VLEN) hc_vst(mean + j, hc_vdiv(hc_vld(mean + j), vnc));
+                for (long c = 0; c < NC; c++) {
+                    const float *xr = xs + c * INNER;
+        \(square)        }
+                for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+                for (long c = 0; c < NC; c++) {
+                    const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(\(hasBias ? "x2[c]" : "0.0f"));
+                    const float *xr = xs + c * INNER;
+                    float *yr = ys + c * INNER;\(gated ? "\n            const float *zr = zs + c * INNER;" : "")
+        \(normalise)        }
             }
 
         """
