@@ -112,8 +112,11 @@ public struct KernelPlan {
         let constantSet = MemoryPlanner.constants(graph, foldConstants: foldConstants)
         // Constant weights the GEMM micro-kernel reads: stored prepacked in its order (MR from the target's
         // GemmTiles); the plain copy too only when a kernel also reads it unpacked.
-        let mr = GemmTiles.choose(vectorWidth: target.vectorWidth, vectorRegisters: target.vectorRegisters,
-                                  l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes).mr
+        let tiles = GemmTiles.choose(vectorWidth: target.vectorWidth, vectorRegisters: target.vectorRegisters,
+                                     l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes)
+        let mr = tiles.mr
+        // B of `matmul {transpose_a}` is packed by columns instead ([N/NR][K][NR], ProjectionGemm.packColumns).
+        var columnPacked = Set<ValueID>()
         var packedWanted = Set<ValueID>(), plainWanted = Set<ValueID>(graph.outputs)
         for op in graph.ops where !constantSet.contains(op.result) {
             // 1x1 convs on OpenBLAS (--gemm openblas) read plain weights: only [1, 1] kernels qualify.
@@ -122,6 +125,7 @@ public struct KernelPlan {
             let slots = blas ? [] : MicroKernel.packedOperands(op)
             for (i, v) in op.operands.enumerated() where constantSet.contains(v) {
                 if slots.contains(i) { packedWanted.insert(v) } else { plainWanted.insert(v) }
+                if slots.contains(i) && ProjectionGemm.packsColumns(op) { columnPacked.insert(v) }
             }
         }
         var packedOffsets: [ValueID: Int] = [:]
@@ -132,12 +136,13 @@ public struct KernelPlan {
         func addConstant(_ id: ValueID, _ name: String, _ t: Tensor) {
             constantValues[id] = t
             if packedWanted.contains(id) {
-                let packedName = "\(name).packed\(mr)"
+                let columns = columnPacked.contains(id)
+                let packedName = columns ? "\(name).packedcols\(tiles.nr)" : "\(name).packed\(mr)"
                 if let existing = constants.first(where: { $0.0 == packedName }) {
                     packedOffsets[id] = existing.2
                 } else {
                     packedOffsets[id] = blob
-                    let p = MicroKernel.pack(t, mr: mr)
+                    let p = columns ? ProjectionGemm.packColumns(t, nr: tiles.nr) : MicroKernel.pack(t, mr: mr)
                     constants.append((packedName, p, blob))
                     blob += (p.count * 4 + 63) / 64 * 64
                 }
