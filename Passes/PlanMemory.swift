@@ -27,6 +27,11 @@
 ///     generation turns that into an offset that follows the run-time size (start · H · W). Nothing writes in
 ///     place over an operand placed so, and a result that goes into a concat never starts in the input's slot or
 ///     another concat's. The operands live as long as the concat's readers.
+///  4b. Slice views (`MemoryPlanner.sliceViews`): a slice of a contiguous range of its operand (every dimension
+///     before its axis is 1: e.g. a channel range of one image, the x and z halves of an S block's in_proj) is no
+///     kernel: it gets `view = true` and the offset of its range inside its operand's slot, which lives as long
+///     as the view's readers; nothing writes in place over a slot that views read. Not for the graph's output,
+///     a free concatenation's operand, or an operand that is itself a view or placed in a concatenation.
 ///  5. Scratch: `ScratchNeeds.of` gives each kernel's shared block (a slot live during its step only) and its
 ///     per-thread slot (the largest one is reserved per thread after the arena, so it counts in the workspace).
 ///  6. Offsets, greedy by size: the largest slot first, each at the lowest offset free for its whole lifetime
@@ -64,5 +69,8 @@ public struct PlanMemory: Pass {
         context.record("ops in place", plan.inPlace.count)
         context.record("concatenations free (no kernel)", plan.freeConcats.count)
         context.record("concatenation bytes not copied", plan.freeConcats.map { (types[$0]?.byteSize ?? 0) }.reduce(0, +))
+        let slices = graph.ops.filter { $0.kind == .slice && plan.sliceViews[$0.result] != nil }
+        context.record("slices viewed (no kernel)", slices.count)
+        context.record("slice bytes not copied", slices.map { $0.type?.byteSize ?? 0 }.reduce(0, +))
     }
 }

@@ -289,43 +289,61 @@ public enum KernelEmitter {
     // MARK: normalisation
 
     /// With `gated`, the last operand z gates the result: LN(x)·silu(z) (SS2D's out_norm and its gate, one kernel).
+    /// Tiles of inner positions (pixels; the schedule sizes them so that a tile of every channel stays in L2) are
+    /// split over threads; each tile takes three vectorised passes over the channels, each reading whole
+    /// contiguous runs of a channel (prefetch-friendly): the sums into the tile's mean, the squared deviations
+    /// about it (two-pass variance), then normalise-scale-shift (and gate). Each position is summed in channel
+    /// order, so no result depends on the tiling or the thread count.
     static func layerNorm(_ k: Kernel, axis: Int, eps: Double, centered: Bool, gated: Bool = false) -> String {
         let rank = k.result.shape.count
         let hasBias = k.operands.count == (gated ? 4 : 3)
-        // The normalise-scale-shift (and gate) in vectors along the tile's contiguous inner positions.
-        var value = "hc_vfma(hc_vmul(\(centered ? "hc_vsub(xv, hc_vld(mean + j))" : "xv"), hc_vld(rstd + j)), wc, bc)"
-        if gated { value = "hc_vmul(\(value), hc_vsilu(n == HC_VLEN ? hc_vld(zr + j) : hc_vld_partial(zr + j, n)))" }
+        let z = "x\(k.operands.count - 1)"
         let tile = k.schedule.tile("inner")
+        // A loop over the tile's positions in whole vectors, then the last partial one: `body(load)` is the C of
+        // one vector step at j (its loads through `load`), `store` its store.
+        func positions(_ indent: String, _ body: (_ load: (String) -> String, _ store: (String, String) -> String) -> String) -> String {
+            let full = body({ "hc_vld(\($0) + j)" }, { "hc_vst(\($0) + j, \($1));" })
+            let part = body({ "hc_vld_partial(\($0) + j, n)" }, { "hc_vst_partial(\($0) + j, \($1), n);" })
+            return "\(indent)long j = 0;\n"
+                + "\(indent)for (; j + HC_VLEN <= m; j += HC_VLEN) { \(full) }\n"
+                + "\(indent)if (j < m) { const int n = (int)(m - j); \(part) }\n"
+        }
+        let sum = positions("                ") { ld, st in st("mean", "hc_vadd(\(ld("mean")), \(ld("xr")))") }
+        let square = positions("                ") { ld, st in
+            "const hc_vf d = hc_vsub(\(ld("xr")), \(ld("mean"))); \(st("rstd", "hc_vfma(d, d, \(ld("rstd")))"))"
+        }
+        let normalise = positions("                ") { ld, st in
+            var v = "hc_vfma(hc_vmul(\(centered ? "hc_vsub(\(ld("xr")), \(ld("mean")))" : ld("xr")), \(ld("rstd"))), wc, bc)"
+            if gated { v = "hc_vmul(\(v), hc_vsilu(\(ld("zr"))))" }
+            return st("yr", v)
+        }
         return """
             const long OUTER = \(product("y", 0..<axis)), NC = y_d\(axis), INNER = \(product("y", (axis + 1)..<rank));
             const long TI = \(tile), ntiles = (INNER + TI - 1) / TI;
             const float eps = \(cFloat(eps));
+            const hc_vf vnc = hc_vset1((float)NC);
             long b, e;
             hc_split(OUTER * ntiles, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {
                 const long o = item / ntiles, j0 = (item % ntiles) * TI;
-                const long j1 = j0 + TI < INNER ? j0 + TI : INNER, m = j1 - j0;
+                const long m = (j0 + TI < INNER ? j0 + TI : INNER) - j0;
                 const float *xs = x0 + o * NC * INNER + j0;
-                float *ys = y + o * NC * INNER + j0;
+                float *ys = y + o * NC * INNER + j0;\(gated ? "\n        const float *zs = \(z) + o * NC * INNER + j0;" : "")
                 float mean[\(tile) + HC_VLEN], rstd[\(tile) + HC_VLEN];
-                for (long j = 0; j < TI + HC_VLEN; j++) { mean[j] = 0.0f; rstd[j] = 0.0f; }
-                for (long c = 0; c < NC; c++)
-                    for (long j = 0; j < m; j++) mean[j] += xs[c * INNER + j];
-                for (long j = 0; j < m; j++) mean[j] /= (float)NC;
-                for (long c = 0; c < NC; c++)
-                    for (long j = 0; j < m; j++) { const float d = xs[c * INNER + j] - mean[j]; rstd[j] += d * d; }
-                for (long j = 0; j < TI + HC_VLEN; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
+                for (long j = 0; j < m; j += HC_VLEN) { hc_vst(mean + j, hc_vzero()); hc_vst(rstd + j, hc_vzero()); }
+                for (long c = 0; c < NC; c++) {
+                    const float *xr = xs + c * INNER;
+        \(sum)        }
+                for (long j = 0; j < m; j += HC_VLEN) hc_vst(mean + j, hc_vdiv(hc_vld(mean + j), vnc));
+                for (long c = 0; c < NC; c++) {
+                    const float *xr = xs + c * INNER;
+        \(square)        }
+                for (long j = 0; j < m; j++) rstd[j] = 1.0f / sqrtf(rstd[j] / (float)NC + eps);
                 for (long c = 0; c < NC; c++) {
                     const hc_vf wc = hc_vset1(x1[c]), bc = hc_vset1(\(hasBias ? "x2[c]" : "0.0f"));
                     const float *xr = xs + c * INNER;
-                    float *yr = ys + c * INNER;\(gated ? "\n                const float *zr = x\(k.operands.count - 1) + o * NC * INNER + j0 + c * INNER;" : "")
-                    for (long j = 0; j < m; j += HC_VLEN) {
-                        const int n = m - j < HC_VLEN ? (int)(m - j) : HC_VLEN;
-                        const hc_vf xv = n == HC_VLEN ? hc_vld(xr + j) : hc_vld_partial(xr + j, n);
-                        const hc_vf r = \(value);
-                        if (n == HC_VLEN) hc_vst(yr + j, r); else hc_vst_partial(yr + j, r, n);
-                    }
-                }
+                    float *yr = ys + c * INNER;\(gated ? "\n            const float *zr = zs + c * INNER;" : "")
+        \(normalise)        }
             }
 
         """
@@ -544,6 +562,38 @@ public enum KernelEmitter {
 
     static func reduceMean(_ k: Kernel, axes: [Int]) -> String {
         let r = k.result.shape.count
+        if !axes.isEmpty, axes.sorted() == Array((r - axes.count)..<r) {
+            // The reduced axes are the trailing ones (CAB's channel pooling over H·W): each output sums one
+            // contiguous run, in fixed blocks of 1024 floats summed in four vector accumulators, each block's
+            // sum added in double (the order depends on HC_VLEN only, never on the thread count).
+            return """
+                const long COUNT = \(product("y", 0..<r)), RED = \(product("x0", (r - axes.count)..<r));
+                long b, e;
+                hc_split(COUNT, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const float *xp = x0 + item * RED;
+                    double sum = 0.0;
+                    for (long c0 = 0; c0 < RED; c0 += 1024) {
+                        const long n = RED - c0 < 1024 ? RED - c0 : 1024;
+                        const float *xc = xp + c0;
+                        hc_vf a0 = hc_vzero(), a1 = hc_vzero(), a2 = hc_vzero(), a3 = hc_vzero();
+                        long i = 0;
+                        for (; i + 4 * HC_VLEN <= n; i += 4 * HC_VLEN) {
+                            a0 = hc_vadd(a0, hc_vld(xc + i));
+                            a1 = hc_vadd(a1, hc_vld(xc + i + HC_VLEN));
+                            a2 = hc_vadd(a2, hc_vld(xc + i + 2 * HC_VLEN));
+                            a3 = hc_vadd(a3, hc_vld(xc + i + 3 * HC_VLEN));
+                        }
+                        for (; i + HC_VLEN <= n; i += HC_VLEN) a0 = hc_vadd(a0, hc_vld(xc + i));
+                        float t = hc_vhsum(hc_vadd(hc_vadd(a0, a1), hc_vadd(a2, a3)));
+                        for (; i < n; i++) t += xc[i];
+                        sum += (double)t;
+                    }
+                    y[item] = (float)(sum / (double)RED);
+                }
+
+            """
+        }
         let inStrides = (0..<r).map { product("x0", ($0 + 1)..<r) }
         var decompose = "        long r = item;\n"
         var base = "0"

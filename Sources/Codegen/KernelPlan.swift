@@ -195,6 +195,20 @@ public struct KernelPlan {
             if let name = constantNames[r] ?? constantNames[v] {
                 return .constant(constantList.first { $0.name == name }!.offset)
             }
+            if let view = memory.sliceViews[v] {
+                // A slice view: its source's storage plus start · (the dims after the axis), symbolic; every dim
+                // before the axis must be 1 at every size for the range to be contiguous.
+                let source = shapes[view.source]!
+                guard source.prefix(view.axis).allSatisfy({ $0 == Dim(1) }),
+                      let inner = Dim.product(source.suffix(from: view.axis + 1)) else {
+                    throw HybridError("the slice %\(v) of %\(view.source) is not one contiguous range at every image size")
+                }
+                let shift = Dim(view.start * inner.coefficient, h: inner.timesH, w: inner.timesW)
+                guard case .workspace(let base) = try storage(view.source) else {
+                    throw HybridError("the slice %\(v) views %\(view.source), which has no slot of its own")
+                }
+                return shift.isConstant ? .workspace(base + shift.coefficient) : .workspaceView(base: base, shift: shift)
+            }
             if let place = memory.placedIn[v] ?? memory.placedIn[r] {
                 // Inside a free concatenation: the concat's slot plus start · (the dims after the axis), symbolic.
                 let base = memory.offsets[place.concat]!

@@ -93,8 +93,9 @@ public enum Opt {
                 t += "// \(r.pass): \(s.isEmpty ? "-" : s)\n"
                 for line in r.notes { t += "//   \(line)\n" }
             }
-            // Free concatenations (plan-memory: `placed`) are no kernel and write nothing of their own.
-            let ops = graph.ops.filter { $0.kind != .weight && $0.kind != .reshape && (try? $0.attributes.bool("placed")) != true }
+            // Free concatenations (plan-memory: `placed`) and slice views (`view`) are no kernel and write nothing of their own.
+            let ops = graph.ops.filter { $0.kind != .weight && $0.kind != .reshape && (try? $0.attributes.bool("placed")) != true
+                && (try? $0.attributes.bool("view")) != true }
             t += "// kernels: \(ops.count); bytes written per inference: \(ops.compactMap { $0.type?.byteSize }.reduce(0, +)) (op outputs; fused ops' scratch not counted)\n"
             write(t)
         }
@@ -113,6 +114,9 @@ public enum Opt {
             case .weight:
                 continue
             case .reshape:
+                producer[op.result] = producer[op.operands[0]]
+                continue
+            case .slice where (try? op.attributes.bool("view")) == true:
                 producer[op.result] = producer[op.operands[0]]
                 continue
             default:

@@ -127,6 +127,14 @@ public struct MemoryPlan: Equatable {
         public var start: Int
     }
 
+    /// A slice that is a view (no kernel): the contiguous range of `source` from index `start` along `axis`
+    /// (every dimension of `source` before the axis is 1). A reshape of such a slice is the same view.
+    public struct SliceView: Equatable {
+        public var source: ValueID
+        public var axis: Int
+        public var start: Int
+    }
+
     /// The ops that run as kernels, in order (op i is step i + 1).
     public var kernelOps: [Operation]
     /// Free concatenations (no kernel: their operands' producers write straight into their slot), by result.
@@ -137,8 +145,10 @@ public struct MemoryPlan: Equatable {
     public var buffers: [Buffer]
     /// The arena offset of every workspace value (views and in-place results included).
     public var offsets: [ValueID: Int]
-    /// Roots of views: a reshape of a value is the value's storage.
+    /// Roots of views: a reshape of a value is the value's storage; so is a slice view (`sliceViews`), at a shift.
     public var viewRoot: [ValueID: ValueID]
+    /// Slices that are views of their operand's slot (no kernel, no copy), and reshapes of them, by result.
+    public var sliceViews: [ValueID: SliceView]
     /// Constants: weights and ops computed from weights alone (evaluated at compile time).
     public var constants: Set<ValueID>
     /// In-place ops: result → the index of the operand whose slot it overwrites.
@@ -166,7 +176,7 @@ public struct MemoryPlan: Equatable {
 public enum MemoryPlanner {
     public static let alignFloats = 16
     /// The attributes `plan-memory` sets on ops; code generation leaves them out of kernel comments.
-    public static let opAnnotationKeys: Set<String> = ["offset", "in_place", "scratch", "thread_scratch", "placed"]
+    public static let opAnnotationKeys: Set<String> = ["offset", "in_place", "scratch", "thread_scratch", "placed", "view"]
 
     /// A concatenation is free (`placed`: no kernel; each operand's producer writes straight into the concat's
     /// slot) when every dimension before its axis is 1 (so each operand is one contiguous range of the result,
@@ -196,6 +206,49 @@ public enum MemoryPlanner {
             claimed.formUnion(op.operands)
         }
         return free
+    }
+
+    /// A slice is a view (`view`: no kernel; its readers read the range of its operand's slot) when every
+    /// dimension of the operand before the axis is 1 (the range is contiguous, at run time too), at most two
+    /// dimensions follow the axis (the shift start · H · W is one symbolic dimension), it is not the graph's output
+    /// or an operand of a free concatenation (whose producer must write into the concat's slot), and its operand
+    /// is a workspace value whose storage is its own: not a constant, another slice view (or a reshape of one) or
+    /// an operand of a free concatenation. Reshapes of a slice view are the same view.
+    static func sliceViews(_ graph: Graph, constants: Set<ValueID>, freeConcats: Set<ValueID>) -> [ValueID: MemoryPlan.SliceView] {
+        let types = graph.valueTypes()
+        let outputs = Set(graph.outputs)
+        var claimed = Set<ValueID>(), reshapeOf: [ValueID: ValueID] = [:]
+        for op in graph.ops {
+            if freeConcats.contains(op.result) { claimed.formUnion(op.operands) }
+            if op.kind == .reshape, let x = op.operands.first { reshapeOf[op.result] = reshapeOf[x] ?? x }
+        }
+        var views: [ValueID: MemoryPlan.SliceView] = [:]
+        for op in graph.ops where !constants.contains(op.result) {
+            if op.kind == .reshape, let x = op.operands.first, let view = views[x] {
+                views[op.result] = view
+                continue
+            }
+            guard op.kind == .slice, !outputs.contains(op.result), !claimed.contains(op.result), let x = op.operands.first,
+                  views[x] == nil, !constants.contains(x), !claimed.contains(x), !claimed.contains(reshapeOf[x] ?? x),
+                  let shape = types[x]?.shape, let axis = try? op.attributes.int("axis"),
+                  let start = try? op.attributes.int("start"), shape.indices.contains(axis),
+                  shape[..<axis].allSatisfy({ $0 == 1 }), shape.count - axis - 1 <= 2 else { continue }
+            views[op.result] = .init(source: x, axis: axis, start: start)
+        }
+        return views
+    }
+
+    /// The slice views an annotated graph records (`view = true`), with the reshapes of them.
+    static func annotatedSliceViews(_ graph: Graph) throws -> [ValueID: MemoryPlan.SliceView] {
+        var views: [ValueID: MemoryPlan.SliceView] = [:]
+        for op in graph.ops {
+            if op.kind == .reshape, let x = op.operands.first, let view = views[x] {
+                views[op.result] = view
+            } else if op.kind == .slice, (try? op.attributes.bool("view")) == true {
+                views[op.result] = .init(source: op.operands[0], axis: try op.attributes.int("axis"), start: try op.attributes.int("start"))
+            }
+        }
+        return views
     }
 
     /// Ops whose kernel may write its result over an operand of the same shape that dies at it: each output
@@ -244,6 +297,10 @@ public enum MemoryPlanner {
             let op = graph.ops[i]
             guard let step = stepOf[op.result] else {
                 if let off = plan.offsets[op.result], op.kind == .reshape { graph.ops[i].attributes["offset"] = .int(off) }
+                if let off = plan.offsets[op.result], op.kind == .slice, plan.sliceViews[op.result] != nil {
+                    graph.ops[i].attributes["offset"] = .int(off)
+                    graph.ops[i].attributes["view"] = .bool(true)
+                }
                 if let off = plan.offsets[op.result], plan.freeConcats.contains(op.result) {
                     graph.ops[i].attributes["offset"] = .int(off)
                     graph.ops[i].attributes["placed"] = .bool(true)
@@ -273,11 +330,14 @@ public enum MemoryPlanner {
         //    free concatenation is no kernel either (its operands are written into its slot).
         let free = annotated ? Set(graph.ops.filter { $0.kind == .concat && (try? $0.attributes.bool("placed")) == true }.map(\.result))
             : reuse ? freeConcats(graph, constants: constants) : []
+        //    A slice of a contiguous range is a view of its operand's slot at a shift (`sliceViews`).
+        let sliceViews = annotated ? try annotatedSliceViews(graph)
+            : reuse ? sliceViews(graph, constants: constants, freeConcats: free) : [:]
         var viewRoot: [ValueID: ValueID] = [:]
         var kernelOps: [Operation] = []
         var concatOps: [Operation] = []
         for op in graph.ops where op.kind != .weight && !constants.contains(op.result) {
-            if op.kind == .reshape {
+            if op.kind == .reshape || (op.kind == .slice && sliceViews[op.result] != nil) {
                 viewRoot[op.result] = viewRoot[op.operands[0]] ?? op.operands[0]
             } else if free.contains(op.result) {
                 concatOps.append(op)
@@ -287,6 +347,9 @@ public enum MemoryPlanner {
         }
         func root(_ v: ValueID) -> ValueID { viewRoot[v] ?? v }
         let types = graph.valueTypes()
+        // Slots that slice views read: nothing writes over them in place (a view would see the new values, and
+        // a result written over one could move into a concatenation's slot with the views inside).
+        let viewed = Set(sliceViews.values.map { root($0.source) })
         // Each operand of a free concatenation → where it goes (the start along the axis).
         var placement: [ValueID: MemoryPlan.Placement] = [:]
         for op in concatOps {
@@ -351,7 +414,7 @@ public enum MemoryPlanner {
                               // Nothing else in the slot lives on (a concat's slot holds its operands too); an
                               // operand placed in a concat is never overwritten; and a result that goes into a
                               // concat's slot does not start in the input's, a concat's or another operand's slot.
-                              buffers[b].last <= step, placement[r] == nil,
+                              buffers[b].last <= step, placement[r] == nil, !viewed.contains(r),
                               placement[op.result] == nil || (b != 0 && buffers[b].parent == nil && !free.contains(buffers[b].key))
                         else { continue }
                         slot = b
@@ -444,6 +507,11 @@ public enum MemoryPlanner {
         var offsets: [ValueID: Int] = [:]
         for (v, b) in bufferOf { offsets[v] = buffers[b].offset }
         for (v, r) in viewRoot where offsets[r] != nil { offsets[v] = offsets[r] }
+        // A slice view sits `start` indices along its axis into its source (whose storage is its root's).
+        for (v, view) in sliceViews where offsets[root(view.source)] != nil {
+            let inner = types[view.source]?.shape[(view.axis + 1)...].reduce(1, *) ?? 0
+            offsets[v] = offsets[root(view.source)]! + view.start * inner
+        }
         var peak = 0
         for step in 0...(kernelOps.count + 1) {
             peak = max(peak, buffers.filter { $0.parent == nil && $0.first <= step && step <= $0.last }.map(\.floats).reduce(0, +))
@@ -457,8 +525,12 @@ public enum MemoryPlanner {
                 for (w, c) in bufferOf where c == b { placedIn[w] = placement[v]! }
             }
         }
-        for (v, r) in viewRoot { if let p = placedIn[r] { placedIn[v] = p } }
-        return MemoryPlan(kernelOps: kernelOps, freeConcats: Set(concatOps.map(\.result)), placedIn: placedIn, buffers: buffers, offsets: offsets, viewRoot: viewRoot, constants: constants,
+        for (v, r) in viewRoot where sliceViews[v] == nil { if let p = placedIn[r] { placedIn[v] = p } }
+        guard sliceViews.values.allSatisfy({ placedIn[root($0.source)] == nil }) else {
+            throw HybridError("a slice view's operand was placed inside a free concatenation")
+        }
+        return MemoryPlan(kernelOps: kernelOps, freeConcats: Set(concatOps.map(\.result)), placedIn: placedIn, buffers: buffers, offsets: offsets, viewRoot: viewRoot,
+                          sliceViews: sliceViews, constants: constants,
                           inPlace: inPlace, scratch: scratchBlocks, threadScratch: threadScratch, inputOffset: buffers[0].offset,
                           arenaFloats: arena, lowerBoundFloats: peak,
                           threadScratchFloats: aligned(threadScratch.values.max() ?? 0), reuse: reuse)

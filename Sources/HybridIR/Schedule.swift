@@ -182,7 +182,17 @@ public enum DefaultScheduler {
         case .matmul:
             return Schedule(parallelOver: "batch*m", loopOrder: ["batch", "m", "k", "n"], vectorWidth: vw)
         case .layerNorm:
-            return Schedule(parallelOver: "outer*inner", tiles: ["inner": 64], loopOrder: ["inner_tile", "channel", "inner"],
+            // Tiles of inner positions as long as possible (up to 1024: contiguous runs per channel that the
+            // prefetchers follow) while one tile of every channel fits in half of L2 for the second and third passes,
+            // and short enough to give each of 4 threads a tile; a power of two, at least 64.
+            let x = operandShapes.first ?? []
+            let axis = (try? op.attributes.int("axis")) ?? 1
+            let channels = x.indices.contains(axis) ? max(1, x[axis]) : 1
+            let inner = x.indices.contains(axis) ? x[(axis + 1)...].reduce(1, *) : 1
+            let outer = x.indices.contains(axis) ? x[..<axis].reduce(1, *) : 1
+            var tile = 1024
+            while tile > 64 && (channels * tile * 4 > l2Bytes / 2 || outer * ((inner + tile - 1) / tile) < 4) { tile /= 2 }
+            return Schedule(parallelOver: "outer*inner", tiles: ["inner": tile], loopOrder: ["inner_tile", "channel", "inner"],
                             vectorWidth: vw)
         case .softmax, .l2Normalize:
             return Schedule(parallelOver: "outer*inner", loopOrder: ["row", "axis"], vectorWidth: 1)
