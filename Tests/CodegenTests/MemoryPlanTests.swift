@@ -194,7 +194,7 @@ final class MemoryPlanTests: XCTestCase {
 
     /// fused_feed_forward's per-thread scratch is the layout its kernel carves (FeedForwardTiles): with the AVX-512
     /// tile (MR 8, NR 48), C 96, hidden 255, 64x64, rows 8 (TP = 640 pixels) and no recorded hidden block, the
-    /// block is 32 (a quarter of 1 MiB over 3·TP floats per channel, a multiple of MR).
+    /// block is 32 (4·MR).
     func testFusedFeedForwardScratchIsTheKernelsLayout() {
         let t = GemmTiles.choose(vectorWidth: 16, vectorRegisters: 32, l1dBytes: 48 * 1024, l2Bytes: 2 * 1024 * 1024)
         XCTAssertEqual([t.mr, t.nr, t.kc, t.nc], [8, 48, 104, 240])
@@ -206,12 +206,13 @@ final class MemoryPlanTests: XCTestCase {
         let panel = 14 * 48 * c, proj = 2 * 32 * (640 + 48 + 16), gs = 11 * 48 + 16
         let gates = 32 * gs, sums = c * gs, weights = 2 * 32 * c + c * 32, stats = 2 * 640
         XCTAssertEqual(need.perThread, panel + proj + gates + sums + weights + stats)
-        // The scheduler's block at a 2 MiB L2 and the same scratch rule with it recorded.
+        // A recorded block sizes the scratch too.
         var recorded = schedule
         recorded.tiles["hidden_block"] = 64
         XCTAssertEqual(ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: recorded).perThread,
                        panel + 2 * 64 * (640 + 48 + 16) + 64 * gs + sums + 2 * 64 * c + c * 64 + stats)
-        XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: hidden, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 64)
+        XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: hidden, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 32)
+        XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: 5, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 8)
     }
 
     /// The checker itself catches an overlap.
