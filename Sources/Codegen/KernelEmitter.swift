@@ -41,6 +41,8 @@ public enum KernelEmitter {
             return (norm.map { normalizedPointwiseHelpers(k.name, $0) } ?? "") + gemmHelpers(k) + fusedAttentionDepthwise(k)
         case .fusedAttention where k.phase == "out":
             return gemmHelpers(k)
+        case .matmul where ProjectionGemm.packsColumns(k.op):
+            return projectionGemmHelpers(k)
         default:
             return ""
         }

@@ -112,8 +112,11 @@ public struct KernelPlan {
         let constantSet = MemoryPlanner.constants(graph, foldConstants: foldConstants)
         // Constant weights the GEMM micro-kernel reads: stored prepacked in its order (MR from the target's
         // GemmTiles); the plain copy too only when a kernel also reads it unpacked.
-        let mr = GemmTiles.choose(vectorWidth: target.vectorWidth, vectorRegisters: target.vectorRegisters,
-                                  l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes).mr
+        let tiles = GemmTiles.choose(vectorWidth: target.vectorWidth, vectorRegisters: target.vectorRegisters,
+                                     l1dBytes: target.l1dBytes, l2Bytes: target.l2Bytes)
+        let mr = tiles.mr
+        // B of `matmul {transpose_a}` is packed by columns instead ([N/NR][K][NR], ProjectionGemm.packColumns).
+        var columnPacked = Set<ValueID>()
         var packedWanted = Set<ValueID>(), plainWanted = Set<ValueID>(graph.outputs)
         // Row groups packed separately (MicroKernel.packedGroups); a value wanted in two layouts stays plain.
         var packedGroups: [ValueID: Int] = [:], conflicting = Set<ValueID>()
@@ -131,6 +134,7 @@ public struct KernelPlan {
                 } else {
                     plainWanted.insert(v)
                 }
+                if slots.contains(i) && ProjectionGemm.packsColumns(op) { columnPacked.insert(v) }
             }
         }
         for v in conflicting { packedWanted.remove(v); plainWanted.insert(v) }
@@ -142,13 +146,14 @@ public struct KernelPlan {
         func addConstant(_ id: ValueID, _ name: String, _ t: Tensor) {
             constantValues[id] = t
             if packedWanted.contains(id) {
+                let columns = columnPacked.contains(id)
                 let groups = packedGroups[id] ?? 1
-                let packedName = "\(name).packed\(mr)" + (groups > 1 ? "g\(groups)" : "")
+                let packedName = columns ? "\(name).packedcols\(tiles.nr)" : "\(name).packed\(mr)" + (groups > 1 ? "g\(groups)" : "")
                 if let existing = constants.first(where: { $0.0 == packedName }) {
                     packedOffsets[id] = existing.2
                 } else {
                     packedOffsets[id] = blob
-                    let p = MicroKernel.pack(t, mr: mr, groups: groups)
+                    let p = columns ? ProjectionGemm.packColumns(t, nr: tiles.nr) : MicroKernel.pack(t, mr: mr, groups: groups)
                     constants.append((packedName, p, blob))
                     blob += (p.count * 4 + 63) / 64 * 64
                 }

@@ -66,6 +66,9 @@ public enum MicroKernel {
         case .fusedAttention:
             guard let roles = try? ShapeRules.fusedAttentionRoles(op.attributes) else { return [] }
             return roles.firstIndex(of: "qkv.weight").map { [$0] } ?? []
+        case .matmul where ProjectionGemm.packsColumns(op):
+            // B, column-packed (ProjectionGemm.packColumns).
+            return [1]
         default:
             return []
         }

@@ -11,6 +11,19 @@
 /// sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their x_dbl rows are gathered into
 /// contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from L1. The layouts
 /// choose-layouts picks are kept (x planar, x_dbl token-major).
+///
+/// Where the time goes (AVX-512 host, 256², measured on the C kernel alone with thread CPU time): the scan is
+/// bound by vector-instruction throughput, about 20 vector operations per state and step (hc_vexp_decay's 14,
+/// dt·A, du·B, the state and output FMAs) plus ~40 per step (dt_proj, softplus with its division), so its time
+/// follows E·L·(d_state + 2): decoder_level1 (E 192, d_state 8) costs ~3x encoder_level1 (E 96, d_state 4) because
+/// it does ~3.3x the vector work, not because of its memory. Memory added ~25 % at 256² over the same work at 64²
+/// (where the scratch, 2 · 16 · L floats, and x_dbl fit L2): the column-major directions land on a new 4 KB page
+/// every step for u and y (an image row of vectors, 16 KB) and for x_dbl (an image row of 4 J floats), where the
+/// hardware prefetchers stop. Software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during
+/// this chunk's scan) remove most of it. Tried and not kept: scanning the column directions on a transposed copy
+/// of the block's scratch (the two extra transposes cost more than the page walks they save) and two vectors of
+/// channels per work item (halves the x_dbl gathers, but no faster: the gathers are not the bottleneck, and it
+/// leaves 3 items for 2 threads at encoder_level1).
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR
@@ -19,6 +32,9 @@ extension KernelEmitter {
     /// Lanes per pixel the recurrent form's thread scratch is sized for (ScratchNeeds: 2·lanes·L floats): the widest
     /// HC_VLEN of any target (16, AVX-512); the kernel asserts it statically.
     static let ss2dScratchLanes = ScratchNeeds.ss2dScratchLanes
+
+    /// How many steps ahead the recurrent form prefetches u and y (a step takes ~100 ns at d_state 8 on the host).
+    static let ss2dPrefetchSteps = 16
 
     /// The C statements that set `p`, the pixel direction `k` reads at step `t`, and `xd`, the first of its
     /// R + 2N x_dbl values at that pixel (consecutive values XS floats apart).
@@ -55,6 +71,14 @@ extension KernelEmitter {
 
         """
         if form == "recurrent" {
+            // The next chunk's x_dbl row of step t: its J floats are contiguous when token-major (one or two
+            // lines); planar x_dbl (not what choose-layouts produces) has them L apart and is not prefetched.
+            let prefetchXD = tokenMajor
+                ? """
+                                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+
+                """
+                : ""
             s += """
                 /* Blocks of HC_VLEN channels, vector lanes = channels: the state is NS vectors, dt, softplus and
                    exp(dt A) are evaluated for all lanes at once, and a step's dt_raw, B and C (one pixel of x_dbl) are
@@ -97,25 +121,34 @@ extension KernelEmitter {
                         const hc_vf vd = hc_vld(dv), vb = hc_vld(bv);
                         hc_vf h[\(n)];
                         for (long s = 0; s < NS; s++) h[s] = hc_vzero();
-                        for (long l0 = 0; l0 < L; l0 += T) {
+                        /* px: the pixels of this chunk, pn: of the next one (computed one chunk ahead so that the
+                           scan can prefetch the next chunk's x_dbl rows while it runs). */
+                        long pxa[2][\(chunk)];
+                        for (long l0 = 0, c = 0; l0 < L; l0 += T, c ^= 1) {
                             const long steps = l0 + T < L ? T : L - l0;
-                            long px[\(chunk)];
-                            float xdt[\(chunk)][\(r + 2 * n)];
-                            /* The chunk's pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks
-                               (row, column) = (sq % H, sq / H) incrementally, one division per chunk. */
-                            if (k & 1) {
-                                const long sq0 = k >= 2 ? L - 1 - l0 : l0;
-                                long hh = sq0 % H, ww = sq0 / H;
-                                for (long i = 0; i < steps; i++) {
-                                    px[i] = hh * W + ww;
-                                    if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
-                                    else if (--hh < 0) { hh = H - 1; ww--; }
+                            const long nsteps = l0 + T >= L ? 0 : l0 + 2 * T < L ? T : L - l0 - T;
+                            long *px = pxa[c], *pn = pxa[c ^ 1];
+                            /* The pixels: sq = t (k < 2) or L - 1 - t; column-major (k odd) walks (row, column) =
+                               (sq % H, sq / H) incrementally, one division per chunk. */
+                            for (long m = l0 == 0 ? 0 : 1; m < 2; m++) {
+                                const long m0 = l0 + m * T, ms = m == 0 ? steps : nsteps;
+                                long *dst = m == 0 ? px : pn;
+                                if (ms == 0) break;
+                                if (k & 1) {
+                                    const long sq0 = k >= 2 ? L - 1 - m0 : m0;
+                                    long hh = sq0 % H, ww = sq0 / H;
+                                    for (long i = 0; i < ms; i++) {
+                                        dst[i] = hh * W + ww;
+                                        if (k < 2) { if (++hh == H) { hh = 0; ww++; } }
+                                        else if (--hh < 0) { hh = H - 1; ww--; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < ms; i++) dst[i] = k >= 2 ? L - 1 - (m0 + i) : m0 + i;
                                 }
-                            } else {
-                                for (long i = 0; i < steps; i++) px[i] = k >= 2 ? L - 1 - (l0 + i) : l0 + i;
                             }
-                            /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan
-                               needs them: the column-major directions jump a whole image row per step. */
+                            /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
+                               them (step-major, \(r + 2 * n) floats a step: \(chunk * (r + 2 * n) * 4) bytes). */
+                            float xdt[\(chunk)][\(r + 2 * n)];
                             for (long i = 0; i < steps; i++) {
                                 const float *src = XD_AT(px[i], k);
                                 for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
@@ -123,6 +156,16 @@ extension KernelEmitter {
                             for (long t = 0; t < steps; t++) {
                                 const float *xd = xdt[t];
                                 float *yp = yr + px[t] * HC_VLEN;
+                                /* Prefetch: the next chunk's x_dbl row of this step, and u and y \(ss2dPrefetchSteps) steps
+                                   ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
+                                   of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
+                                   not follow; the scan's ~20 vector operations per state and step leave the time
+                                   to fetch them. */
+            \(prefetchXD)                    {
+                                    const long tp = t + \(ss2dPrefetchSteps);
+                                    const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                                    if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                                }
                                 hc_vf dt = vb;
                                 for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
                                 dt = hc_vsoftplus(dt);
@@ -226,62 +269,6 @@ extension KernelEmitter {
         return s + """
             #undef OUT_OF
             #undef XD_AT
-
-        """
-    }
-}
-
-extension KernelEmitter {
-    /// `matmul {transpose_a}`: y (M, N) = Aᵀ·B for A (K, M) and B (K, N), the GEMM `choose-layouts` makes write a
-    /// token-major output (A = the pixels' channels, B = the transposed weight: x_proj of the four directions as one
-    /// GEMM). Per tile of `m` rows of y, the tile's columns of A are packed contiguous ([K][m], zero rows padded to a
-    /// multiple of 4; the planes are L apart and would all map to the same L1 sets), then register tiles of 4 rows
-    /// × 2 vectors (then 1 vector, then single columns) accumulate over K with vector FMAs, B's rows read in place.
-    /// Every element is summed over K in order (one FMA per term) by one thread.
-    static func matmulTransposedA(_ k: Kernel) -> String {
-        let mt = max(1, k.schedule.tile("m")), mp = (mt + 3) / 4 * 4
-        let kk = k.operands[0].shape[0].coefficient
-        func tile(_ nv: Int) -> String {
-            let vs = (0..<nv).map { "b\($0)" }
-            return """
-                        for (long i = 0; i < mt; i += 4) {
-                            hc_vf c[4][\(nv)];
-                            for (int r = 0; r < 4; r++) for (int v = 0; v < \(nv); v++) c[r][v] = hc_vzero();
-                            for (long p = 0; p < K; p++) {
-                                const float *br = x1 + p * NN + j, *ar = ap[p] + i;
-                                \((0..<nv).map { "const hc_vf b\($0) = hc_vld(br + \($0) * HC_VLEN);" }.joined(separator: " "))
-                                for (int r = 0; r < 4; r++) {
-                                    const hc_vf av = hc_vset1(ar[r]);
-                                    \(vs.enumerated().map { "c[r][\($0.offset)] = hc_vfma(av, \($0.element), c[r][\($0.offset)]);" }.joined(separator: " "))
-                                }
-                            }
-                            for (int r = 0; r < 4 && i + r < mt; r++)
-                                for (int v = 0; v < \(nv); v++) hc_vst(y + (i0 + i + r) * NN + j + v * HC_VLEN, c[r][v]);
-                        }
-
-            """
-        }
-        return """
-            const long M = y_d0, NN = y_d1, K = x0_d0, MT = \(mt);
-            long b, e;
-            float ap[\(kk)][\(mp)];
-            hc_split((M + MT - 1) / MT, tid, nt, &b, &e);
-            for (long tile = b; tile < e; tile++) {
-                const long i0 = tile * MT, mt = i0 + MT < M ? MT : M - i0;
-                for (long p = 0; p < K; p++)
-                    for (long i = 0; i < \(mp); i++) ap[p][i] = i < mt ? x0[p * M + i0 + i] : 0.0f;
-                long j = 0;
-                for (; j + 2 * HC_VLEN <= NN; j += 2 * HC_VLEN) {
-        \(tile(2))            }
-                for (; j + HC_VLEN <= NN; j += HC_VLEN) {
-        \(tile(1))            }
-                for (; j < NN; j++)
-                    for (long i = 0; i < mt; i++) {
-                        float acc = 0.0f;
-                        for (long p = 0; p < K; p++) acc = fmaf(ap[p][i], x1[p * NN + j], acc);
-                        y[(i0 + i) * NN + j] = acc;
-                    }
-            }
 
         """
     }

@@ -89,6 +89,10 @@ public enum ScratchNeeds {
             let stats = convNormStatsFloats(h: x[2], w: x[3], kh: w[2], stride: (try? op.attributes.int("stride", default: 1)) ?? 1,
                                             nc: tiles.nc)
             return ScratchNeed(perThread: 2 * stats + pack)
+        case .matmul where (try? op.attributes.bool("transpose_a", default: false)) == true:
+            // The packed block of A's columns and one B slice per thread (ProjectionGemmTiles).
+            guard let tiles = GemmTiles(schedule), let k = operandShapes.first?.first else { return ScratchNeed() }
+            return ScratchNeed(perThread: ProjectionGemmTiles.threadFloats(tiles, k: k))
         default:
             return ScratchNeed()
         }

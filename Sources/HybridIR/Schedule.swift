@@ -175,8 +175,10 @@ public enum DefaultScheduler {
             return Schedule(parallelOver: "plane*oy", tiles: ["oy": 8], loopOrder: ["plane", "oy_tile", "ci", "ky", "kx", "oy", "ox"],
                             vectorWidth: vw)
         case .matmul where (try? op.attributes.bool("transpose_a", default: false)) == true:
-            // Aᵀ·B writing rows of y (token-major outputs): tiles of rows accumulate in L1 while B streams once per tile.
-            return Schedule(parallelOver: "m_tile", tiles: ["m": 16], loopOrder: ["m_tile", "k", "m", "n"], vectorWidth: vw)
+            // Aᵀ·B writing rows of y (token-major outputs) on the micro-kernel: items of (block of tokens, group of
+            // NR-column slices); per K block the tokens' columns of A are packed, B is prepacked (ProjectionGemmTiles).
+            return Schedule(parallelOver: "m_block*n_group", tiles: gemm.tiles,
+                            loopOrder: ["m_block", "k_block", "pack", "n_slice", "m_tile", "k"], vectorWidth: vw)
         case .matmul:
             return Schedule(parallelOver: "batch*m", loopOrder: ["batch", "m", "k", "n"], vectorWidth: vw)
         case .layerNorm:

@@ -20,6 +20,8 @@ final class KernelTests: XCTestCase {
         /// Range of each operand's seeded values (default [-1, 1]).
         var ranges: [Int: ClosedRange<Double>] = [:]
         var tolerance: Float = 1e-5
+        /// Operands computed at run time (the seeded weight negated by a kernel), not constants of the plan.
+        var computed: Set<Int> = []
     }
 
     static let scanAttributes: Attributes = ["has_D": .bool(true), "has_z": .bool(false), "has_delta_bias": .bool(true),
@@ -270,6 +272,17 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_feed_forward residual bias hidden 5 7x9 rows 2", kind: .fusedFeedForward,
              shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6], [1, 6, 7, 9]],
              attributes: residual(feedForward(hidden: 5, bias: true, rowTile: 2)), tolerance: 1e-4),
+        // x_proj on the micro-kernel (transpose_a, B column-packed): K not a multiple of any vector width, tokens over
+        // two blocks with a partial MR tile, N below one NR slice and with a partial last slice; N a multiple of
+        // every NR; K blocks on every target (K > KC); B computed at run time (packed per K block by the kernel).
+        Case(name: "x_proj transpose_a K 97 M 301 N 44", kind: .matmul, shapes: [[97, 301], [97, 44]],
+             attributes: ["transpose_a": .bool(true)], tolerance: 1e-4),
+        Case(name: "x_proj transpose_a K 20 M 64 N 96", kind: .matmul, shapes: [[20, 64], [20, 96]],
+             attributes: ["transpose_a": .bool(true)]),
+        Case(name: "x_proj transpose_a K-blocked 700 M 19 N 5", kind: .matmul, shapes: [[700, 19], [700, 5]],
+             attributes: ["transpose_a": .bool(true)], tolerance: 1e-4),
+        Case(name: "x_proj transpose_a computed B K 33 M 70 N 53", kind: .matmul, shapes: [[33, 70], [33, 53]],
+             attributes: ["transpose_a": .bool(true)], tolerance: 1e-4, computed: [1]),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
@@ -328,7 +341,8 @@ final class KernelTests: XCTestCase {
                 weights[name] = Tensor(shape: shape, data: (0..<count).map { _ in
                     Float(range.lowerBound + rng.nextUnit() * (range.upperBound - range.lowerBound))
                 })
-                operands.append(try b.weight(name, shape))
+                let w = try b.weight(name, shape)
+                operands.append(c.computed.contains(j) ? try b.add(.neg, [w]) : w)
             }
             b.scope = c.name
             let result = try b.add(c.kind, operands, c.attributes)
