@@ -75,16 +75,24 @@ extension KernelEmitter {
         """
     }
 
-    /// The kernel body. For each tile of R output rows of one image:
-    ///  1. project_in of image rows r0-1 .. r0+R into the tile (2h channels × (R+2) rows × W), the rows outside
-    ///     the image set to zero (the depthwise conv zero-pads its input, the projection, not x);
-    ///  2. per hidden channel and output row j: the depthwise 3x3 of both halves and gelu(u1)·u2 in one vector
-    ///     pass (hc_vgelu), written over projection row j-1 of the first half, which no later row reads (for
-    ///     j = 0 that is the previous channel's last halo row, or the W floats before the tile for channel 0),
-    ///     so the gates of channel c are rows -1 .. nr-2 of its slab;
-    ///  3. project_out of the gates into the R output rows.
-    /// Tiles are fixed by R and H alone, so the result does not depend on the thread count; the tile lives in the
-    /// calling thread's scratch slot (ScratchNeeds.of sizes it at the maximum image size).
+    /// The kernel body (tiling and scratch layout: FeedForwardTiles). For each tile of R output rows of one image:
+    ///  1. the input pixels of image rows lo .. hi-1 (r0-1 .. r1 where they exist) packed once as the
+    ///     micro-kernel's panel [pixels/NR][C][NR], normalised by a folded layer norm (statistics of those pixels);
+    ///  2. per block of HB hidden channels (a multiple of MR; project_in prepacked in two halves so both halves
+    ///     of a block start at an MR boundary):
+    ///     a. project_in of the block's channels of both halves into 2·HB rows of (R+2)·W pixels (local row 0 is
+    ///        image row r0-1), whole MR×NR tiles, then the rows outside the image set to zero (the depthwise
+    ///        conv zero-pads its input, the projection, not x);
+    ///     b. per channel and output row, the depthwise 3x3 of both halves and gelu(u1)·u2 (hc_vgelu) into the
+    ///        block's gate rows while the projection rows are hot;
+    ///     c. project_out of those HB gates added into the tile's output sums (the first block starts from the
+    ///        bias and the fused residual), reading the gate rows in place;
+    ///  3. the sums copied to the output rows (the sums live in scratch rows GS apart: output rows are H·W
+    ///     floats apart, which puts a tile of them in one L1 set and one L2 set).
+    /// Every output element is still summed in one order (hidden channel ascending), tiles are fixed by R and H
+    /// alone, so the result does not depend on the thread count. Working set per tile (FeedForwardTiles): the
+    /// panel (C·(R+2)·W) and the output rows (CO·R·W), re-read by every block, plus the block's rows, ~3·HB·(R+2)·W,
+    /// all sized for L2; each micro-kernel call works from L1.
     static func fusedFeedForward(_ k: Kernel) throws -> String {
         let a = k.op.attributes
         let hidden = try a.int("hidden")
@@ -94,50 +102,96 @@ extension KernelEmitter {
         let (wIn, wDw, wOut) = (x("project_in"), x("dwconv"), x("project_out"))
         let (bIn, bOut) = (x("project_in bias"), x("project_out bias"))
         let dwBias = { (c: String) in roles.contains("dwconv bias") ? "\(x("dwconv bias"))[\(c)]" : "0.0f" }
-        // A folded layer norm: the statistics of the tile's input pixels (after the tile in the scratch slot), then
-        // project_in normalising what it loads (with_bias) or scaling its sums (bias_free).
-        let input = "x0 + n * CI * P + lo * W, P, (hi - lo) * W"
-        // A fused residual (fuse-elementwise) is added to the tile's output rows once project_out wrote them.
-        let residual = roles.contains("residual") ? ", \(x("residual")) + n * CO * P + r0 * W, P" : ""
+        let packedIn = roles.firstIndex(of: "project_in").map { k.packedOperands.contains($0) } ?? false
+        let packedOut = roles.firstIndex(of: "project_out").map { k.packedOperands.contains($0) } ?? false
         let t = gemmTiles(k)
+        let hb = FeedForwardTiles.hiddenBlock(k.schedule, hidden: hidden, input: k.operands[0].shape.map(\.coefficient))
         let norm = try FoldedNorm.of(a)
         let stats = norm.map { norm in
-            "float *restrict nmean = after, *restrict nrstd = nmean + TS;\n"
-                + "        \(k.name)_in_stats(nmean, nrstd, \(input), CI, \(cFloat(norm.eps)));\n        "
+            "\(k.name)_in_stats(nmean, nrstd, xin, P, np, CI, \(cFloat(norm.eps)));\n            "
         } ?? ""
         let normArgs = norm != nil ? ", nmean, nrstd" : ""
-        let projectIn = "\(k.name)_in_gemm(t + (lo - r0 + 1) * W, TS, \(input), \(wIn), \(bIn), C2, CI, 0, (C2 + MR - 1) / MR, pack\(normArgs));"
+        // A fused residual (fuse-elementwise) starts the first block's sums (it may be y's own slot).
+        let residual = roles.contains("residual") ? ", \(x("residual")) + n * CO * P + r0 * W, P" : ""
+        // Weights: prepacked constants are read in place; otherwise (no constant folding) the block's weights are
+        // packed into the thread's scratch, project_in as [nb][CI][MR] per half, project_out as [CO/MR][kn][MR].
+        let weightsIn = packedIn ? """
+                        const float *a0 = \(wIn) + (c0 / MR) * CI * MR, *a1 = \(wIn) + (NBH + c0 / MR) * CI * MR;
+            """ : """
+                        for (long h = 0; h < 2; h++)
+                            for (long b = 0; b < nb; b++)
+                                for (long q = 0; q < CI; q++)
+                                    for (long r = 0; r < MR; r++) {
+                                        const long ch = c0 + b * MR + r;
+                                        wblk[((h * nb + b) * CI + q) * MR + r] = ch < HID ? \(wIn)[(h * HID + ch) * CI + q] : 0.0f;
+                                    }
+                        const float *a0 = wblk, *a1 = wblk + nb * CI * MR;
+            """
+        let weightsOut = packedOut ? """
+                        const float *ao = \(wOut) + c0 * MR;
+                        const long aos = HID * MR;
+            """ : """
+                        float *wo = wblk + 2 * HB * CI;
+                        for (long mb = 0; mb < (CO + MR - 1) / MR; mb++)
+                            for (long q = 0; q < kn; q++)
+                                for (long r = 0; r < MR; r++)
+                                    wo[(mb * kn + q) * MR + r] = mb * MR + r < CO ? \(wOut)[(mb * MR + r) * HID + c0 + q] : 0.0f;
+                        const float *ao = wo;
+                        const long aos = kn * MR;
+            """
         return """
             const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
-            const long HID = \(hidden), C2 = 2 * HID, R = \(rows) < H ? \(rows) : H;
-            const long ntiles = (H + R - 1) / R, TS = (R + 2) * W;
-            /* The scratch slot: W floats (channel 0's gate row 0), the tile, W floats, the folded norm's
-               statistics, the micro-kernel's packing scratch. */
-            float *restrict t = a->thread_scratch + (long)tid * a->scratch_floats + W;
-            float *restrict after = t + C2 * TS + W;
-            float *restrict pack = after\(try FoldedNorm.of(a) != nil ? " + 2 * TS" : "");
-            const long MR = \(t.mr);
+            const long HID = \(hidden), R = \(rows) < H ? \(rows) : H;
+            enum { MR = \(t.mr) };
+            const long NR = \(t.nv) * HC_VLEN, HB = \(hb), NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
+            /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
+               (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
+            const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+            float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
+            float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
+            float *restrict gates = proj + 2 * HB * CS;
+            float *restrict ysum = gates + HB * GS;
+            float *restrict wblk = ysum + CO * GS;
+            float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
+            (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
             long b, e;
             hc_split(N * ntiles, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {
                 const long n = item / ntiles, r0 = (item % ntiles) * R;
                 const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
-                /* 1. project_in of image rows lo .. hi-1 (r0-1 .. r1 where they exist) into local rows from lo-r0+1. */
-                const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H;
-                for (long c = 0; c < C2; c++) {
-                    if (r0 == 0) memset(t + c * TS, 0, (size_t)W * sizeof(float));
-                    if (r1 == H) memset(t + c * TS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
+                const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+                const float *xin = x0 + n * CI * P + lo * W;
+                \(stats)\(k.name)_in_pack_panel(xp, xin, P, np, CI\(normArgs));
+                for (long c0 = 0; c0 < HID; c0 += HB) {
+                    const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
+                    /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+        \(weightsIn)
+                    float init[2 * \(hb)];
+                    for (long i = 0; i < nb * MR; i++) {
+                        init[i] = \(bIn == "NULL" ? "0.0f" : "c0 + i < HID ? \(bIn)[c0 + i] : 0.0f");
+                        init[nb * MR + i] = \(bIn == "NULL" ? "0.0f" : "c0 + i < HID ? \(bIn)[HID + c0 + i] : 0.0f");
+                    }
+                    \(k.name)_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+                    for (long i = 0; i < 2 * nb * MR; i++) {
+                        if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
+                        if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                    }
+                    /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+                    for (long q = 0; q < kn; q++) {
+                        const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                        for (long j = 0; j < nr; j++)
+                            \(k.name)_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, \(wDw) + (c0 + q) * 9,
+                                                 \(dwBias("c0 + q")), \(wDw) + (HID + c0 + q) * 9, \(dwBias("HID + c0 + q")));
+                    }
+                    /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
+        \(weightsOut)
+                    \(k.name)_out_acc(ysum, GS, gates, GS, nr * W, kn, ao, aos, \(bOut), CO, c0 == 0\(residual));
                 }
-                \(stats)\(projectIn)
-                /* 2. depthwise 3x3 and gate, channel by channel, gate row j over projection row j-1. */
-                for (long c = 0; c < HID; c++) {
-                    const float *p1 = t + c * TS, *p2 = t + (c + HID) * TS;
-                    for (long j = 0; j < nr; j++)
-                        \(k.name)_dw_gate_row(t + c * TS + (j - 1) * W, p1 + j * W, p2 + j * W, W, \(wDw) + c * 9,
-                                             \(dwBias("c")), \(wDw) + (c + HID) * 9, \(dwBias("c + HID")));
-                }
-                /* 3. project_out of the gates (local rows -1 .. nr-2 of the first half) into output rows r0 .. r1-1. */
-                \(k.name)_out_gemm(y + n * CO * P + r0 * W, P, t - W, TS, nr * W, \(wOut), \(bOut), CO, HID, 0, (CO + MR - 1) / MR, pack\(residual));
+                /* 3. The sums out to output rows r0 .. r1-1 (the residual, possibly y's own slot, was read into them by
+                   the first block). */
+                for (long m = 0; m < CO; m++)
+                    memcpy(y + n * CO * P + m * P + r0 * W, ysum + m * GS, (size_t)(nr * W) * sizeof(float));
             }
 
         """

@@ -118,16 +118,26 @@ public struct KernelPlan {
         // B of `matmul {transpose_a}` is packed by columns instead ([N/NR][K][NR], ProjectionGemm.packColumns).
         var columnPacked = Set<ValueID>()
         var packedWanted = Set<ValueID>(), plainWanted = Set<ValueID>(graph.outputs)
+        // Row groups packed separately (MicroKernel.packedGroups); a value wanted in two layouts stays plain.
+        var packedGroups: [ValueID: Int] = [:], conflicting = Set<ValueID>()
         for op in graph.ops where !constantSet.contains(op.result) {
             // 1x1 convs on OpenBLAS (--gemm openblas) read plain weights: only [1, 1] kernels qualify.
             let blas = Kernel.usesOpenBLAS(op, target: target) && op.operands.count > 1
                 && types[op.operands[1]].map { $0.shape.count == 4 && $0.shape[2] == 1 && $0.shape[3] == 1 } == true
             let slots = blas ? [] : MicroKernel.packedOperands(op)
             for (i, v) in op.operands.enumerated() where constantSet.contains(v) {
-                if slots.contains(i) { packedWanted.insert(v) } else { plainWanted.insert(v) }
+                if slots.contains(i) {
+                    packedWanted.insert(v)
+                    let g = MicroKernel.packedGroups(op, operand: i)
+                    if let old = packedGroups[v], old != g { conflicting.insert(v) }
+                    packedGroups[v] = g
+                } else {
+                    plainWanted.insert(v)
+                }
                 if slots.contains(i) && ProjectionGemm.packsColumns(op) { columnPacked.insert(v) }
             }
         }
+        for v in conflicting { packedWanted.remove(v); plainWanted.insert(v) }
         var packedOffsets: [ValueID: Int] = [:]
         var constantValues: [ValueID: Tensor] = [:]
         var constantNames: [ValueID: String] = [:]
@@ -137,12 +147,13 @@ public struct KernelPlan {
             constantValues[id] = t
             if packedWanted.contains(id) {
                 let columns = columnPacked.contains(id)
-                let packedName = columns ? "\(name).packedcols\(tiles.nr)" : "\(name).packed\(mr)"
+                let groups = packedGroups[id] ?? 1
+                let packedName = columns ? "\(name).packedcols\(tiles.nr)" : "\(name).packed\(mr)" + (groups > 1 ? "g\(groups)" : "")
                 if let existing = constants.first(where: { $0.0 == packedName }) {
                     packedOffsets[id] = existing.2
                 } else {
                     packedOffsets[id] = blob
-                    let p = columns ? ProjectionGemm.packColumns(t, nr: tiles.nr) : MicroKernel.pack(t, mr: mr)
+                    let p = columns ? ProjectionGemm.packColumns(t, nr: tiles.nr) : MicroKernel.pack(t, mr: mr, groups: groups)
                     constants.append((packedName, p, blob))
                     blob += (p.count * 4 + 63) / 64 * 64
                 }

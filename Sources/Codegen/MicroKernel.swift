@@ -34,6 +34,27 @@ public enum MicroKernel {
         return Tensor(shape: [d.count], data: d)
     }
 
+    /// W (M rows in `groups` equal groups of M/groups) with each group packed as above one after the other, so that
+    /// a group's MR-row blocks start at a block boundary: fused_feed_forward's project_in, whose two halves (the
+    /// gate's two inputs) are read block by block at the same hidden channels.
+    public static func pack(_ t: Tensor, mr: Int, groups: Int) -> Tensor {
+        let m = t.shape.first ?? 1
+        guard groups > 1, m % groups == 0, m > 0 else { return pack(t, mr: mr) }
+        let k = t.count / m, rows = m / groups
+        var d: [Float] = []
+        for g in 0..<groups {
+            let part = Tensor(shape: [rows, k], data: Array(t.data[(g * rows * k)..<((g + 1) * rows * k)]))
+            d += pack(part, mr: mr).data.prefix((rows + mr - 1) / mr * k * mr)
+        }
+        return Tensor(shape: [max(1, d.count)], data: d.isEmpty ? [0] : d)
+    }
+
+    /// How many row groups `pack(_:mr:groups:)` packs operand `operand` of `op` in (1: the plain block layout).
+    public static func packedGroups(_ op: Operation, operand: Int) -> Int {
+        guard op.kind == .fusedFeedForward, let roles = try? ShapeRules.fusedFeedForwardRoles(op.attributes) else { return 1 }
+        return roles.firstIndex(of: "project_in") == operand ? 2 : 1
+    }
+
     /// Operand slots of `op` whose constant weights the micro-kernel reads prepacked.
     public static func packedOperands(_ op: Operation) -> [Int] {
         switch op.kind {
@@ -450,15 +471,12 @@ extension KernelEmitter {
             }
             s += MicroKernel.gemm(k.name, micro: k.name, t, o)
         case .fusedFeedForward:
+            // The tile's panel, project_in into the hidden block's rows, project_out accumulating per block.
             let roles = (try? ShapeRules.fusedFeedForwardRoles(k.op.attributes)) ?? []
-            var o = MicroKernel.Options()
-            o.norm = norm
-            o.packed = roles.firstIndex(of: "project_in").map { k.packedOperands.contains($0) } ?? false
-            s += MicroKernel.gemm("\(k.name)_in", micro: k.name, t, o)
-            o = MicroKernel.Options()
-            o.packed = roles.firstIndex(of: "project_out").map { k.packedOperands.contains($0) } ?? false
-            o.residual = roles.contains("residual")
-            s += MicroKernel.gemm("\(k.name)_out", micro: k.name, t, o)
+            s += MicroKernel.microStrided(k.name, t)
+            s += MicroKernel.packPanel("\(k.name)_in", t, norm: norm)
+            s += MicroKernel.panelGemm("\(k.name)_in", micro: k.name, t)
+            s += MicroKernel.accumulateGemm("\(k.name)_out", micro: k.name, t, residual: roles.contains("residual"))
         case .fusedAttention where k.phase == "gram":
             // The qkv rows (the Gram partials call `_micro` directly, FusedAttentionKernel.swift).
             let roles = (try? ShapeRules.fusedAttentionRoles(k.op.attributes)) ?? []
@@ -585,6 +603,163 @@ extension KernelEmitter {
                     for (long p = 0; p < pn; p++) yr[p] += bv;\(activation)
                 }
             }
+
+        """
+    }
+}
+
+/// The pieces of `fused_feed_forward` (FusedFeedForwardKernel.swift) on the micro-kernel: a panel packed once per
+/// row tile and read by every hidden block, a GEMM that writes whole MR×NR tiles of the block's projection rows
+/// from it, and an accumulating GEMM that adds one hidden block's terms of project_out into the output rows,
+/// reading the gates in place (a B row stride) instead of packing them.
+extension MicroKernel {
+    /// `<prefix>_micro_s`: the register tile of `micro` with B read at row stride bs: for r < MR, j < NR,
+    /// c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*MR + r] * b[k*bs + j].
+    public static func microStrided(_ prefix: String, _ t: GemmTiles) -> String {
+        let mr = t.mr, nv = t.nv
+        var s = """
+        /* \(prefix)_micro_s: the \(mr) x \(nv)-vector register tile with B rows bs floats apart: for r < \(mr), j < NR = \(nv)*HC_VLEN,
+           c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*bs + j]. */
+        static inline void \(prefix)_micro_s(long kc, const float *restrict a, const float *restrict b, long bs, float *restrict c,
+                                             long cs, const float *restrict init) {
+
+        """
+        let acc = (0..<mr).map { r in (0..<nv).map { v in "c\(r)\(v)" } }
+        s += "    hc_vf " + acc.flatMap { $0 }.joined(separator: ", ") + ";\n"
+        s += "    if (init) {\n"
+        for r in 0..<mr {
+            s += "        c\(r)0 = hc_vset1(init[\(r)]);" + (1..<max(1, nv)).map { " c\(r)\($0) = c\(r)0;" }.joined() + "\n"
+        }
+        s += "    } else {\n"
+        for r in 0..<mr {
+            s += "        " + (0..<nv).map { "c\(r)\($0) = hc_vld(c + \(r) * cs + \($0) * HC_VLEN);" }.joined(separator: " ") + "\n"
+        }
+        s += "    }\n"
+        s += "    for (long k = 0; k < kc; k++, a += \(mr), b += bs) {\n"
+        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
+        s += "        hc_vf w;\n"
+        for r in 0..<mr {
+            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
+        }
+        s += "    }\n"
+        for r in 0..<mr {
+            s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
+        }
+        s += "}\n\n"
+        return s
+    }
+
+    /// `<prefix>_pack_panel`: np pixels of K channels (channel stride xs) as panel[(j*K + k)*NR + l] = X[k][j*NR + l],
+    /// zero past np; with a folded norm each value normalised on the way, (x − μ)·r (with_bias) or x·r (bias_free).
+    public static func packPanel(_ prefix: String, _ t: GemmTiles, norm: FoldedNorm?) -> String {
+        let vload: String, sload: String
+        switch norm.map({ $0.centered }) {
+        case true?:
+            vload = "hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v))"
+            sload = "(xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l]"
+        case false?:
+            vload = "hc_vmul(hc_vld(xr + l0 + v), hc_vld(rstd + l0 + v))"
+            sload = "xr[l0 + l] * rstd[l0 + l]"
+        case nil:
+            vload = "hc_vld(xr + l0 + v)"
+            sload = "xr[l0 + l]"
+        }
+        return """
+        /* \(prefix)_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p])\(norm == nil ? "" : (norm!.centered ? ", normalised (x - mean[p]) * rstd[p]" : ", scaled x * rstd[p]")), zero past np. */
+        HC_NOINLINE static void \(prefix)_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K\(norm == nil ? "" : ",\n        const float *restrict mean, const float *restrict rstd")) {
+            const long NR = \(t.nv) * HC_VLEN, ns = (np + NR - 1) / NR;
+            for (long k = 0; k < K; k++) {
+                const float *xr = x + k * xs;
+                for (long j = 0; j < ns; j++) {
+                    float *dst = panel + (j * K + k) * NR;
+                    const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
+                    if (n == NR) {
+                        for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, \(vload));
+                    } else {
+                        long l = 0;
+                        for (; l < n; l++) dst[l] = \(sload);
+                        for (; l < NR; l++) dst[l] = 0.0f;
+                    }
+                }
+            }
+        }
+
+
+        """
+    }
+
+    /// `<prefix>_panel_gemm`: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r]·X[k][p] for 2·nb blocks of MR
+    /// rows — A_b = a0 + b·K·MR for b < nb, a1 + (b − nb)·K·MR after ([K][MR] each) — and every pixel of the
+    /// ⌈np/NR⌉ NR-slices of a packed panel: whole tiles, so c's rows must hold ⌈np/NR⌉·NR floats.
+    public static func panelGemm(_ prefix: String, micro: String, _ t: GemmTiles) -> String {
+        """
+        /* \(prefix)_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+           then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
+           at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+        HC_NOINLINE static void \(prefix)_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
+                                                   const float *restrict a0, const float *restrict a1, long nb,
+                                                   const float *restrict init) {
+            enum { MR = \(t.mr) };
+            const long NR = \(t.nv) * HC_VLEN, KCMAX = \(t.kc), ns = (np + NR - 1) / NR;
+            const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
+            for (long j = 0; j < ns; j++) {
+                const float *slice = panel + j * K * NR;
+                for (long k0 = 0; k0 < K; k0 += kcs) {
+                    const long kc = K - k0 < kcs ? K - k0 : kcs;
+                    for (long b = 0; b < 2 * nb; b++) {
+                        const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
+                        \(micro)_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
+                    }
+                }
+            }
+        }
+
+
+        """
+    }
+
+    /// `<prefix>_acc`: y[m*ys + p] = (first ? bias[m] (+ res[m*rs + p]) : y[m*ys + p]) + sum_{k<kc} A[m][k]·G[k][p] for
+    /// m < M, p < np; A in MR-row blocks at a + mb·as ([kc][MR] each, rows past M zero), G rows gs floats apart with
+    /// NR-slices readable past np (the lanes past np only reach discarded tile lanes). y may alias res.
+    public static func accumulateGemm(_ prefix: String, micro: String, _ t: GemmTiles, residual: Bool) -> String {
+        let residualStart = !residual ? "" : """
+                        if (first)
+                            for (long r = 0; r < mn; r++)
+                                for (long l = 0; l < pc; l++)
+                                    c[r * ys + l] = (bias ? bias[m0 + r] : 0.0f) + res[(m0 + r) * rs + l0 + l];
+        """
+        return """
+        /* \(prefix)_acc: for m < M and p < np, y[m*ys + p] = (first ? bias[m]\(residual ? " + res[m*rs + p]" : "") : y[m*ys + p]) + sum_{k<kc} A[m][k] * G[k][p],
+           A in blocks of MR rows at a + mb*as ([kc][MR], rows past M zero), G[k][p] = g[k*gs + p] readable to the end of
+           each NR-slice; bias may be NULL. Per NR-slice of pixels (its kc x NR gates stay in L1), every MR block of y. */
+        HC_NOINLINE static void \(prefix)_acc(\(residual ? "float *y" : "float *restrict y"), long ys, const float *restrict g, long gs, long np, long kc,
+                                            const float *restrict a, long as, const float *restrict bias, long M, int first\(residual ? ",\n        const float *res, long rs" : "")) {
+            enum { MR = \(t.mr), RES = \(residual ? 1 : 0) };
+            const long NR = \(t.nv) * HC_VLEN, ns = (np + NR - 1) / NR, nmb = (M + MR - 1) / MR;
+            for (long j = 0; j < ns; j++) {
+                const long l0 = j * NR, pc = np - l0 < NR ? np - l0 : NR;
+                for (long mb = 0; mb < nmb; mb++) {
+                    const long m0 = mb * MR, mn = M - m0 < MR ? M - m0 : MR;
+                    float init[MR];
+                    for (long r = 0; r < MR; r++) init[r] = bias && r < mn ? bias[m0 + r] : 0.0f;
+                    float *c = y + m0 * ys + l0;
+        \(residualStart)
+                    if (mn == MR && pc == NR) {
+                        \(micro)_micro_s(kc, a + mb * as, g + l0, gs, c, ys, first && !RES ? init : NULL);
+                    } else {
+                        float tile[MR * \(t.nv) * HC_VLEN];
+                        for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
+                        if (!first || RES)
+                            for (long r = 0; r < mn; r++)
+                                for (long l = 0; l < pc; l++) tile[r * NR + l] = c[r * ys + l];
+                        \(micro)_micro_s(kc, a + mb * as, g + l0, gs, tile, NR, first && !RES ? init : NULL);
+                        for (long r = 0; r < mn; r++)
+                            for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
+                    }
+                }
+            }
+        }
+
 
         """
     }

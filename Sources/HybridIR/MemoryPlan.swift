@@ -70,19 +70,15 @@ public enum ScratchNeeds {
             let n = operandShapes[3][1]
             return ScratchNeed(shared: 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length)
         case .fusedFeedForward:
-            // Per thread: the project_in tile with its halo, 2h × (rows + 2) × W, and a row of W before it (the
-            // gates are written one row up) and one after it.
+            // Per thread: the tile's packed input panel, one hidden block's projection and gates, run-time weight
+            // blocks and the folded norm's statistics (FeedForwardTiles.scratchFloats, the layout the kernel uses).
             let hidden = (try? op.attributes.int("hidden")) ?? 0
-            let (h, w) = (resultShape[2], resultShape[3])
-            // A folded layer norm (fold-layer-norm) adds the tile's per-pixel mean and 1/σ, 2 × (rows + 2) × W.
-            let norm = op.attributes["norm"] == nil ? 0 : 2 * (min(schedule.tile("rows"), h) + 2) * w
-            // The micro-kernel's packing scratch follows, for the larger of project_in (K = C) and project_out
-            // (K = hidden): the K block depth is not monotonic in K (K is split into equal blocks of at most KC).
-            let pixels = (min(schedule.tile("rows"), h) + 2) * w
-            let pack = GemmTiles(schedule).map { t in
-                max(t.packFloats(k: hidden, pixels: pixels), t.packFloats(k: operandShapes[0][1], pixels: pixels))
-            } ?? 0
-            return ScratchNeed(perThread: 2 * hidden * pixels + 2 * w + norm + pack)
+            guard let t = GemmTiles(schedule), operandShapes.first?.count == 4, resultShape.count == 4 else { return ScratchNeed() }
+            let x = operandShapes[0]
+            let hb = FeedForwardTiles.hiddenBlock(schedule, hidden: hidden, input: x)
+            return ScratchNeed(perThread: FeedForwardTiles.scratchFloats(
+                channels: x[1], outChannels: resultShape[1], height: resultShape[2], width: resultShape[3],
+                rows: schedule.tile("rows"), hiddenBlock: hb, mr: t.mr, nr: t.nr, norm: op.attributes["norm"] != nil))
         case .conv2d:
             // GEMM convolutions (groups 1) pack their input panels per thread; with an unfolded norm (norm_affine)
             // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each).

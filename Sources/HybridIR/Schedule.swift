@@ -223,9 +223,16 @@ public enum DefaultScheduler {
             return Schedule(parallelOver: "output", loopOrder: ["output", "reduced"], vectorWidth: 1)
         case .fusedFeedForward:
             // Tiles of output rows of one image with a one-row halo; the GEMMs inside use the pointwise register tile.
+            // Inside a tile, blocks of hidden channels (FeedForwardTiles): project_in, depthwise+gate, and
+            // project_out accumulating, the block's rows held in L2.
             let rows = (try? op.attributes.int("row_tile")) ?? 8
-            return Schedule(parallelOver: "image*row_tile", tiles: gemm.tiles.merging(["rows": rows]) { a, _ in a },
-                            loopOrder: ["row_tile", "project_in", "channel", "row", "x", "project_out"], vectorWidth: vw)
+            let x = operandShapes.first ?? []
+            let hb = FeedForwardTiles.hiddenBlock(hidden: (try? op.attributes.int("hidden")) ?? 1, rows: rows,
+                                                  height: x.count == 4 ? x[2] : 1, width: x.count == 4 ? x[3] : 1,
+                                                  mr: gemm.mr, l2Bytes: l2Bytes)
+            return Schedule(parallelOver: "image*row_tile", tiles: gemm.tiles.merging(["rows": rows, "hidden_block": hb]) { a, _ in a },
+                            loopOrder: ["row_tile", "pack", "hidden_block", "project_in", "channel", "row", "x", "project_out"],
+                            vectorWidth: vw)
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)
         case .fusedAttention:

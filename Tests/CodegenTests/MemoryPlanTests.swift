@@ -246,19 +246,27 @@ final class MemoryPlanTests: XCTestCase {
                        max(gram + 2 * w, g.packFloats(k: c, pixels: h * w)))
     }
 
-    /// fused_feed_forward's packing scratch covers both of its GEMMs: K is cut into equal blocks of at most KC, so
-    /// a smaller K can need a deeper block (with the AVX-512 tile, KC 104: K = 96 packs 96 deep, K = 255 only 85).
-    func testFusedFeedForwardPackScratchCoversBothGemms() {
+    /// fused_feed_forward's per-thread scratch is the layout its kernel carves (FeedForwardTiles): with the AVX-512
+    /// tile (MR 8, NR 48), C 96, hidden 255, 64x64, rows 8 (TP = 640 pixels) and no recorded hidden block, the
+    /// block is 32 (4·MR).
+    func testFusedFeedForwardScratchIsTheKernelsLayout() {
         let t = GemmTiles.choose(vectorWidth: 16, vectorRegisters: 32, l1dBytes: 48 * 1024, l2Bytes: 2 * 1024 * 1024)
         XCTAssertEqual([t.mr, t.nr, t.kc, t.nc], [8, 48, 104, 240])
         let (c, hidden, h, w) = (96, 255, 64, 64)
         let op = Operation(kind: .fusedFeedForward, operands: [], attributes: ["hidden": .int(hidden), "norm": .string("with_bias")], result: 0)
         let schedule = Schedule(parallelOver: "", tiles: t.tiles.merging(["rows": 8]) { a, _ in a }, loopOrder: [], vectorWidth: 16)
+        XCTAssertEqual(FeedForwardTiles.hiddenBlock(schedule, hidden: hidden, input: [1, c, h, w]), 32)
         let need = ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule)
-        let pixels = 10 * w
-        let fixed = 2 * hidden * pixels + 2 * w + 2 * pixels
-        XCTAssertGreaterThan(t.packFloats(k: c, pixels: pixels), t.packFloats(k: hidden, pixels: pixels))
-        XCTAssertEqual(need.perThread, fixed + t.packFloats(k: c, pixels: pixels))
+        let panel = 14 * 48 * c, proj = 2 * 32 * (640 + 48 + 16), gs = 11 * 48 + 16
+        let gates = 32 * gs, sums = c * gs, weights = 2 * 32 * c + c * 32, stats = 2 * 640
+        XCTAssertEqual(need.perThread, panel + proj + gates + sums + weights + stats)
+        // A recorded block sizes the scratch too.
+        var recorded = schedule
+        recorded.tiles["hidden_block"] = 64
+        XCTAssertEqual(ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: recorded).perThread,
+                       panel + 2 * 64 * (640 + 48 + 16) + 64 * gs + sums + 2 * 64 * c + c * 64 + stats)
+        XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: hidden, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 32)
+        XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: 5, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 8)
     }
 
     /// The checker itself catches an overlap.

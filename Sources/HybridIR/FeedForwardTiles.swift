@@ -1,0 +1,47 @@
+/// The tiling of `fused_feed_forward` (GDFN), shared by the scheduler (which picks the hidden block), ScratchNeeds
+/// (which sizes the per-thread scratch) and the C kernel (FusedFeedForwardKernel.swift, which lays the scratch out
+/// with the same formulas in C).
+///
+/// One item is a tile of R output rows of one image. Its input pixels, rows r0-1 .. r0+R (TP = (R+2)·W pixels),
+/// are packed once, normalised, as the micro-kernel's panel [TP/NR][C][NR]; then the hidden channels are walked in
+/// blocks of HB (a multiple of MR): project_in of the block's channels of both halves (2·HB rows of TP pixels),
+/// the depthwise 3x3 and gate of those rows (HB rows of R·W gates), and project_out accumulating the block's HB
+/// terms into the tile's output sums. The block's projection and gates, about 3·HB·TP floats, stay in L2 next to
+/// the input panel (C·TP) and the output sums (CO·R·W), which every block reads again; each GEMM step itself
+/// works from L1 (a kc×NR slice of the panel or an HB×NR slice of the gates, and an MR-row weight block).
+public enum FeedForwardTiles {
+    /// The hidden block: 4·MR channels (at most the hidden channels rounded up to MR). project_out's accumulators
+    /// are loaded and stored once per block, so the block depth amortises them over 4·MR FMAs each; deeper blocks
+    /// crowd the panel and the output sums out of L2. Measured on restormer at 3x256x256 (AVX-512, MR 8): 16 at
+    /// W 256 was ~1.3x slower than 32 (the accumulators' traffic), 64 and 136 at W 64 and 32 ~1.2x slower than 32
+    /// and 64 (L2). `rows`, `height`, `width` and `l2Bytes` are kept for a rule that would use them.
+    public static func hiddenBlock(hidden: Int, rows: Int, height: Int, width: Int, mr: Int, l2Bytes: Int) -> Int {
+        let m = max(1, mr)
+        return max(m, min((max(1, hidden) + m - 1) / m * m, 4 * m))
+    }
+
+    /// The hidden block a schedule records, else the rule above (the emitter and ScratchNeeds agree).
+    public static func hiddenBlock(_ schedule: Schedule, hidden: Int, input x: [Int]) -> Int {
+        let mr = GemmTiles.of(schedule).mr
+        let hb = schedule.tiles["hidden_block"]
+            ?? hiddenBlock(hidden: hidden, rows: schedule.tile("rows"), height: x.count == 4 ? x[2] : 1,
+                           width: x.count == 4 ? x[3] : 1, mr: mr, l2Bytes: 1 << 20)
+        return max(mr, (hb + mr - 1) / mr * mr)
+    }
+
+    /// Per-thread scratch floats, in the kernel's order: the input panel ⌈TP/NR⌉·NR·C, the projection 2·HB·CS
+    /// (row stride CS = TP + NR + 16: the micro-kernel writes whole NR slices past the tile's pixels, and the 16
+    /// floats keep the rows of a block off the same L1 sets), the gates HB·GS (GS = ⌈R·W/NR⌉·NR + 16), the output
+    /// rows' sums CO·GS (every block adds into them: in the image they would be H·W floats apart, all in one L1 and
+    /// one L2 set, and thrash both; here GS apart, copied out once per tile), the weight
+    /// blocks packed at run time when the weights are not constants, 2·HB·C + ⌈CO/MR⌉·MR·HB, and with a folded
+    /// norm the tile's per-pixel mean and 1/σ, 2·TP.
+    public static func scratchFloats(channels c: Int, outChannels co: Int, height h: Int, width w: Int, rows: Int,
+                                     hiddenBlock hb: Int, mr: Int, nr: Int, norm: Bool) -> Int {
+        let r = min(rows, h), tp = (r + 2) * w
+        let cs = tp + nr + 16, gs = (r * w + nr - 1) / nr * nr + 16
+        let panel = (tp + nr - 1) / nr * nr * c
+        let weights = 2 * hb * c + (co + mr - 1) / mr * mr * hb
+        return panel + 2 * hb * cs + hb * gs + co * gs + weights + (norm ? 2 * tp : 0)
+    }
+}
