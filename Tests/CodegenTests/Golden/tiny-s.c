@@ -99,6 +99,28 @@ static inline void k1_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k1_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k1_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k1_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -129,11 +151,36 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -150,7 +197,9 @@ HC_NOINLINE static void k1_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k1_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k1_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -263,6 +312,28 @@ static inline void k2_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k2_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k2_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k2_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -308,7 +379,9 @@ HC_NOINLINE static void k2_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k2_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k2_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -414,6 +487,8 @@ static void k3_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -426,7 +501,20 @@ static void k3_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -873,6 +961,28 @@ static inline void k7_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k7_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k7_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k7_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -923,7 +1033,9 @@ HC_NOINLINE static void k7_conv2d_gemm(float *y, long ys, const float *restrict 
                             }
                     if (mn == MR && pc == NR) {
                         k7_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k7_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1046,6 +1158,36 @@ static inline void k8_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k8_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k8_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k8_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1070,7 +1212,7 @@ HC_NOINLINE static void k8_conv2d_gemm(float *restrict y, long ys, const float *
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -1081,29 +1223,36 @@ HC_NOINLINE static void k8_conv2d_gemm(float *restrict y, long ys, const float *
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1120,7 +1269,9 @@ HC_NOINLINE static void k8_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k8_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k8_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1131,13 +1282,18 @@ HC_NOINLINE static void k8_conv2d_gemm(float *restrict y, long ys, const float *
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -1235,6 +1391,28 @@ static inline void k9_conv2d_micro(long kc, const float *restrict a, const float
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k9_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k9_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k9_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1265,11 +1443,36 @@ HC_NOINLINE static void k9_conv2d_gemm(float *restrict y, long ys, const float *
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1286,7 +1489,9 @@ HC_NOINLINE static void k9_conv2d_gemm(float *restrict y, long ys, const float *
                     
                     if (mn == MR && pc == NR) {
                         k9_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k9_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1427,6 +1632,24 @@ static inline void k11_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k11_conv2d_micro1: the 1 x 2-vector register tile of a channel block's last 1 rows (weights [k][6]): for
+   r < 1, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k11_conv2d_micro1(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+}
+
 /* k11_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1472,7 +1695,9 @@ HC_NOINLINE static void k11_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k11_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 1 && pc == NR) {
+                                    k11_conv2d_micro1(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1483,13 +1708,18 @@ HC_NOINLINE static void k11_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -1576,6 +1806,28 @@ static inline void k12_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k12_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k12_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k12_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1621,7 +1873,9 @@ HC_NOINLINE static void k12_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k12_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k12_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1632,13 +1886,18 @@ HC_NOINLINE static void k12_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -1773,6 +2032,36 @@ static inline void k14_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k14_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k14_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k14_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -1803,11 +2092,36 @@ HC_NOINLINE static void k14_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -1824,7 +2138,9 @@ HC_NOINLINE static void k14_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k14_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k14_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -1969,6 +2285,36 @@ static inline void k16_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k16_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k16_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k16_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2014,7 +2360,9 @@ HC_NOINLINE static void k16_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k16_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k16_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2120,6 +2468,8 @@ static void k17_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -2132,7 +2482,20 @@ static void k17_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -2547,6 +2910,36 @@ static inline void k21_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k21_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k21_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k21_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2597,7 +2990,9 @@ HC_NOINLINE static void k21_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k21_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k21_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2720,6 +3115,32 @@ static inline void k22_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k22_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k22_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k22_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2744,7 +3165,7 @@ HC_NOINLINE static void k22_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -2755,29 +3176,36 @@ HC_NOINLINE static void k22_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -2794,7 +3222,9 @@ HC_NOINLINE static void k22_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k22_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k22_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -2805,13 +3235,18 @@ HC_NOINLINE static void k22_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -2909,6 +3344,36 @@ static inline void k23_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k23_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k23_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k23_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -2939,11 +3404,36 @@ HC_NOINLINE static void k23_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -2960,7 +3450,9 @@ HC_NOINLINE static void k23_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k23_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k23_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3101,6 +3593,28 @@ static inline void k25_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k25_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k25_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k25_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3146,7 +3660,9 @@ HC_NOINLINE static void k25_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k25_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k25_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3157,13 +3673,18 @@ HC_NOINLINE static void k25_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -3250,6 +3771,36 @@ static inline void k26_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k26_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k26_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k26_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3295,7 +3846,9 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k26_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k26_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3306,13 +3859,18 @@ HC_NOINLINE static void k26_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -3447,6 +4005,28 @@ static inline void k28_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k28_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k28_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k28_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3477,11 +4057,36 @@ HC_NOINLINE static void k28_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -3498,7 +4103,9 @@ HC_NOINLINE static void k28_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k28_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k28_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3643,6 +4250,28 @@ static inline void k30_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k30_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k30_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k30_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -3688,7 +4317,9 @@ HC_NOINLINE static void k30_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k30_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k30_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -3794,6 +4425,8 @@ static void k31_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -3806,7 +4439,20 @@ static void k31_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -4221,6 +4867,28 @@ static inline void k35_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k35_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k35_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k35_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4271,7 +4939,9 @@ HC_NOINLINE static void k35_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k35_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k35_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4418,7 +5088,7 @@ HC_NOINLINE static void k36_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -4429,29 +5099,36 @@ HC_NOINLINE static void k36_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -4479,13 +5156,18 @@ HC_NOINLINE static void k36_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -4583,6 +5265,28 @@ static inline void k37_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k37_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k37_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k37_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4613,11 +5317,36 @@ HC_NOINLINE static void k37_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -4634,7 +5363,9 @@ HC_NOINLINE static void k37_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k37_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k37_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4775,6 +5506,36 @@ static inline void k39_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k39_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k39_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k39_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4820,7 +5581,9 @@ HC_NOINLINE static void k39_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k39_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k39_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4831,13 +5594,18 @@ HC_NOINLINE static void k39_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -4924,6 +5692,28 @@ static inline void k40_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k40_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k40_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k40_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -4969,7 +5759,9 @@ HC_NOINLINE static void k40_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k40_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k40_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -4980,13 +5772,18 @@ HC_NOINLINE static void k40_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -5121,6 +5918,36 @@ static inline void k42_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k42_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k42_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k42_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5151,11 +5978,36 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -5172,7 +6024,9 @@ HC_NOINLINE static void k42_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k42_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k42_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5317,6 +6171,36 @@ static inline void k44_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k44_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k44_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k44_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5362,7 +6246,9 @@ HC_NOINLINE static void k44_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k44_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k44_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -5468,6 +6354,8 @@ static void k45_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -5480,7 +6368,20 @@ static void k45_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -5895,6 +6796,36 @@ static inline void k49_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k49_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k49_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k49_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -5945,7 +6876,9 @@ HC_NOINLINE static void k49_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k49_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k49_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6068,6 +7001,24 @@ static inline void k50_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k50_conv2d_micro1: the 1 x 2-vector register tile of a channel block's last 1 rows (weights [k][6]): for
+   r < 1, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k50_conv2d_micro1(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+}
+
 /* k50_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6092,7 +7043,7 @@ HC_NOINLINE static void k50_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -6103,29 +7054,36 @@ HC_NOINLINE static void k50_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -6142,7 +7100,9 @@ HC_NOINLINE static void k50_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k50_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 1 && pc == NR) {
+                                    k50_conv2d_micro1(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6153,13 +7113,18 @@ HC_NOINLINE static void k50_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -6257,6 +7222,36 @@ static inline void k51_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k51_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k51_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k51_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6287,11 +7282,36 @@ HC_NOINLINE static void k51_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -6308,7 +7328,9 @@ HC_NOINLINE static void k51_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k51_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k51_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6449,6 +7471,28 @@ static inline void k53_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k53_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k53_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k53_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6494,7 +7538,9 @@ HC_NOINLINE static void k53_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k53_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k53_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6505,13 +7551,18 @@ HC_NOINLINE static void k53_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -6598,6 +7649,36 @@ static inline void k54_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k54_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k54_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k54_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6643,7 +7724,9 @@ HC_NOINLINE static void k54_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k54_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k54_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6654,13 +7737,18 @@ HC_NOINLINE static void k54_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -6795,6 +7883,28 @@ static inline void k56_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k56_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k56_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k56_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -6825,11 +7935,36 @@ HC_NOINLINE static void k56_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -6846,7 +7981,9 @@ HC_NOINLINE static void k56_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k56_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k56_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -6973,6 +8110,28 @@ static inline void k58_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k58_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k58_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k58_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -7018,7 +8177,9 @@ HC_NOINLINE static void k58_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k58_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k58_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7131,6 +8292,28 @@ static inline void k59_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k59_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k59_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k59_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -7176,7 +8359,9 @@ HC_NOINLINE static void k59_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k59_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k59_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7282,6 +8467,8 @@ static void k60_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -7294,7 +8481,20 @@ static void k60_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -7709,6 +8909,28 @@ static inline void k64_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k64_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k64_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k64_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -7759,7 +8981,9 @@ HC_NOINLINE static void k64_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k64_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k64_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -7906,7 +9130,7 @@ HC_NOINLINE static void k65_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -7917,29 +9141,36 @@ HC_NOINLINE static void k65_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -7967,13 +9198,18 @@ HC_NOINLINE static void k65_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -8071,6 +9307,28 @@ static inline void k66_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k66_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k66_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k66_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8101,11 +9359,36 @@ HC_NOINLINE static void k66_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -8122,7 +9405,9 @@ HC_NOINLINE static void k66_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k66_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k66_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8263,6 +9548,36 @@ static inline void k68_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k68_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k68_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k68_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8308,7 +9623,9 @@ HC_NOINLINE static void k68_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k68_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k68_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8319,13 +9636,18 @@ HC_NOINLINE static void k68_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -8412,6 +9734,28 @@ static inline void k69_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k69_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k69_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k69_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8457,7 +9801,9 @@ HC_NOINLINE static void k69_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k69_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k69_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8468,13 +9814,18 @@ HC_NOINLINE static void k69_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -8609,6 +9960,36 @@ static inline void k71_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k71_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k71_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k71_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8639,11 +10020,36 @@ HC_NOINLINE static void k71_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -8660,7 +10066,9 @@ HC_NOINLINE static void k71_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k71_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k71_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8787,6 +10195,36 @@ static inline void k73_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k73_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k73_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k73_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8832,7 +10270,9 @@ HC_NOINLINE static void k73_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k73_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k73_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -8945,6 +10385,36 @@ static inline void k74_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k74_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k74_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k74_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -8990,7 +10460,9 @@ HC_NOINLINE static void k74_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k74_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k74_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9096,6 +10568,8 @@ static void k75_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -9108,7 +10582,20 @@ static void k75_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -9523,6 +11010,36 @@ static inline void k79_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k79_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k79_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k79_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9573,7 +11090,9 @@ HC_NOINLINE static void k79_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k79_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k79_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9696,6 +11215,32 @@ static inline void k80_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k80_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k80_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k80_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9720,7 +11265,7 @@ HC_NOINLINE static void k80_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -9731,29 +11276,36 @@ HC_NOINLINE static void k80_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -9770,7 +11322,9 @@ HC_NOINLINE static void k80_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k80_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k80_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -9781,13 +11335,18 @@ HC_NOINLINE static void k80_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -9885,6 +11444,36 @@ static inline void k81_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k81_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k81_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k81_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -9915,11 +11504,36 @@ HC_NOINLINE static void k81_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -9936,7 +11550,9 @@ HC_NOINLINE static void k81_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k81_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k81_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10077,6 +11693,28 @@ static inline void k83_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k83_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k83_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k83_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10122,7 +11760,9 @@ HC_NOINLINE static void k83_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k83_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k83_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10133,13 +11773,18 @@ HC_NOINLINE static void k83_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -10226,6 +11871,36 @@ static inline void k84_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k84_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k84_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k84_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10271,7 +11946,9 @@ HC_NOINLINE static void k84_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k84_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k84_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10282,13 +11959,18 @@ HC_NOINLINE static void k84_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -10423,6 +12105,28 @@ static inline void k86_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k86_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k86_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k86_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10453,11 +12157,36 @@ HC_NOINLINE static void k86_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -10474,7 +12203,9 @@ HC_NOINLINE static void k86_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k86_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k86_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10619,6 +12350,36 @@ static inline void k88_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k88_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k88_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k88_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -10664,7 +12425,9 @@ HC_NOINLINE static void k88_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k88_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k88_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -10770,6 +12533,8 @@ static void k89_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -10782,7 +12547,20 @@ static void k89_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -11197,6 +12975,36 @@ static inline void k93_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k93_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k93_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k93_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11247,7 +13055,9 @@ HC_NOINLINE static void k93_conv2d_gemm(float *y, long ys, const float *restrict
                             }
                     if (mn == MR && pc == NR) {
                         k93_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k93_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11370,6 +13180,32 @@ static inline void k94_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k94_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k94_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k94_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11394,7 +13230,7 @@ HC_NOINLINE static void k94_conv2d_gemm(float *restrict y, long ys, const float 
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -11405,29 +13241,36 @@ HC_NOINLINE static void k94_conv2d_gemm(float *restrict y, long ys, const float 
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -11444,7 +13287,9 @@ HC_NOINLINE static void k94_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k94_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k94_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11455,13 +13300,18 @@ HC_NOINLINE static void k94_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -11559,6 +13409,36 @@ static inline void k95_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k95_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k95_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k95_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11589,11 +13469,36 @@ HC_NOINLINE static void k95_conv2d_gemm(float *restrict y, long ys, const float 
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -11610,7 +13515,9 @@ HC_NOINLINE static void k95_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k95_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k95_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11751,6 +13658,28 @@ static inline void k97_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k97_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k97_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k97_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11796,7 +13725,9 @@ HC_NOINLINE static void k97_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k97_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k97_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11807,13 +13738,18 @@ HC_NOINLINE static void k97_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -11900,6 +13836,36 @@ static inline void k98_conv2d_micro(long kc, const float *restrict a, const floa
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k98_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k98_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k98_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -11945,7 +13911,9 @@ HC_NOINLINE static void k98_conv2d_gemm(float *restrict y, long ys, const float 
                     
                     if (mn == MR && pc == NR) {
                         k98_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k98_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -11956,13 +13924,18 @@ HC_NOINLINE static void k98_conv2d_gemm(float *restrict y, long ys, const float 
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -12115,6 +14088,36 @@ static inline void k100_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k100_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k100_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k100_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[k][p] = x[k*xs + p] normalised (x - mean[p]) * rstd[p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12160,7 +14163,9 @@ HC_NOINLINE static void k100_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k100_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k100_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12266,6 +14271,8 @@ static void k101_conv2d(void *argp, int tid, int nt) {
                 const long iy = oy + ky - 1;
                 rows[ky] = iy >= 0 && iy < H ? xp + iy * W : 0;
             }
+            /* Columns [1, OW - 1) in whole vectors; the last vector ends at column OW - 2, overlapping the
+               one before it (it stores the same values), when the interior is at least a vector wide. */
             long ox = 1;
             for (; ox + HC_VLEN <= OW - 1; ox += HC_VLEN) {
                 hc_vf s = hc_vset1(bv);
@@ -12278,7 +14285,20 @@ static void k101_conv2d(void *argp, int tid, int nt) {
                 }
                 hc_vst(yr + ox, hc_vsilu(s));
             }
-            /* Column 0, the columns after the last whole vector, and column OW - 1, one at a time. */
+            if (ox < OW - 1 && OW - 2 >= HC_VLEN) {
+                const long ov = OW - 1 - HC_VLEN;
+                hc_vf s = hc_vset1(bv);
+                for (int ky = 0; ky < 3; ky++) {
+                    if (!rows[ky]) continue;
+                    const float *xr = rows[ky] + ov - 1;
+                    s = hc_vfma(wv[3 * ky], hc_vld(xr), s);
+                    s = hc_vfma(wv[3 * ky + 1], hc_vld(xr + 1), s);
+                    s = hc_vfma(wv[3 * ky + 2], hc_vld(xr + 2), s);
+                }
+                hc_vst(yr + ov, hc_vsilu(s));
+                ox = OW - 1;
+            }
+            /* Column 0, the columns left after the vectors (all of them for narrow rows), and column OW - 1, one at a time. */
             for (long j = -1; j < OW - ox; j++) {
                 const long px = j < 0 ? 0 : ox + j;
                 float s = bv;
@@ -12693,6 +14713,36 @@ static inline void k105_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k105_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k105_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k105_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p] * rscale[m], with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12743,7 +14793,9 @@ HC_NOINLINE static void k105_conv2d_gemm(float *y, long ys, const float *restric
                             }
                     if (mn == MR && pc == NR) {
                         k105_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k105_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12866,6 +14918,32 @@ static inline void k106_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k106_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k106_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k106_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1], normalised (x - mean)*rstd*gamma[ci] + beta[ci] inside the image (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -12890,7 +14968,7 @@ HC_NOINLINE static void k106_conv2d_gemm(float *restrict y, long ys, const float
                 const float *xp = x + ci * H * W;
                 const float g = gamma[ci], bt = beta ? beta[ci] : 0.0f;
                 const hc_vf gv = hc_vset1(g), bv = hc_vset1(bt);
-                (void)bt; (void)bv;
+                (void)bt; (void)gv; (void)bv;
                 float *dst = panel + k * NR;
                 long lane = 0;
                 for (long l = 0; l < pn;) {
@@ -12901,29 +14979,36 @@ HC_NOINLINE static void k106_conv2d_gemm(float *restrict y, long ys, const float
                     const float *xr = rowok ? xp + iy * W : xp;
                     const float *mr = rowok ? mean + (iy - iy0) * W : mean;
                     const float *rr = rowok ? rstd + (iy - iy0) * W : rstd;
-                    if (S == 1 && rowok) {
-                                    /* Stride 1: the run is a contiguous input segment; up to the end of each NR slice, zeros left and right
-                                       of the image and the normalised inside in vectors. */
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
                                     for (long i = 0; i < run;) {
                                         const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
                                         const long jend = W - ix < n ? W - ix : n;
                                         long j = 0;
                                         for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
                                         for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vfma(hc_vmul(hc_vsub(hc_vld(xr + ix + j), hc_vld(mr + ix + j)), hc_vld(rr + ix + j)), gv, bv));
+                                            j = jend;
+                                        }
                                         for (; j < jend; j++) dst[lane + j] = (xr[ix + j] - mr[ix + j]) * rr[ix + j] * g + bt;
                                         for (; j < n; j++) dst[lane + j] = 0.0f;
                                         lane += n;
                                         i += n;
                                         if (lane == NR) { lane = 0; dst += kc * NR; }
                                     }
-                                    l += run;
-                                    continue;
                                 }
-                                for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? (xr[ix] - mr[ix]) * rr[ix] * g + bt : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -12940,7 +15025,9 @@ HC_NOINLINE static void k106_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k106_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k106_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -12951,13 +15038,18 @@ HC_NOINLINE static void k106_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_geluf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vgelu(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -13055,6 +15147,36 @@ static inline void k107_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k107_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k107_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k107_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -13085,11 +15207,36 @@ HC_NOINLINE static void k107_conv2d_gemm(float *restrict y, long ys, const float
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -13106,7 +15253,9 @@ HC_NOINLINE static void k107_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k107_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k107_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -13247,6 +15396,28 @@ static inline void k109_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k109_conv2d_micro2: the 2 x 2-vector register tile of a channel block's last 2 rows (weights [k][6]): for
+   r < 2, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k109_conv2d_micro2(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+}
+
 /* k109_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -13292,7 +15463,9 @@ HC_NOINLINE static void k109_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k109_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 2 && pc == NR) {
+                                    k109_conv2d_micro2(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -13303,13 +15476,18 @@ HC_NOINLINE static void k109_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = (v > 0.0f ? v : 0.0f);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vmax(v, hc_vzero());
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -13396,6 +15574,36 @@ static inline void k110_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k110_conv2d_micro4: the 4 x 2-vector register tile of a channel block's last 4 rows (weights [k][6]): for
+   r < 4, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k110_conv2d_micro4(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21, c30, c31;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+        c30 = hc_vset1(init[3]); c31 = c30;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+        c30 = hc_vld(c + 3 * cs + 0 * HC_VLEN); c31 = hc_vld(c + 3 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+        w = hc_vset1(a[3]); c30 = hc_vfma(w, b0, c30); c31 = hc_vfma(w, b1, c31);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+    hc_vst(c + 3 * cs + 0 * HC_VLEN, c30); hc_vst(c + 3 * cs + 1 * HC_VLEN, c31);
+}
+
 /* k110_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p], activated, with X[k][p] = x[k*xs + p];
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -13441,7 +15649,9 @@ HC_NOINLINE static void k110_conv2d_gemm(float *restrict y, long ys, const float
                     
                     if (mn == MR && pc == NR) {
                         k110_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 4 && pc == NR) {
+                                    k110_conv2d_micro4(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
@@ -13452,13 +15662,18 @@ HC_NOINLINE static void k110_conv2d_gemm(float *restrict y, long ys, const float
                             for (long l = 0; l < pc; l++) c[r * ys + l] = tile[r * NR + l];
                     }
                         if (last)
-                            for (long r = 0; r < mn; r++)
-                                for (long l = 0; l < pc; l++) {
+                            for (long r = 0; r < mn; r++) {
+                                float *cr = c + r * ys;
+                                const hc_vf bv = hc_vset1(0.0f);
+                                (void)bv;
+                                for (long l = 0; l < pc; l += HC_VLEN) {
                                     const long pq = pb + l0 + l; (void)pq;
-                                    float v = c[r * ys + l];
-                                    v = hc_sigmoidf(v);
-                                    c[r * ys + l] = v;
+                                    const int n = pc - l < HC_VLEN ? (int)(pc - l) : HC_VLEN;
+                                    hc_vf v = n == HC_VLEN ? hc_vld(cr + l) : hc_vld_partial(cr + l, n);
+                                    v = hc_vsigmoid(v);
+                                    if (n == HC_VLEN) hc_vst(cr + l, v); else hc_vst_partial(cr + l, v, n);
                                 }
+                            }
                 }
             }
         }
@@ -13593,6 +15808,32 @@ static inline void k112_conv2d_micro(long kc, const float *restrict a, const flo
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
+/* k112_conv2d_micro3: the 3 x 2-vector register tile of a channel block's last 3 rows (weights [k][6]): for
+   r < 3, j < NR = 2*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*6 + r] * b[k*NR + j]. */
+static inline void k112_conv2d_micro3(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                   long cs, const float *restrict init) {
+    hc_vf c00, c01, c10, c11, c20, c21;
+    if (init) {
+        c00 = hc_vset1(init[0]); c01 = c00;
+        c10 = hc_vset1(init[1]); c11 = c10;
+        c20 = hc_vset1(init[2]); c21 = c20;
+    } else {
+        c00 = hc_vld(c + 0 * cs + 0 * HC_VLEN); c01 = hc_vld(c + 0 * cs + 1 * HC_VLEN);
+        c10 = hc_vld(c + 1 * cs + 0 * HC_VLEN); c11 = hc_vld(c + 1 * cs + 1 * HC_VLEN);
+        c20 = hc_vld(c + 2 * cs + 0 * HC_VLEN); c21 = hc_vld(c + 2 * cs + 1 * HC_VLEN);
+    }
+    for (long k = 0; k < kc; k++, a += 6, b += 2 * HC_VLEN) {
+        const hc_vf b0 = hc_vld(b + 0 * HC_VLEN), b1 = hc_vld(b + 1 * HC_VLEN);
+        hc_vf w;
+        w = hc_vset1(a[0]); c00 = hc_vfma(w, b0, c00); c01 = hc_vfma(w, b1, c01);
+        w = hc_vset1(a[1]); c10 = hc_vfma(w, b0, c10); c11 = hc_vfma(w, b1, c11);
+        w = hc_vset1(a[2]); c20 = hc_vfma(w, b0, c20); c21 = hc_vfma(w, b1, c21);
+    }
+    hc_vst(c + 0 * cs + 0 * HC_VLEN, c00); hc_vst(c + 0 * cs + 1 * HC_VLEN, c01);
+    hc_vst(c + 1 * cs + 0 * HC_VLEN, c10); hc_vst(c + 1 * cs + 1 * HC_VLEN, c11);
+    hc_vst(c + 2 * cs + 0 * HC_VLEN, c20); hc_vst(c + 2 * cs + 1 * HC_VLEN, c21);
+}
+
 /* k112_conv2d_gemm: for m in channel blocks [mb0, mb1) (MR = 6, m < M) and p < np, y[m*ys + p] =
    bias[m] + sum_k W[m][k] X[k][p] + res[m*rs + p], with X[(ci*3 + ky)*3 + kx][p] = x[ci][oy*1 + ky - 1][ox*1 + kx - 1] (0 outside), output pixel p0 + p = oy*OW + ox;
    W prepacked as [M/MR][K][MR], bias may be NULL; pack: per-thread scratch of
@@ -13623,11 +15864,36 @@ HC_NOINLINE static void k112_conv2d_gemm(float *y, long ys, const float *restric
                     const long iy = oy * S + ky - PAD;
                     const int rowok = iy >= 0 && iy < H;
                     const float *xr = rowok ? xp + iy * W : xp;
-                    for (long i = 0; i < run; i++) {
-                        const long ix = (ox0 + i) * S + kx - PAD;
-                        dst[lane] = rowok && ix >= 0 && ix < W ? xr[ix] : 0.0f;
-                        if (++lane == NR) { lane = 0; dst += kc * NR; }
-                    }
+                    if (!rowok) {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i;
+                                        long j = 0;
+                                        for (; j + HC_VLEN <= n; j += HC_VLEN) hc_vst(dst + lane + j, hc_vzero());
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                } else {
+                                    for (long i = 0; i < run;) {
+                                        const long n = NR - lane < run - i ? NR - lane : run - i, ix = ox0 + i + kx - PAD;
+                                        const long jend = W - ix < n ? W - ix : n;
+                                        long j = 0;
+                                        for (; j < n && ix + j < 0; j++) dst[lane + j] = 0.0f;
+                                        const long j0 = j;
+                                        for (; j + HC_VLEN <= jend; j += HC_VLEN) hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                        if (j < jend && jend - j0 >= HC_VLEN) {
+                                            j = jend - HC_VLEN;
+                                            hc_vst(dst + lane + j, hc_vld(xr + ix + j));
+                                            j = jend;
+                                        }
+                                        for (; j < jend; j++) dst[lane + j] = xr[ix + j];
+                                        for (; j < n; j++) dst[lane + j] = 0.0f;
+                                        lane += n;
+                                        i += n;
+                                        if (lane == NR) { lane = 0; dst += kc * NR; }
+                                    }
+                                }
                     l += run;
                 }
                 for (; lane > 0 && lane < NR; lane++) dst[lane] = 0.0f;
@@ -13649,7 +15915,9 @@ HC_NOINLINE static void k112_conv2d_gemm(float *y, long ys, const float *restric
                             }
                     if (mn == MR && pc == NR) {
                         k112_conv2d_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                    } else {
+                    } else if (mn == 3 && pc == NR) {
+                                    k112_conv2d_micro3(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
+                                } else {
                         float tile[MR * 2 * HC_VLEN];
                         for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                         if (!first || RES)
