@@ -106,36 +106,46 @@ public enum MicroKernel {
     /// `<prefix>_micro`: the register tile. c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*MR + r]·b[k*NR + j].
     public static func micro(_ prefix: String, _ t: GemmTiles) -> String {
         let mr = t.mr, nv = t.nv
-        var s = """
+        let s = """
         /* \(prefix)_micro: the \(mr) x \(nv)-vector register tile (\(mr * nv) accumulators, \(nv) loads, 1 broadcast): for r < \(mr),
            j < NR = \(nv)*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*NR + j]. */
         static inline void \(prefix)_micro(long kc, const float *restrict a, const float *restrict b, float *restrict c,
                                            long cs, const float *restrict init) {
 
         """
-        let acc = (0..<mr).map { r in (0..<nv).map { v in "c\(r)\(v)" } }
-        s += "    hc_vf " + acc.flatMap { $0 }.joined(separator: ", ") + ";\n"
+        return s + tile(rows: mr, mr: mr, nv: nv, bStep: "\(nv) * HC_VLEN")
+    }
+
+    /// The body shared by every register tile of this file (`micro`, `narrowMicro`, `microStrided`) after its
+    /// header: `rows` x `nv` accumulators set from `init` or loaded from c, the k loop (`fmaLoop`), the stores.
+    static func tile(rows: Int, mr: Int, nv: Int, bStep: String) -> String {
+        var s = "    hc_vf " + (0..<rows).flatMap { r in (0..<nv).map { "c\(r)\($0)" } }.joined(separator: ", ") + ";\n"
         s += "    if (init) {\n"
-        for r in 0..<mr {
+        for r in 0..<rows {
             s += "        c\(r)0 = hc_vset1(init[\(r)]);" + (1..<max(1, nv)).map { " c\(r)\($0) = c\(r)0;" }.joined() + "\n"
         }
         s += "    } else {\n"
-        for r in 0..<mr {
+        for r in 0..<rows {
             s += "        " + (0..<nv).map { "c\(r)\($0) = hc_vld(c + \(r) * cs + \($0) * HC_VLEN);" }.joined(separator: " ") + "\n"
         }
         s += "    }\n"
-        s += "    for (long k = 0; k < kc; k++, a += \(mr), b += \(nv) * HC_VLEN) {\n"
-        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
-        s += "        hc_vf w;\n"
-        for r in 0..<mr {
-            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
-        }
-        s += "    }\n"
-        for r in 0..<mr {
+        s += fmaLoop(rows: rows, mr: mr, nv: nv, bStep: bStep)
+        for r in 0..<rows {
             s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
         }
-        s += "}\n\n"
-        return s
+        return s + "}\n\n"
+    }
+
+    /// The k loop of a register tile: per k, nv vectors of B (then b += bStep), and per row r < rows one broadcast
+    /// of a[r] (A interleaved by mr) and nv FMAs into c<r><v>.
+    static func fmaLoop(rows: Int, mr: Int, nv: Int, bStep: String) -> String {
+        var s = "    for (long k = 0; k < kc; k++, a += \(mr), b += \(bStep)) {\n"
+        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
+        s += "        hc_vf w;\n"
+        for r in 0..<rows {
+            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
+        }
+        return s + "    }\n"
     }
 
     /// `<prefix>_micro<R>`: the register tile of the last R < MR rows of a channel block (weights still read from
@@ -143,36 +153,14 @@ public enum MicroKernel {
     /// so each output element is the same bits as through the MR-row tile.
     public static func narrowMicro(_ prefix: String, _ t: GemmTiles, rows: Int) -> String {
         let mr = t.mr, nv = t.nv
-        var s = """
+        let s = """
         /* \(prefix)_micro\(rows): the \(rows) x \(nv)-vector register tile of a channel block's last \(rows) rows (weights [k][\(mr)]): for
            r < \(rows), j < NR = \(nv)*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*NR + j]. */
         static inline void \(prefix)_micro\(rows)(long kc, const float *restrict a, const float *restrict b, float *restrict c,
                                            long cs, const float *restrict init) {
 
         """
-        let acc = (0..<rows).map { r in (0..<nv).map { v in "c\(r)\(v)" } }
-        s += "    hc_vf " + acc.flatMap { $0 }.joined(separator: ", ") + ";\n"
-        s += "    if (init) {\n"
-        for r in 0..<rows {
-            s += "        c\(r)0 = hc_vset1(init[\(r)]);" + (1..<max(1, nv)).map { " c\(r)\($0) = c\(r)0;" }.joined() + "\n"
-        }
-        s += "    } else {\n"
-        for r in 0..<rows {
-            s += "        " + (0..<nv).map { "c\(r)\($0) = hc_vld(c + \(r) * cs + \($0) * HC_VLEN);" }.joined(separator: " ") + "\n"
-        }
-        s += "    }\n"
-        s += "    for (long k = 0; k < kc; k++, a += \(mr), b += \(nv) * HC_VLEN) {\n"
-        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
-        s += "        hc_vf w;\n"
-        for r in 0..<rows {
-            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
-        }
-        s += "    }\n"
-        for r in 0..<rows {
-            s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
-        }
-        s += "}\n\n"
-        return s
+        return s + tile(rows: rows, mr: mr, nv: nv, bStep: "\(nv) * HC_VLEN")
     }
 
     /// The parameters of a `_gemm` for `input`, as C.
@@ -617,36 +605,14 @@ extension MicroKernel {
     /// c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*MR + r] * b[k*bs + j].
     public static func microStrided(_ prefix: String, _ t: GemmTiles) -> String {
         let mr = t.mr, nv = t.nv
-        var s = """
+        let s = """
         /* \(prefix)_micro_s: the \(mr) x \(nv)-vector register tile with B rows bs floats apart: for r < \(mr), j < NR = \(nv)*HC_VLEN,
            c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*bs + j]. */
         static inline void \(prefix)_micro_s(long kc, const float *restrict a, const float *restrict b, long bs, float *restrict c,
                                              long cs, const float *restrict init) {
 
         """
-        let acc = (0..<mr).map { r in (0..<nv).map { v in "c\(r)\(v)" } }
-        s += "    hc_vf " + acc.flatMap { $0 }.joined(separator: ", ") + ";\n"
-        s += "    if (init) {\n"
-        for r in 0..<mr {
-            s += "        c\(r)0 = hc_vset1(init[\(r)]);" + (1..<max(1, nv)).map { " c\(r)\($0) = c\(r)0;" }.joined() + "\n"
-        }
-        s += "    } else {\n"
-        for r in 0..<mr {
-            s += "        " + (0..<nv).map { "c\(r)\($0) = hc_vld(c + \(r) * cs + \($0) * HC_VLEN);" }.joined(separator: " ") + "\n"
-        }
-        s += "    }\n"
-        s += "    for (long k = 0; k < kc; k++, a += \(mr), b += bs) {\n"
-        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
-        s += "        hc_vf w;\n"
-        for r in 0..<mr {
-            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
-        }
-        s += "    }\n"
-        for r in 0..<mr {
-            s += "    " + (0..<nv).map { "hc_vst(c + \(r) * cs + \($0) * HC_VLEN, c\(r)\($0));" }.joined(separator: " ") + "\n"
-        }
-        s += "}\n\n"
-        return s
+        return s + tile(rows: mr, mr: mr, nv: nv, bStep: "bs")
     }
 
     /// `<prefix>_pack_panel`: np pixels of K channels (channel stride xs) as panel[(j*K + k)*NR + l] = X[k][j*NR + l],
