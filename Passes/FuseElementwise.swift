@@ -21,7 +21,8 @@
 ///     `residual` operand, added to each output tile as it is finished.
 ///  5. Record the ops fused and the bytes of their inputs no longer written.
 ///
-///  4b. Residual of a plain convolution: an `add` of a `conv2d` result (groups 1, no activation or folded norm, used
+///  4b. Residual of a plain convolution: an `add` of a `conv2d` result (groups 1, no activation or folded norm other
+///     than a gated one (fuse-gated-norm's out_proj), used
 ///     only there) and r, or r·s with s per channel ([1, C, 1, 1]) from a `mul` used only there (the S block's
 ///     x·skip_scale + out_proj(y)), becomes the conv's `residual` (and `residual_scaled`) operands, added in the
 ///     GEMM epilogue; the conv moves to the add's place.
@@ -143,7 +144,8 @@ public struct FuseElementwise: Pass {
         context.record("bytes no longer written", bytes)
     }
 
-    /// For the add at `i`: a side that is a `conv2d` (groups 1, no activation, folded norm or residual yet, the add's
+    /// For the add at `i`: a side that is a `conv2d` (groups 1, no activation, folded norm but a gated one
+    /// (fuse-gated-norm's out_proj) or residual yet, the add's
     /// type, used only here) and the other side: the residual r itself, or a `mul` used only here of r (the add's
     /// shape) and a per-channel scale s ([1, C, 1, 1]).
     private func convResidual(_ i: Int, _ op: Operation, _ graph: Graph, _ soleProducer: (ValueID, Int) -> Int?)
@@ -155,7 +157,7 @@ public struct FuseElementwise: Pass {
             guard let c = soleProducer(op.operands[side], i) else { continue }
             let conv = graph.ops[c]
             guard conv.kind == .conv2d, conv.type == type, (try? conv.attributes.int("groups")) == 1,
-                  conv.attributes["activation"] == nil, conv.attributes["norm"] == nil,
+                  conv.attributes["activation"] == nil, conv.attributes["norm"] == nil || conv.attributes["norm_gate"] != nil,
                   conv.attributes["residual"] == nil, type.shape.count == 4 else { continue }
             let other = op.operands[1 - side]
             if let m = soleProducer(other, i), graph.ops[m].kind == .mul, graph.ops[m].operands.count == 2 {

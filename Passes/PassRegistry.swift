@@ -7,6 +7,7 @@ public enum PassRegistry {
         FoldConstants.self,
         EliminateDeadCode.self,
         FoldLayerNorm.self,
+        FuseGatedNorm.self,
         FuseElementwise.self,
         FuseAttention.self,
         ChunkSelectiveScan.self,

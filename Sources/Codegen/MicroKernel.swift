@@ -174,8 +174,13 @@ public enum MicroKernel {
         s += ",\n        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack"
         if let norm = o.norm {
             s += ", const float *restrict mean, const float *restrict rstd"
-            // Unfolded (dense convolutions): the statistics of input rows iy0.. (row stride W), γ and β (NULL: none).
-            if norm.affine { s += ", long iy0, const float *restrict gamma, const float *restrict beta" }
+            if norm.gated {
+                // Gated (1x1): the panel's statistics, γ and β (NULL: none), and the gate z (x's layout).
+                s += ", const float *restrict gamma, const float *restrict beta, const float *restrict z"
+            } else if norm.affine {
+                // Unfolded (dense convolutions): the statistics of input rows iy0.. (row stride W), γ and β (NULL: none).
+                s += ", long iy0, const float *restrict gamma, const float *restrict beta"
+            }
         }
         if o.residual { s += ", const float *res, long rs" }
         if o.residual && o.residualScaled { s += ", const float *restrict rscale" }
@@ -189,6 +194,38 @@ public enum MicroKernel {
         let what: String
         let pack: String
         switch o.input {
+        case .pointwise where o.norm?.gated == true:
+            // A gated norm (fuse-gated-norm): x̂ = ((x − μ)·r·γ + β)·silu(z) (with_bias) or x·r·γ·silu(z) (bias_free),
+            // in vectors; the last slice's partial vectors load only the pixels that exist (the lanes past them are
+            // 0 and give 0).
+            let centered = o.norm!.centered
+            what = "X[k][p] = x[k*xs + p]" + (centered ? " normalised ((x - mean[p]) * rstd[p] * gamma[k] + beta[k])" : " normalised x * rstd[p] * gamma[k]")
+                + " * silu(z[k*xs + p])"
+            let gated = { (ld: (String) -> String) in
+                let affine = centered ? "hc_vfma(hc_vmul(hc_vsub(\(ld("xr")), \(ld("mv"))), \(ld("rv"))), gv, bv)"
+                                      : "hc_vmul(hc_vmul(\(ld("xr")), \(ld("rv"))), gv)"
+                return "hc_vmul(\(affine), hc_vsilu(\(ld("zr"))))"
+            }
+            let full = gated { "hc_vld(\($0) + l0 + v)" }, part = gated { "hc_vld_partial(\($0) + l0 + v, (int)q)" }
+            pack = """
+                        /* Pack the panel: panel[(j*kc + k)*NR + l] = X[k0 + k][pb + j*NR + l], normalised and gated, zero past the last pixel. */
+                        for (long k = 0; k < kc; k++) {
+                            const float *xr = x + (k0 + k) * xs + pb, *zr = z + (k0 + k) * xs + pb;
+                            const float *mv = mean + pb, *rv = rstd + pb;
+                            const hc_vf gv = hc_vset1(gamma[k0 + k]), bv = hc_vset1(beta ? beta[k0 + k] : 0.0f);
+                            (void)bv; (void)mv;
+                            for (long j = 0; j < nslices; j++) {
+                                float *dst = panel + (j * kc + k) * NR;
+                                const long l0 = j * NR, n = pn - l0 < NR ? pn - l0 : NR;
+                                for (long v = 0; v < NR; v += HC_VLEN) {
+                                    const long q = n - v;
+                                    if (q >= HC_VLEN) hc_vst(dst + v, \(full));
+                                    else if (q > 0) hc_vst(dst + v, \(part));
+                                    else hc_vst(dst + v, hc_vzero());
+                                }
+                            }
+                        }
+            """
         case .pointwise:
             what = "X[k][p] = x[k*xs + p]"
             let centered = o.norm?.centered == true
@@ -441,8 +478,9 @@ extension KernelEmitter {
             var o = MicroKernel.Options()
             let w = k.operands[1].shape.map(\.coefficient)
             let padding = (try? k.op.attributes.int("padding")) ?? 0, stride = (try? k.op.attributes.int("stride", default: 1)) ?? 1
-            // An unfolded norm (norm_affine) is normalised while packing the implicit GEMM's panel, even for a 1x1.
-            if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || norm?.affine == true {
+            // An unfolded norm (norm_affine) is normalised while packing the implicit GEMM's panel, even for a 1x1;
+            // a gated one (1x1 only) while packing the pointwise panel.
+            if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || (norm?.affine == true && norm?.gated != true) {
                 o.input = .conv(kh: w[2], kw: w[3], stride: stride, padding: padding)
             }
             o.norm = norm
@@ -518,7 +556,7 @@ extension KernelEmitter {
         let res = fusedResidual.residual ? ", x\(n - extra) + n * CO * PIX + p0, PIX" + (fusedResidual.scaled ? ", x\(n - 1)" : "") : ""
         let w = k.operands[1].shape.map(\.coefficient)
         let padding = try k.op.attributes.int("padding"), stride = try k.op.attributes.int("stride", default: 1)
-        let affine = try FoldedNorm.of(k.op.attributes)?.affine == true
+        let affine = try FoldedNorm.of(k.op.attributes).map { $0.affine && !$0.gated } == true
         if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || affine {
             let head = "    const long CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, OW = y_d3, K = CI * x1_d2 * x1_d3;\n"
             if let norm = try FoldedNorm.of(k.op.attributes), norm.affine {
@@ -542,12 +580,18 @@ extension KernelEmitter {
                             call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * H * W, H, W, OW, p0, pn, x1, \(bias), CO, K, mb0, mb1, pack\(res))")
         }
         if let norm = try FoldedNorm.of(k.op.attributes) {
+            // A gated norm: γ, β (NULL for bias_free) and z follow the weight and bias; z has x's layout.
+            var gate = ""
+            if norm.gated {
+                let g = Epilogue.convNormStart(k.op.attributes, operandCount: n)
+                gate = ", x\(g), \(norm.centered ? "x\(g + 1)" : "NULL"), x\(g + norm.operandCount - 1) + n * CI * PIX + p0"
+            }
             return "    const long CI = x0_d1, CO = y_d1;\n"
                 + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO", stats: """
 
                         float mean[\(t.nc)], rstd[\(t.nc)];
                         \(k.name)_stats(mean, rstd, x0 + n * CI * PIX + p0, PIX, pn, CI, \(cFloat(norm.eps)));
-                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack, mean, rstd\(res))")
+                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, x0 + n * CI * PIX + p0, PIX, pn, x1, \(bias), CO, CI, mb0, mb1, pack, mean, rstd\(gate)\(res))")
         }
         return "    const long CI = x0_d1, CO = y_d1;\n"
             + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO",

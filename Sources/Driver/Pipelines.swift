@@ -13,6 +13,7 @@ public enum Pipelines {
         ChooseLayouts.self,
         FoldConstants.self,
         FoldLayerNorm.self,
+        FuseGatedNorm.self,
         FuseAttention.self,
         FuseFeedForward.self,
         ChunkSelectiveScan.self,

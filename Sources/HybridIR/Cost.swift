@@ -40,8 +40,11 @@ public struct Cost: Equatable {
     /// The cost of one typed primitive op given its operand types.
     public static func of(_ op: Operation, operands t: [TensorType]) -> Cost {
         guard let out = op.type else { return Cost() }
-        // A folded layer norm still normalises every input element (the estimate of the layer_norm it replaced).
-        let norm = Cost(elementwiseFlops: (try? FoldedNorm.of(op.attributes)).flatMap { $0 }.map { t[0].elementCount * ($0.centered ? 8 : 6) } ?? 0)
+        // A folded layer norm still normalises every input element (the estimate of the layer_norm it replaced; a
+        // gated one adds the SiLU and the product, as the gated layer_norm did).
+        let norm = Cost(elementwiseFlops: (try? FoldedNorm.of(op.attributes)).flatMap { $0 }.map {
+            t[0].elementCount * (($0.centered ? 8 : 6) + ($0.gated ? 6 : 0))
+        } ?? 0)
         // A fused residual (fuse-elementwise) costs the add it replaced.
         let residual = Cost(elementwiseFlops: op.attributes["residual"] == .bool(true) ? out.elementCount : 0)
         switch op.kind {

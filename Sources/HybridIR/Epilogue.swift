@@ -51,6 +51,12 @@ public enum Epilogue {
         return operandCount - (r.residual ? 1 : 0) - (r.scaled ? 1 : 0) - norm == 3
     }
 
+    /// The index of a `conv2d`'s first norm operand (γ of an unfolded norm): after the weight and optional bias.
+    /// The operands are x, W, [bias], [γ, [β], [z]], [residual, [scale]].
+    public static func convNormStart(_ a: Attributes, operandCount: Int) -> Int {
+        convHasBias(a, operandCount: operandCount) ? 3 : 2
+    }
+
     /// The activation's value at v, as the interpreter computes the op of that kind.
     public static func apply(_ kind: OpKind, _ v: Double) -> Double {
         switch kind {

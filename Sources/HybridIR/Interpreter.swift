@@ -60,6 +60,21 @@ public enum Interpreter {
             throw HybridError("the interpreter runs primitive ops only; run expand-blocks first")
         case .conv2d:
             let bias = Epilogue.convHasBias(a, operandCount: x.count) ? x[2] : nil
+            if let norm = try FoldedNorm.of(a), norm.gated {
+                // The gated norm (fuse-gated-norm) stored as the gated layer_norm stored it, then the 1x1 conv and
+                // its fused residual, as the separate ops computed them.
+                let g = Epilogue.convNormStart(a, operandCount: x.count)
+                let normalized = gatedLayerNorm(x[0], weight: x[g], bias: norm.centered ? x[g + 1] : nil,
+                                                gate: x[g + norm.operandCount - 1], axis: 1, eps: norm.eps, centered: norm.centered)
+                let y = conv2d(normalized, x[1], bias: bias, groups: try a.int("groups"), padding: try a.int("padding"),
+                               stride: try a.int("stride", default: 1))
+                let fusedResidual = try Epilogue.convResidual(a)
+                if fusedResidual.residual {
+                    let r = x[x.count - (fusedResidual.scaled ? 2 : 1)]
+                    return try elementwise(fusedResidual.scaled ? try elementwise(r, x[x.count - 1], *) : r, y, +)
+                }
+                return try Epilogue.activation(a).map { kind in map(y) { Epilogue.apply(kind, $0) } } ?? y
+            }
             if let norm = try FoldedNorm.of(a), norm.affine {
                 let y = try normalizedConv2d(x, bias: bias, norm, groups: try a.int("groups"), padding: try a.int("padding"),
                                              stride: try a.int("stride", default: 1))

@@ -81,11 +81,13 @@ public enum ScratchNeeds {
                 rows: schedule.tile("rows"), hiddenBlock: hb, mr: t.mr, nr: t.nr, norm: op.attributes["norm"] != nil))
         case .conv2d:
             // GEMM convolutions (groups 1) pack their input panels per thread; with an unfolded norm (norm_affine)
-            // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each).
+            // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each); a
+            // gated norm (1x1) keeps its panel's statistics on the stack, as a folded one does.
             guard operandShapes.count >= 2, operandShapes[1].count == 4, let tiles = GemmTiles(schedule) else { return ScratchNeed() }
             let w = operandShapes[1], x = operandShapes[0]
             let pack = tiles.packFloats(k: w[1] * w[2] * w[3], pixels: resultShape.dropFirst(2).reduce(1, *))
-            guard ((try? FoldedNorm.of(op.attributes)) ?? nil)?.affine == true, x.count == 4 else { return ScratchNeed(perThread: pack) }
+            let norm = (try? FoldedNorm.of(op.attributes)) ?? nil
+            guard norm?.affine == true, norm?.gated != true, x.count == 4 else { return ScratchNeed(perThread: pack) }
             let stats = convNormStatsFloats(h: x[2], w: x[3], kh: w[2], stride: (try? op.attributes.int("stride", default: 1)) ?? 1,
                                             nc: tiles.nc)
             return ScratchNeed(perThread: 2 * stats + pack)
@@ -400,7 +402,9 @@ public enum MemoryPlanner {
                 var candidates = MemoryPlanner.elementwiseKinds.contains(op.kind) ? Array(op.operands.indices) : []
                 if op.kind == .conv2d, let r = try? Epilogue.convResidual(op.attributes), r.residual {
                     let j = op.operands.count - (r.scaled ? 2 : 1)
-                    if root(op.operands[j]) != root(op.operands[0]) { candidates = [j] }
+                    // Nor when another operand the GEMM reads while writing (the input, a gated norm's z) shares
+                    // its storage.
+                    if op.operands.indices.allSatisfy({ $0 == j || root(op.operands[$0]) != root(op.operands[j]) }) { candidates = [j] }
                 }
                 if reuse, !candidates.isEmpty, let type = op.type {
                     for (j, v) in op.operands.enumerated() where candidates.contains(j) {

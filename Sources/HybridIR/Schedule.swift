@@ -160,7 +160,8 @@ public enum DefaultScheduler {
                 // Pointwise or dense KxK: a GEMM (implicit for KxK) over (co, pixels) on the micro-kernel; items of
                 // (image, NC-pixel panel, group of MR-channel blocks), the panel packed once per K block.
                 let implicitK = w[2] != 1 || w[3] != 1 || ((try? op.attributes.int("padding")) ?? 0) != 0
-                    || ((try? op.attributes.int("stride")) ?? 1) != 1 || op.attributes["norm_affine"] != nil
+                    || ((try? op.attributes.int("stride")) ?? 1) != 1
+                    || (op.attributes["norm_affine"] != nil && op.attributes["norm_gate"] == nil)
                 return Schedule(parallelOver: "image*p_panel*co_group", tiles: gemm.tiles,
                                 loopOrder: ["p_panel", "k_block", implicitK ? "pack_im2col" : "pack", "co_block", "nr_slice", "k"],
                                 vectorWidth: vw)

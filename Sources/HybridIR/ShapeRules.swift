@@ -94,9 +94,19 @@ public enum ShapeRules {
             if let norm {
                 if norm.affine {
                     guard groups == 1 else { throw HybridError("a layer norm with its γ and β needs a dense convolution (groups 1)") }
-                    let first = t.count - norm.operandCount
-                    for i in first..<t.count where t[i].shape != [x[1]] {
+                    let first = Epilogue.convNormStart(a, operandCount: t.count)
+                    let affineEnd = first + norm.operandCount - (norm.gated ? 1 : 0)
+                    for i in first..<affineEnd where t[i].shape != [x[1]] {
                         throw HybridError("norm \(i == first ? "weight" : "bias") must have shape [\(x[1])], got \(t[i].shape)")
+                    }
+                    // A gated norm (fuse-gated-norm): z, the input's shape, after γ (and β); a 1x1 projection only.
+                    if norm.gated {
+                        guard w[2] == 1, w[3] == 1, padding == 0, stride == 1 else {
+                            throw HybridError("a gated layer norm needs a 1x1 convolution (groups 1, padding 0, stride 1)")
+                        }
+                        guard t[affineEnd] == t[0] else {
+                            throw HybridError("norm gate must have the input's type \(t[0]), got \(t[affineEnd])")
+                        }
                     }
                 } else {
                     guard w[2] == 1, w[3] == 1, groups == 1, padding == 0, stride == 1 else {
@@ -107,12 +117,13 @@ public enum ShapeRules {
             let ho = (x[2] + 2 * padding - w[2]) / stride + 1, wo = (x[3] + 2 * padding - w[3]) / stride + 1
             guard ho > 0, wo > 0 else { throw HybridError("kernel \(w[2])x\(w[3]) does not fit input \(x[2])x\(x[3])") }
             let result = TensorType(elem, [x[0], w[0], ho, wo])
-            // A fused residual (fuse-elementwise) is added in the GEMM epilogue: groups 1, no activation, no norm.
+            // A fused residual (fuse-elementwise) is added in the GEMM epilogue: groups 1, no activation, no norm but
+            // a gated one (out_proj after fuse-gated-norm).
             if fusedResidual.residual {
-                guard groups == 1, try Epilogue.activation(a) == nil, try FoldedNorm.of(a) == nil else {
-                    throw HybridError("a fused residual needs a conv2d with groups 1, no activation and no folded norm")
+                guard groups == 1, try Epilogue.activation(a) == nil, norm == nil || norm?.gated == true else {
+                    throw HybridError("a fused residual needs a conv2d with groups 1, no activation and no folded norm but a gated one")
                 }
-                let r = t[t.count - extra]
+                let r = t[t.count - (fusedResidual.scaled ? 2 : 1)]
                 guard r == result else { throw HybridError("residual must have the output's type \(result), got \(r)") }
                 if fusedResidual.scaled, t[t.count - 1].shape != [1, w[0], 1, 1] {
                     throw HybridError("residual scale must have shape [1, \(w[0]), 1, 1], got \(t[t.count - 1].shape)")

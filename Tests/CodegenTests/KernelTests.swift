@@ -290,6 +290,23 @@ final class KernelTests: XCTestCase {
              attributes: affineNorm(["padding": .int(1), "stride": .int(2)], "bias_free"), tolerance: 1e-4),
         Case(name: "dense 1x1 padded bias_free affine norm 6->5 3x7", kind: .conv2d, shapes: [[1, 6, 3, 7], [5, 6, 1, 1], [6]],
              attributes: affineNorm(["padding": .int(1)], "bias_free"), tolerance: 1e-4),
+        // Gated norms in 1x1 convolutions (fuse-gated-norm: SS2D's out_norm and gate in out_proj, with its scaled
+        // residual): the pointwise panel packs ((x − μ)·r·γ + β)·silu(z) or x·r·γ·silu(z); channels (K) not a
+        // multiple of any vector width, pixel counts with partial vectors and partial NR slices (token tails),
+        // several NC panels, output channels not a multiple of MR, K blocks, two images, a +100 offset.
+        Case(name: "pointwise gated with_bias norm scaled residual 37->26 3x43", kind: .conv2d,
+             shapes: [[1, 37, 3, 43], [26, 37, 1, 1], [37], [37], [1, 37, 3, 43], [1, 26, 3, 43], [1, 26, 1, 1]],
+             attributes: gatedNorm(["residual": .bool(true), "residual_scaled": .bool(true)], "with_bias"),
+             ranges: [0: 99...101, 2: 0.5...2, 4: -6...6], tolerance: 1e-4),
+        Case(name: "pointwise gated bias_free norm 2 images 20->7 bias 9x31", kind: .conv2d,
+             shapes: [[2, 20, 9, 31], [7, 20, 1, 1], [7], [20], [2, 20, 9, 31]],
+             attributes: gatedNorm([:], "bias_free"), ranges: [3: 0.5...2, 4: -4...4], tolerance: 1e-4),
+        Case(name: "pointwise gated with_bias norm K-blocked 700->13 1x37", kind: .conv2d,
+             shapes: [[1, 700, 1, 37], [13, 700, 1, 1], [700], [700], [1, 700, 1, 37]],
+             attributes: gatedNorm([:], "with_bias"), ranges: [4: -4...4], tolerance: 1e-4),
+        Case(name: "pointwise gated with_bias norm residual 5->3 bias 1x3", kind: .conv2d,
+             shapes: [[1, 5, 1, 3], [3, 5, 1, 1], [3], [5], [5], [1, 5, 1, 3], [1, 3, 1, 3]],
+             attributes: gatedNorm(["residual": .bool(true)], "with_bias"), tolerance: 1e-4),
         Case(name: "add scaled lhs skip", kind: .add, shapes: [[1, 48, 5, 7], [1, 48, 5, 7], [1, 48, 1, 1]],
              attributes: ["scaled": .string("lhs")]),
         Case(name: "add scaled both skip and channel attention", kind: .add,
@@ -345,6 +362,14 @@ final class KernelTests: XCTestCase {
         var a = normed(a, form)
         a["groups"] = .int(1)
         a["norm_affine"] = .bool(true)
+        return a
+    }
+
+    /// A 1x1 conv2d with a gated norm: γ (and β for with_bias) and z follow the weight and optional bias.
+    static func gatedNorm(_ a: Attributes, _ form: String) -> Attributes {
+        var a = affineNorm(a, form)
+        a["padding"] = .int(0)
+        a["norm_gate"] = .string("silu")
         return a
     }
 
