@@ -8,6 +8,7 @@ public enum PassRegistry {
         EliminateDeadCode.self,
         FoldLayerNorm.self,
         FuseGatedNorm.self,
+        SplitSlicedProjections.self,
         FuseElementwise.self,
         FuseAttention.self,
         ChunkSelectiveScan.self,

@@ -17,6 +17,7 @@ public enum Pipelines {
         FuseAttention.self,
         FuseFeedForward.self,
         ChunkSelectiveScan.self,
+        SplitSlicedProjections.self,
         FuseElementwise.self,
         EliminateDeadCode.self,
     ]

@@ -119,6 +119,22 @@ final class MemoryPlanTests: XCTestCase {
 
     /// `-O0` plans without reuse: every slot (tensor or scratch block) has its own range, nothing runs in place,
     /// and the program still matches the checker. Prints the -O0 arena next to the default one.
+    /// SS2D's in_proj split into its x and z halves (split-sliced-projections) and out_norm fused into out_proj
+    /// (fuse-gated-norm): no slot holds both halves, the z half is written just before out_proj, and the gated
+    /// tensor is never written, so the arena of the all-SSM U-Net shrinks by more than a quarter.
+    func testSBlockHalvesLiveOnlyAsLongAsTheirReaders() throws {
+        let spec = GeneratedProgram.repoRoot.appendingPathComponent("Graphs/models/mambairunet.yml").path
+        let input = try InputSize(parsing: "3x64x64")
+        let (split, _) = try Compile.plan(spec: spec, weights: .random(seed: 0), input: input, target: .host)
+        let (whole, _) = try Compile.plan(spec: spec, weights: .random(seed: 0), input: input, target: .host,
+                                          passes: Pipelines.compile.filter { $0 != SplitSlicedProjections.self })
+        XCTAssertEqual(Self.checkNoOverlap(split), [])
+        XCTAssertFalse(split.kernels.contains { $0.op.kind == .layerNorm }, "a gated out_norm is still written")
+        XCTAssertFalse(split.kernels.contains { $0.op.kind == .slice }, "a slice of in_proj is still read")
+        print("mambairunet.yml at 3x64x64: arena \(whole.workspaceFloats * 4) bytes with in_proj whole, \(split.workspaceFloats * 4) split")
+        XCTAssertLessThan(4 * split.workspaceFloats, 3 * whole.workspaceFloats)
+    }
+
     func testO0PlanHasNoReuse() throws {
         let dir = GeneratedProgram.repoRoot.appendingPathComponent("Graphs/models")
         for name in ["restormer.yml", "mambairunet.yml"] {
