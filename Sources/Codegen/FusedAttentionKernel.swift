@@ -196,6 +196,14 @@ extension KernelEmitter {
                         ah[i] = sum;
                     }
                     const double scale = (double)\(temperature)[head];
+                    /* The key norms max(‖k_j‖, eps), once per head. */
+                    double nkv[\(d)];
+                    for (long j = 0; j < D; j++) {
+                        double nk = 0.0;
+                        for (long t = 0; t < NTILES; t++) nk += G[t * GSTRIDE + C * D + C + head * D + j];
+                        nk = sqrt(nk);
+                        nkv[j] = nk < \(epsText) ? \(epsText) : nk;
+                    }
                     for (long i = 0; i < D; i++) {
                         double nq = 0.0;
                         for (long t = 0; t < NTILES; t++) nq += G[t * GSTRIDE + C * D + head * D + i];
@@ -203,11 +211,7 @@ extension KernelEmitter {
                         if (nq < \(epsText)) nq = \(epsText);
                         double top = -HUGE_VAL;
                         for (long j = 0; j < D; j++) {
-                            double nk = 0.0;
-                            for (long t = 0; t < NTILES; t++) nk += G[t * GSTRIDE + C * D + C + head * D + j];
-                            nk = sqrt(nk);
-                            if (nk < \(epsText)) nk = \(epsText);
-                            ah[i * D + j] = ah[i * D + j] / (nq * nk) * scale;
+                            ah[i * D + j] = ah[i * D + j] / (nq * nkv[j]) * scale;
                             if (ah[i * D + j] > top) top = ah[i * D + j];
                         }
                         double sum = 0.0;
