@@ -33,8 +33,12 @@ extension KernelEmitter {
     /// HC_VLEN of any target (16, AVX-512); the kernel asserts it statically.
     static let ss2dScratchLanes = ScratchNeeds.ss2dScratchLanes
 
-    /// How many steps ahead the recurrent form prefetches u and y (a step takes ~100 ns at d_state 8 on the host).
+    /// How many steps ahead the recurrent form prefetches u and y (a step takes ~45 ns at d_state 8 on the host).
     static let ss2dPrefetchSteps = 16
+
+    /// Steps per block of the recurrent form's two passes (dt and u first, then the recurrence): the block's dt and
+    /// u take 2 · 32 vectors (4 KB at AVX-512) next to the chunk's x_dbl rows in L1.
+    static let ss2dStepBlock = 32
 
     /// The C statements that set `p`, the pixel direction `k` reads at step `t`, and `xd`, the first of its
     /// R + 2N x_dbl values at that pixel (consecutive values XS floats apart).
@@ -71,11 +75,14 @@ extension KernelEmitter {
 
         """
         if form == "recurrent" {
+            let sb = min(chunk, ss2dStepBlock)
+            // Token-major x_dbl: a step's J values are contiguous (one copy); planar: L apart.
+            let gather = tokenMajor ? "memcpy(xdt[i], src, sizeof xdt[i]);" : "for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];"
             // The next chunk's x_dbl row of step t: its J floats are contiguous when token-major (one or two
             // lines); planar x_dbl (not what choose-layouts produces) has them L apart and is not prefetched.
             let prefetchXD = tokenMajor
                 ? """
-                                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
 
                 """
                 : ""
@@ -108,13 +115,14 @@ extension KernelEmitter {
                        the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-                        /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+                           0 (their state stays 0). */
                         float wt[\(r)][HC_VLEN], at[\(n)][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
                         memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
                         for (long i = 0; i < nl; i++) {
                             const long ch = k * E + d0 + i;
                             for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                            for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                            for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                             dv[i] = x4[ch];
                             bv[i] = x5[ch];
                         }
@@ -148,36 +156,45 @@ extension KernelEmitter {
                             }
                             /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                                them (step-major, \(r + 2 * n) floats a step: \(chunk * (r + 2 * n) * 4) bytes). */
-                            float xdt[\(chunk)][\(r + 2 * n)];
+                            float xdt[\(chunk)][\(r + 2 * n)], dtb[\(sb)][HC_VLEN], ub[\(sb)][HC_VLEN];
                             for (long i = 0; i < steps; i++) {
                                 const float *src = XD_AT(px[i], k);
-                                for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                                \(gather)
                             }
-                            for (long t = 0; t < steps; t++) {
-                                const float *xd = xdt[t];
-                                float *yp = yr + px[t] * HC_VLEN;
-                                /* Prefetch: the next chunk's x_dbl row of this step, and u and y \(ss2dPrefetchSteps) steps
-                                   ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                                   of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                                   not follow; the scan's ~20 vector operations per state and step leave the time
-                                   to fetch them. */
-            \(prefetchXD)                    {
-                                    const long tp = t + \(ss2dPrefetchSteps);
-                                    const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                                    if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                            /* The chunk in blocks of \(sb) steps, each in two passes. First dt = softplus(dt_proj ·
+                               dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                               overlap their long dependency chains), then the recurrence, whose steps depend on each
+                               other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                            for (long t0 = 0; t0 < steps; t0 += \(sb)) {
+                                const long t1 = t0 + \(sb) < steps ? t0 + \(sb) : steps;
+                                for (long t = t0; t < t1; t++) {
+                                    const float *xd = xdt[t];
+                                    /* Prefetch u and y \(ss2dPrefetchSteps) steps ahead: a column-major step lands on a
+                                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                                    {
+                                        const long tp = t + \(ss2dPrefetchSteps);
+                                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                                    }
+                                    hc_vf dt = vb;
+                                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                                    hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                                    hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                                 }
-                                hc_vf dt = vb;
-                                for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                                dt = hc_vsoftplus(dt);
-                                const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                                hc_vf yv = hc_vzero();
-                                for (long s = 0; s < NS; s++) {
-                                    const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                                    h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                                    yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                                for (long t = t0; t < t1; t++) {
+                                    const float *xd = xdt[t];
+                                    float *yp = yr + px[t] * HC_VLEN;
+                                    /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+            \(prefetchXD)                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                                    hc_vf yv = hc_vzero();
+                                    for (long s = 0; s < NS; s++) {
+                                        const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                                    }
+                                    yv = hc_vfma(u, vd, yv);
+                                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                                 }
-                                yv = hc_vfma(u, vd, yv);
-                                hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                             }
                         }
                     }

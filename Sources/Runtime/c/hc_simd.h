@@ -250,10 +250,19 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  double exp over a sweep of [-87.3, 88.72] (CodegenTests.VectorMathTests): at most 2 ulp.
  *                  x < -87.3 gives +0 (the true value is below 1.04 FLT_MIN: no denormal is ever made or read),
  *                  x > 88.72283 (past ln FLT_MAX) gives +inf.  A NaN argument gives an unspecified value.
- * hc_vexp_decay(x) the same for the scan's decays, x clamped to [-87.3, 88] first (see below).
+ * hc_vexp2_decay(x) 2^x for the scan's decays exp(dt A) = 2^(dt (A log2 e)), the kernel scaling A by log2 e once:
+ *                  x clamped to [-126, 126] (so 2^-126 = FLT_MIN at most: no denormal is ever made), r = x - rint(x)
+ *                  (exact) and 2^r by a degree-6 polynomial fitted for minimax relative error on [-1/2, 1/2]
+ *                  (2.0e-9 in double) in Horner form with FMAs, then rint(x) added to the exponent.  Against double
+ *                  2^x over [-126, 126]: at most 1 ulp (VectorMathTests).  Nine vector operations on AVX-512
+ *                  (vrangeps clamps, vreduceps gives r, vscalefps scales), thirteen elsewhere; same bits on every
+ *                  target.  (Scaling A first costs one more rounding of the argument than the interpreter's
+ *                  exp(dt A), as large as that of dt A itself.)
  * hc_vsoftplus(x)  PyTorch's softplus (beta 1, threshold 20) as max(x, 0) + log1p(e^-|x|), which equals x to the
- *                  last bit for x > 20; log1p(u), u in (0, 1], is 2 atanh(u / (2 + u)) by its series (one division).
- *                  At most 3 ulp against double over [-87, 60] (same test).
+ *                  last bit for x > 20; e^-|x| as hc_vexp but with the argument clamped at -87.3 (the log1p term is
+ *                  then replaced by 0) instead of selecting both ends, and log1p(u), u in (0, 1], as
+ *                  2 s (1 + z Q(z)), s = u / (2 + u), z = s^2 <= 1/9, Q a cubic fitted for minimax error in
+ *                  atanh(s)/s (4.6e-9; one division).  At most 3 ulp against double over [-87, 60] (same test).
  * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp (+inf for very negative x gives 0
  *                  and -0); a few ulp, relative accuracy of SiLU for x < 0 as conditioned as in hc_math.h.
  * hc_verfc_pos_(a) erfc(a) for a >= 0 (the core of the two below): with t = 1 / (1 + a/2), erfc(a) = t Q(t) e^{-a^2},
@@ -288,16 +297,42 @@ static inline hc_vf hc_vexp(hc_vf x)
     return hc_vsel_gt(x, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e);
 }
 
-/* hc_vexp_decay(x): e^x for the selective scan's decays exp(dt A), the polynomial and reduction of hc_vexp with
- * cheaper range handling: x is clamped to [-87.3, 88] first, so x < -87.3 gives e^-87.3 (about FLT_MIN, never a
- * denormal; the state it multiplies is then negligible) and x > 88 gives e^88 (finite) instead of +inf; inside the
- * range it equals hc_vexp except when x log2(e) is within an ulp of a half-integer (k may then differ by one; r
- * stays inside the polynomial's accuracy range).  k = round(x log2 e) comes from adding the 1.5 * 2^23 shifter. */
-static inline hc_vf hc_vexp_decay(hc_vf x)
+/* hc_vexp2_decay(x): 2^x, x clamped to [-126, 126]; r = x - rint(x) is exact, so every target gets the same r, p
+ * and result bits (vreduceps with round-to-nearest gives exactly x - rint(x), and vscalefps the same bits as adding
+ * k to the exponent for these normal results). */
+static inline hc_vf hc_vexp2_decay(hc_vf x)
 {
-    x = hc_vmin(hc_vmax(x, hc_vset1(-87.3f)), hc_vset1(88.0f));
-    const hc_vf k = hc_vsub(hc_vfma(x, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
-    hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), x);
+#if defined(HC_TARGET_AVX512)
+    x = _mm512_range_ps(x, _mm512_set1_ps(126.0f), 0x02);       /* sign(x) min(|x|, 126) */
+    const hc_vf r = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const hc_vf k = hc_vsub(x, r);
+#else
+    x = hc_vmin(hc_vmax(x, hc_vset1(-126.0f)), hc_vset1(126.0f));
+    const hc_vf k = hc_vround_(x);
+    const hc_vf r = hc_vsub(x, k);
+#endif
+    hc_vf p = hc_vset1(1.53533416e-4f);
+    p = hc_vfma(p, r, hc_vset1(1.33988727e-3f));
+    p = hc_vfma(p, r, hc_vset1(9.61843785e-3f));
+    p = hc_vfma(p, r, hc_vset1(5.55033237e-2f));
+    p = hc_vfma(p, r, hc_vset1(2.40226477e-1f));
+    p = hc_vfma(p, r, hc_vset1(6.93147182e-1f));
+    p = hc_vfma(p, r, hc_vset1(1.0f));
+#if defined(HC_TARGET_AVX512)
+    return _mm512_scalef_ps(p, k);
+#else
+    return hc_vscale2_(p, k);
+#endif
+}
+
+static inline hc_vf hc_vsoftplus(hc_vf x)
+{
+    /* u = e^t, t = -|x| clamped at -87.3 (k >= -126 keeps p 2^k normal); k = rint(t log2 e) by the 1.5 * 2^23
+       shifter, the Cody-Waite reduction and polynomial of hc_vexp. */
+    const hc_vf t = hc_vsub(hc_vzero(), hc_vabs(x));
+    const hc_vf tc = hc_vmax(t, hc_vset1(-87.3f));
+    const hc_vf k = hc_vsub(hc_vfma(tc, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
+    hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), tc);
     r = hc_vfma(k, hc_vset1(2.12194440e-4f), r);
     hc_vf p = hc_vset1(1.38368423e-3f);
     p = hc_vfma(p, r, hc_vset1(8.37481581e-3f));
@@ -307,30 +342,21 @@ static inline hc_vf hc_vexp_decay(hc_vf x)
     p = hc_vfma(p, r, hc_vset1(1.0f));
     p = hc_vfma(p, r, hc_vset1(1.0f));
 #if defined(HC_TARGET_AVX512)
-    /* k in [-126, 127] and p in (0.7, 1.42) keep p 2^k normal, where vscalefps (one instruction instead of
-       three) gives the same bits as adding k to the exponent. */
-    return _mm512_scalef_ps(p, k);
+    const hc_vf u = _mm512_scalef_ps(p, k);
 #else
-    return hc_vscale2_(p, k);
+    const hc_vf u = hc_vscale2_(p, k);
 #endif
-}
-
-static inline hc_vf hc_vsoftplus(hc_vf x)
-{
-    /* log1p(u) = 2 atanh(s), s = u / (2 + u) in [0, 1/3]: the series in z = s^2 <= 1/9 to z^7 (next term < 1.4e-9). */
-    const hc_vf u = hc_vexp(hc_vsub(hc_vzero(), hc_vabs(x)));
+    /* log1p(u) = 2 atanh(s) = 2 s (1 + z Q(z)), s = u / (2 + u) in [0, 1/3], z = s^2. */
     const hc_vf s = hc_vdiv(u, hc_vadd(hc_vset1(2.0f), u));
     const hc_vf z = hc_vmul(s, s);
-    hc_vf q = hc_vset1(1.0f / 15.0f);
-    q = hc_vfma(q, z, hc_vset1(1.0f / 13.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 11.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 9.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 7.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 5.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 3.0f));
+    hc_vf q = hc_vset1(1.40121847e-1f);
+    q = hc_vfma(q, z, hc_vset1(1.39995784e-1f));
+    q = hc_vfma(q, z, hc_vset1(2.00108483e-1f));
+    q = hc_vfma(q, z, hc_vset1(3.33332062e-1f));
     q = hc_vmul(q, z);
     const hc_vf s2 = hc_vadd(s, s);
-    return hc_vadd(hc_vmax(x, hc_vzero()), hc_vfma(s2, q, s2));
+    const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t, hc_vzero(), hc_vfma(s2, q, s2));
+    return hc_vadd(hc_vmax(x, hc_vzero()), l);
 }
 
 static inline hc_vf hc_vsigmoid(hc_vf x)
