@@ -99,18 +99,17 @@ extension KernelEmitter {
                 hc_split(ntiles, tid, nt, &b, &e);
                 for (long item = b; item < e; item++) {
                     const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-                    /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-                    for (long p0 = 0; p0 < L; p0 += 64) {
-                        const long p1 = p0 + 64 < L ? p0 + 64 : L;
-                        for (long i = 0; i < HC_VLEN; i++) {
-                            if (i < nl) {
-                                const float *src = x0 + (d0 + i) * L;
-                                for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                            } else {
-                                for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                            }
-                        }
+                    /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+                       registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+                    long p0 = 0;
+                    for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+                        hc_vf v[HC_VLEN];
+                        for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+                        hc_vtranspose(v);
+                        for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
                     }
+                    for (long p = p0; p < L; p++)
+                        for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
                     /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
                        the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
@@ -198,14 +197,15 @@ extension KernelEmitter {
                             }
                         }
                     }
-                    /* y of the block back to planar. */
-                    for (long p0 = 0; p0 < L; p0 += 64) {
-                        const long p1 = p0 + 64 < L ? p0 + 64 : L;
-                        for (long i = 0; i < nl; i++) {
-                            float *dst = y + (d0 + i) * L;
-                            for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-                        }
+                    /* y of the block back to planar, transposed as xs came in. */
+                    for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+                        hc_vf v[HC_VLEN];
+                        for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+                        hc_vtranspose(v);
+                        for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
                     }
+                    for (long p = p0; p < L; p++)
+                        for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
                 }
                 #undef XD_AT
 

@@ -23,6 +23,8 @@
  *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits, for p in [0.5, 2) and integral k in
  *                          [-126, 128]; other lanes give an unspecified value that the caller replaces
  *   hc_prefetch(p), hc_prefetchw(p)  hint that p's cache line will be read (written) soon; no effect on results
+ *   hc_vtranspose(v)       v[HC_VLEN]: a square of HC_VLEN x HC_VLEN floats, transposed in place (lane j of
+ *                          v[i] becomes lane i of v[j]; register shuffles only, no arithmetic)
  *
  * hc_vhsum order (deterministic for a given target): a halving tree that repeatedly adds the upper half of
  * the lanes onto the lower half.  AVX-512: s_i = v_i + v_{i+8} (i < 8), then the AVX2 order on s, i.e.
@@ -108,6 +110,34 @@ static inline __mmask16 hc_vmask_(int n) { return n <= 0 ? (__mmask16)0 : n >= 1
 static inline hc_vf hc_vld_partial(const float *p, int n) { return _mm512_maskz_loadu_ps(hc_vmask_(n), p); }
 static inline void hc_vst_partial(float *p, hc_vf v, int n) { _mm512_mask_storeu_ps(p, hc_vmask_(n), v); }
 
+/* 16 x 16: 4 x 4 blocks within the 128-bit lanes (unpack ps, unpack pd), then the 128-bit blocks (two shuffles). */
+static inline void hc_vtranspose(hc_vf v[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        v[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(v[i], v[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(v[i], v[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(v[i + 8], v[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(v[i + 8], v[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        v[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
 #elif defined(HC_TARGET_AVX2)
 /* ------------------------------------------------------------------ x86-64 AVX2 + FMA, 8 floats */
 #if !defined(__AVX2__) || !defined(__FMA__)
@@ -150,6 +180,26 @@ static inline float hc_vhsum(hc_vf v)
     return _mm_cvtss_f32(u);
 }
 
+/* 8 x 8: 4 x 4 blocks within the 128-bit halves (unpack, shuffle), then the halves. */
+static inline void hc_vtranspose(hc_vf v[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
 #elif defined(HC_TARGET_NEON)
 /* ------------------------------------------------------------------ aarch64 NEON, 4 floats */
 #if !defined(__aarch64__) || !defined(__ARM_NEON)
@@ -187,6 +237,17 @@ static inline float hc_vhsum(hc_vf v)
     return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
 }
 
+/* 4 x 4: 2 x 2 blocks (trn on 32-bit lanes), then the blocks (trn on 64-bit lanes). */
+static inline void hc_vtranspose(hc_vf v[4])
+{
+    const float32x4_t t0 = vtrn1q_f32(v[0], v[1]), t1 = vtrn2q_f32(v[0], v[1]);
+    const float32x4_t t2 = vtrn1q_f32(v[2], v[3]), t3 = vtrn2q_f32(v[2], v[3]);
+    v[0] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    v[1] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+    v[2] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    v[3] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+}
+
 #else
 /* ------------------------------------------------------------------ portable scalar, 1 float */
 #include <math.h>
@@ -207,6 +268,7 @@ static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return a > b ? a : b; }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return a < b ? a : b; }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return fmaf(a, b, c); }
 static inline float hc_vhsum(hc_vf v) { return v; }
+static inline void hc_vtranspose(hc_vf v[1]) { (void)v; }
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return a > b ? x : y; }
 static inline hc_vf hc_vabs(hc_vf v) { return fabsf(v); }
 static inline hc_vf hc_vround_(hc_vf v) { return rintf(v); }
