@@ -2,28 +2,31 @@
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
 /// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
-/// vectors, dt·A exponentiated with hc_vexp_decay and softplus with hc_vsoftplus); each work item copies its
-/// channels' xs pixel-major into the thread's scratch, runs the four directions one after another in the merge
-/// order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing the block's y (pixel-major, in the scratch
-/// too) and the others adding to it, and finally writes y back planar; no two threads write the same element and
-/// the sum's order is fixed. Every step thus reads u and adds its output with one vector access, whatever the
-/// direction (the column-major ones jump an image row per step: one cache line instead of one per channel). The
-/// sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their x_dbl rows are gathered into
-/// contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from L1. The layouts
-/// choose-layouts picks are kept (x planar, x_dbl token-major).
+/// vectors, exp(dt·A) as hc_vexp2_decay(dt · A log2 e) and softplus with hc_vsoftplus); each work item copies its
+/// channels' xs pixel-major into the thread's scratch (HC_VLEN x HC_VLEN squares transposed in registers), runs the
+/// four directions one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing
+/// the block's y (pixel-major, in the scratch too) and the others adding to it, and finally writes y back planar;
+/// no two threads write the same element and the sum's order is fixed. Every step thus reads u and adds its output
+/// with one vector access, whatever the direction (the column-major ones jump an image row per step: one cache line
+/// instead of one per channel). The sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their
+/// x_dbl rows are gathered into contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from
+/// L1. Each chunk runs in blocks of 32 steps, in two passes: dt (dt_proj dot and softplus) and u of the block's
+/// steps, then the recurrence over the same steps. The layouts choose-layouts picks are kept (x planar, x_dbl
+/// token-major).
 ///
-/// Where the time goes (AVX-512 host, 256², measured on the C kernel alone with thread CPU time): the scan is
-/// bound by vector-instruction throughput, about 20 vector operations per state and step (hc_vexp_decay's 14,
-/// dt·A, du·B, the state and output FMAs) plus ~40 per step (dt_proj, softplus with its division), so its time
-/// follows E·L·(d_state + 2): decoder_level1 (E 192, d_state 8) costs ~3x encoder_level1 (E 96, d_state 4) because
-/// it does ~3.3x the vector work, not because of its memory. Memory added ~25 % at 256² over the same work at 64²
-/// (where the scratch, 2 · 16 · L floats, and x_dbl fit L2): the column-major directions land on a new 4 KB page
-/// every step for u and y (an image row of vectors, 16 KB) and for x_dbl (an image row of 4 J floats), where the
-/// hardware prefetchers stop. Software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during
-/// this chunk's scan) remove most of it. Tried and not kept: scanning the column directions on a transposed copy
-/// of the block's scratch (the two extra transposes cost more than the page walks they save) and two vectors of
-/// channels per work item (halves the x_dbl gathers, but no faster: the gathers are not the bottleneck, and it
-/// leaves 3 items for 2 threads at encoder_level1).
+/// Where the time goes (AVX-512 host, C=96 stages: E 192, d_state 8, measured on the C kernel alone with thread CPU
+/// time): the scan is bound by vector-instruction throughput. Per state and step 14 vector operations (dt·A,
+/// hc_vexp2_decay's 9 on AVX-512, du·B, the state and output FMAs); per step ~40 more (R dt_proj FMAs, softplus with
+/// its division). Before (exp(dt·A) by the Cody-Waite exp with clamps, 17 per state; softplus inline in the step)
+/// a step took ~85 ns, the out-of-order core stalling on each step's softplus chain; now ~42 ns (~110 cycles for
+/// ~155 vector operations), of which the decays are ~14 ns, softplus ~7 ns and the xs/y transposes ~1-2 ns.
+/// Tried and not kept (no gain measured): a third pass storing the decays and du·B of a block before the recurrence,
+/// the dt pass and the decays computed four steps (or four states) in lockstep, a degree-5 polynomial in
+/// hc_vexp2_decay (2 ulp instead of 1, ~3 % at most). Memory: the column-major directions land on a new 4 KB page
+/// every step for u and y (an image row of vectors) and for x_dbl (an image row of 4 J floats), where the hardware
+/// prefetchers stop; software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during this chunk's
+/// scan) remove most of it (256² costs ~10 % more per step than 64²). Also tried before and not kept: scanning the
+/// column directions on a transposed copy of the block's scratch, and two vectors of channels per work item.
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR

@@ -61,7 +61,8 @@ final class VectorMathTests: XCTestCase {
         return out[0];
     }
 
-    /* The header's lane contract: tails, hc_vhsum's documented halving tree, select, abs, round. "" when it holds. */
+    /* The header's lane contract: tails, hc_vhsum's documented halving tree, select, abs, round, scale, transpose.
+       "" when it holds. */
     static float tree_sum(const float *v)
     {
         float t[HC_VLEN];
@@ -113,6 +114,17 @@ final class VectorMathTests: XCTestCase {
         hc_vst(out, hc_vscale2_(hc_vld(other), hc_vset1(-126.0f)));
         for (int i = 0; i < HC_VLEN; i++)
             if (out[i] != FLT_MIN) return "hc_vscale2_";
+        hc_vf sq[HC_VLEN];
+        for (int i = 0; i < HC_VLEN; i++) {
+            for (int j = 0; j < HC_VLEN; j++) out[j] = (float)(i * HC_VLEN + j);
+            sq[i] = hc_vld(out);
+        }
+        hc_vtranspose(sq);
+        for (int i = 0; i < HC_VLEN; i++) {
+            hc_vst(out, sq[i]);
+            for (int j = 0; j < HC_VLEN; j++)
+                if (out[j] != (float)(j * HC_VLEN + i)) return "hc_vtranspose";
+        }
         return "";
     }
 
