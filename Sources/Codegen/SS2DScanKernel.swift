@@ -2,28 +2,31 @@
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
 /// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
-/// vectors, dt·A exponentiated with hc_vexp_decay and softplus with hc_vsoftplus); each work item copies its
-/// channels' xs pixel-major into the thread's scratch, runs the four directions one after another in the merge
-/// order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing the block's y (pixel-major, in the scratch
-/// too) and the others adding to it, and finally writes y back planar; no two threads write the same element and
-/// the sum's order is fixed. Every step thus reads u and adds its output with one vector access, whatever the
-/// direction (the column-major ones jump an image row per step: one cache line instead of one per channel). The
-/// sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their x_dbl rows are gathered into
-/// contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from L1. The layouts
-/// choose-layouts picks are kept (x planar, x_dbl token-major).
+/// vectors, exp(dt·A) as hc_vexp2_decay(dt · A log2 e) and softplus with hc_vsoftplus); each work item copies its
+/// channels' xs pixel-major into the thread's scratch (HC_VLEN x HC_VLEN squares transposed in registers), runs the
+/// four directions one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing
+/// the block's y (pixel-major, in the scratch too) and the others adding to it, and finally writes y back planar;
+/// no two threads write the same element and the sum's order is fixed. Every step thus reads u and adds its output
+/// with one vector access, whatever the direction (the column-major ones jump an image row per step: one cache line
+/// instead of one per channel). The sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their
+/// x_dbl rows are gathered into contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from
+/// L1. Each chunk runs in blocks of 32 steps, in two passes: dt (dt_proj dot and softplus) and u of the block's
+/// steps, then the recurrence over the same steps. The layouts choose-layouts picks are kept (x planar, x_dbl
+/// token-major).
 ///
-/// Where the time goes (AVX-512 host, 256², measured on the C kernel alone with thread CPU time): the scan is
-/// bound by vector-instruction throughput, about 20 vector operations per state and step (hc_vexp_decay's 14,
-/// dt·A, du·B, the state and output FMAs) plus ~40 per step (dt_proj, softplus with its division), so its time
-/// follows E·L·(d_state + 2): decoder_level1 (E 192, d_state 8) costs ~3x encoder_level1 (E 96, d_state 4) because
-/// it does ~3.3x the vector work, not because of its memory. Memory added ~25 % at 256² over the same work at 64²
-/// (where the scratch, 2 · 16 · L floats, and x_dbl fit L2): the column-major directions land on a new 4 KB page
-/// every step for u and y (an image row of vectors, 16 KB) and for x_dbl (an image row of 4 J floats), where the
-/// hardware prefetchers stop. Software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during
-/// this chunk's scan) remove most of it. Tried and not kept: scanning the column directions on a transposed copy
-/// of the block's scratch (the two extra transposes cost more than the page walks they save) and two vectors of
-/// channels per work item (halves the x_dbl gathers, but no faster: the gathers are not the bottleneck, and it
-/// leaves 3 items for 2 threads at encoder_level1).
+/// Where the time goes (AVX-512 host, C=96 stages: E 192, d_state 8, measured on the C kernel alone with thread CPU
+/// time): the scan is bound by vector-instruction throughput. Per state and step 14 vector operations (dt·A,
+/// hc_vexp2_decay's 9 on AVX-512, du·B, the state and output FMAs); per step ~40 more (R dt_proj FMAs, softplus with
+/// its division). Before (exp(dt·A) by the Cody-Waite exp with clamps, 17 per state; softplus inline in the step)
+/// a step took ~85 ns, the out-of-order core stalling on each step's softplus chain; now ~42 ns (~110 cycles for
+/// ~155 vector operations), of which the decays are ~14 ns, softplus ~7 ns and the xs/y transposes ~1-2 ns.
+/// Tried and not kept (no gain measured): a third pass storing the decays and du·B of a block before the recurrence,
+/// the dt pass and the decays computed four steps (or four states) in lockstep, a degree-5 polynomial in
+/// hc_vexp2_decay (2 ulp instead of 1, ~3 % at most). Memory: the column-major directions land on a new 4 KB page
+/// every step for u and y (an image row of vectors) and for x_dbl (an image row of 4 J floats), where the hardware
+/// prefetchers stop; software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during this chunk's
+/// scan) remove most of it (256² costs ~10 % more per step than 64²). Also tried before and not kept: scanning the
+/// column directions on a transposed copy of the block's scratch, and two vectors of channels per work item.
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR
@@ -33,8 +36,12 @@ extension KernelEmitter {
     /// HC_VLEN of any target (16, AVX-512); the kernel asserts it statically.
     static let ss2dScratchLanes = ScratchNeeds.ss2dScratchLanes
 
-    /// How many steps ahead the recurrent form prefetches u and y (a step takes ~100 ns at d_state 8 on the host).
+    /// How many steps ahead the recurrent form prefetches u and y (a step takes ~45 ns at d_state 8 on the host).
     static let ss2dPrefetchSteps = 16
+
+    /// Steps per block of the recurrent form's two passes (dt and u first, then the recurrence): the block's dt and
+    /// u take 2 · 32 vectors (4 KB at AVX-512) next to the chunk's x_dbl rows in L1.
+    static let ss2dStepBlock = 32
 
     /// The C statements that set `p`, the pixel direction `k` reads at step `t`, and `xd`, the first of its
     /// R + 2N x_dbl values at that pixel (consecutive values XS floats apart).
@@ -71,11 +78,14 @@ extension KernelEmitter {
 
         """
         if form == "recurrent" {
+            let sb = min(chunk, ss2dStepBlock)
+            // Token-major x_dbl: a step's J values are contiguous (one copy); planar: L apart.
+            let gather = tokenMajor ? "memcpy(xdt[i], src, sizeof xdt[i]);" : "for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];"
             // The next chunk's x_dbl row of step t: its J floats are contiguous when token-major (one or two
             // lines); planar x_dbl (not what choose-layouts produces) has them L apart and is not prefetched.
             let prefetchXD = tokenMajor
                 ? """
-                                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
 
                 """
                 : ""
@@ -92,29 +102,29 @@ extension KernelEmitter {
                 hc_split(ntiles, tid, nt, &b, &e);
                 for (long item = b; item < e; item++) {
                     const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-                    /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-                    for (long p0 = 0; p0 < L; p0 += 64) {
-                        const long p1 = p0 + 64 < L ? p0 + 64 : L;
-                        for (long i = 0; i < HC_VLEN; i++) {
-                            if (i < nl) {
-                                const float *src = x0 + (d0 + i) * L;
-                                for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                            } else {
-                                for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                            }
-                        }
+                    /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+                       registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+                    long p0 = 0;
+                    for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+                        hc_vf v[HC_VLEN];
+                        for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+                        hc_vtranspose(v);
+                        for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
                     }
+                    for (long p = p0; p < L; p++)
+                        for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
                     /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
                        the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-                        /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+                           0 (their state stays 0). */
                         float wt[\(r)][HC_VLEN], at[\(n)][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
                         memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
                         for (long i = 0; i < nl; i++) {
                             const long ch = k * E + d0 + i;
                             for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                            for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                            for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                             dv[i] = x4[ch];
                             bv[i] = x5[ch];
                         }
@@ -148,47 +158,57 @@ extension KernelEmitter {
                             }
                             /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                                them (step-major, \(r + 2 * n) floats a step: \(chunk * (r + 2 * n) * 4) bytes). */
-                            float xdt[\(chunk)][\(r + 2 * n)];
+                            float xdt[\(chunk)][\(r + 2 * n)], dtb[\(sb)][HC_VLEN], ub[\(sb)][HC_VLEN];
                             for (long i = 0; i < steps; i++) {
                                 const float *src = XD_AT(px[i], k);
-                                for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                                \(gather)
                             }
-                            for (long t = 0; t < steps; t++) {
-                                const float *xd = xdt[t];
-                                float *yp = yr + px[t] * HC_VLEN;
-                                /* Prefetch: the next chunk's x_dbl row of this step, and u and y \(ss2dPrefetchSteps) steps
-                                   ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                                   of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                                   not follow; the scan's ~20 vector operations per state and step leave the time
-                                   to fetch them. */
-            \(prefetchXD)                    {
-                                    const long tp = t + \(ss2dPrefetchSteps);
-                                    const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                                    if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                            /* The chunk in blocks of \(sb) steps, each in two passes. First dt = softplus(dt_proj ·
+                               dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                               overlap their long dependency chains), then the recurrence, whose steps depend on each
+                               other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                            for (long t0 = 0; t0 < steps; t0 += \(sb)) {
+                                const long t1 = t0 + \(sb) < steps ? t0 + \(sb) : steps;
+                                for (long t = t0; t < t1; t++) {
+                                    const float *xd = xdt[t];
+                                    /* Prefetch u and y \(ss2dPrefetchSteps) steps ahead: a column-major step lands on a
+                                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                                    {
+                                        const long tp = t + \(ss2dPrefetchSteps);
+                                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                                    }
+                                    hc_vf dt = vb;
+                                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                                    hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                                    hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                                 }
-                                hc_vf dt = vb;
-                                for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                                dt = hc_vsoftplus(dt);
-                                const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                                hc_vf yv = hc_vzero();
-                                for (long s = 0; s < NS; s++) {
-                                    const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                                    h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                                    yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                                for (long t = t0; t < t1; t++) {
+                                    const float *xd = xdt[t];
+                                    float *yp = yr + px[t] * HC_VLEN;
+                                    /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+            \(prefetchXD)                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                                    hc_vf yv = hc_vzero();
+                                    for (long s = 0; s < NS; s++) {
+                                        const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                                    }
+                                    yv = hc_vfma(u, vd, yv);
+                                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                                 }
-                                yv = hc_vfma(u, vd, yv);
-                                hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                             }
                         }
                     }
-                    /* y of the block back to planar. */
-                    for (long p0 = 0; p0 < L; p0 += 64) {
-                        const long p1 = p0 + 64 < L ? p0 + 64 : L;
-                        for (long i = 0; i < nl; i++) {
-                            float *dst = y + (d0 + i) * L;
-                            for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-                        }
+                    /* y of the block back to planar, transposed as xs came in. */
+                    for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+                        hc_vf v[HC_VLEN];
+                        for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+                        hc_vtranspose(v);
+                        for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
                     }
+                    for (long p = p0; p < L; p++)
+                        for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
                 }
                 #undef XD_AT
 

@@ -23,6 +23,8 @@
  *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits, for p in [0.5, 2) and integral k in
  *                          [-126, 128]; other lanes give an unspecified value that the caller replaces
  *   hc_prefetch(p), hc_prefetchw(p)  hint that p's cache line will be read (written) soon; no effect on results
+ *   hc_vtranspose(v)       v[HC_VLEN]: a square of HC_VLEN x HC_VLEN floats, transposed in place (lane j of
+ *                          v[i] becomes lane i of v[j]; register shuffles only, no arithmetic)
  *
  * hc_vhsum order (deterministic for a given target): a halving tree that repeatedly adds the upper half of
  * the lanes onto the lower half.  AVX-512: s_i = v_i + v_{i+8} (i < 8), then the AVX2 order on s, i.e.
@@ -108,6 +110,34 @@ static inline __mmask16 hc_vmask_(int n) { return n <= 0 ? (__mmask16)0 : n >= 1
 static inline hc_vf hc_vld_partial(const float *p, int n) { return _mm512_maskz_loadu_ps(hc_vmask_(n), p); }
 static inline void hc_vst_partial(float *p, hc_vf v, int n) { _mm512_mask_storeu_ps(p, hc_vmask_(n), v); }
 
+/* 16 x 16: 4 x 4 blocks within the 128-bit lanes (unpack ps, unpack pd), then the 128-bit blocks (two shuffles). */
+static inline void hc_vtranspose(hc_vf v[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        v[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(v[i], v[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(v[i], v[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(v[i + 8], v[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(v[i + 8], v[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        v[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
 #elif defined(HC_TARGET_AVX2)
 /* ------------------------------------------------------------------ x86-64 AVX2 + FMA, 8 floats */
 #if !defined(__AVX2__) || !defined(__FMA__)
@@ -150,6 +180,26 @@ static inline float hc_vhsum(hc_vf v)
     return _mm_cvtss_f32(u);
 }
 
+/* 8 x 8: 4 x 4 blocks within the 128-bit halves (unpack, shuffle), then the halves. */
+static inline void hc_vtranspose(hc_vf v[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
 #elif defined(HC_TARGET_NEON)
 /* ------------------------------------------------------------------ aarch64 NEON, 4 floats */
 #if !defined(__aarch64__) || !defined(__ARM_NEON)
@@ -187,6 +237,17 @@ static inline float hc_vhsum(hc_vf v)
     return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
 }
 
+/* 4 x 4: 2 x 2 blocks (trn on 32-bit lanes), then the blocks (trn on 64-bit lanes). */
+static inline void hc_vtranspose(hc_vf v[4])
+{
+    const float32x4_t t0 = vtrn1q_f32(v[0], v[1]), t1 = vtrn2q_f32(v[0], v[1]);
+    const float32x4_t t2 = vtrn1q_f32(v[2], v[3]), t3 = vtrn2q_f32(v[2], v[3]);
+    v[0] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    v[1] = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+    v[2] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t0), vreinterpretq_f64_f32(t2)));
+    v[3] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
+}
+
 #else
 /* ------------------------------------------------------------------ portable scalar, 1 float */
 #include <math.h>
@@ -207,6 +268,7 @@ static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return a > b ? a : b; }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return a < b ? a : b; }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return fmaf(a, b, c); }
 static inline float hc_vhsum(hc_vf v) { return v; }
+static inline void hc_vtranspose(hc_vf v[1]) { (void)v; }
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return a > b ? x : y; }
 static inline hc_vf hc_vabs(hc_vf v) { return fabsf(v); }
 static inline hc_vf hc_vround_(hc_vf v) { return rintf(v); }
@@ -250,10 +312,19 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  double exp over a sweep of [-87.3, 88.72] (CodegenTests.VectorMathTests): at most 2 ulp.
  *                  x < -87.3 gives +0 (the true value is below 1.04 FLT_MIN: no denormal is ever made or read),
  *                  x > 88.72283 (past ln FLT_MAX) gives +inf.  A NaN argument gives an unspecified value.
- * hc_vexp_decay(x) the same for the scan's decays, x clamped to [-87.3, 88] first (see below).
+ * hc_vexp2_decay(x) 2^x for the scan's decays exp(dt A) = 2^(dt (A log2 e)), the kernel scaling A by log2 e once:
+ *                  x clamped to [-126, 126] (so 2^-126 = FLT_MIN at most: no denormal is ever made), r = x - rint(x)
+ *                  (exact) and 2^r by a degree-6 polynomial fitted for minimax relative error on [-1/2, 1/2]
+ *                  (2.0e-9 in double) in Horner form with FMAs, then rint(x) added to the exponent.  Against double
+ *                  2^x over [-126, 126]: at most 1 ulp (VectorMathTests).  Nine vector operations on AVX-512
+ *                  (vrangeps clamps, vreduceps gives r, vscalefps scales), thirteen elsewhere; same bits on every
+ *                  target.  (Scaling A first costs one more rounding of the argument than the interpreter's
+ *                  exp(dt A), as large as that of dt A itself.)
  * hc_vsoftplus(x)  PyTorch's softplus (beta 1, threshold 20) as max(x, 0) + log1p(e^-|x|), which equals x to the
- *                  last bit for x > 20; log1p(u), u in (0, 1], is 2 atanh(u / (2 + u)) by its series (one division).
- *                  At most 3 ulp against double over [-87, 60] (same test).
+ *                  last bit for x > 20; e^-|x| as hc_vexp but with the argument clamped at -87.3 (the log1p term is
+ *                  then replaced by 0) instead of selecting both ends, and log1p(u), u in (0, 1], as
+ *                  2 s (1 + z Q(z)), s = u / (2 + u), z = s^2 <= 1/9, Q a cubic fitted for minimax error in
+ *                  atanh(s)/s (4.6e-9; one division).  At most 3 ulp against double over [-87, 60] (same test).
  * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp (+inf for very negative x gives 0
  *                  and -0); a few ulp, relative accuracy of SiLU for x < 0 as conditioned as in hc_math.h.
  * hc_verfc_pos_(a) erfc(a) for a >= 0 (the core of the two below): with t = 1 / (1 + a/2), erfc(a) = t Q(t) e^{-a^2},
@@ -288,16 +359,42 @@ static inline hc_vf hc_vexp(hc_vf x)
     return hc_vsel_gt(x, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e);
 }
 
-/* hc_vexp_decay(x): e^x for the selective scan's decays exp(dt A), the polynomial and reduction of hc_vexp with
- * cheaper range handling: x is clamped to [-87.3, 88] first, so x < -87.3 gives e^-87.3 (about FLT_MIN, never a
- * denormal; the state it multiplies is then negligible) and x > 88 gives e^88 (finite) instead of +inf; inside the
- * range it equals hc_vexp except when x log2(e) is within an ulp of a half-integer (k may then differ by one; r
- * stays inside the polynomial's accuracy range).  k = round(x log2 e) comes from adding the 1.5 * 2^23 shifter. */
-static inline hc_vf hc_vexp_decay(hc_vf x)
+/* hc_vexp2_decay(x): 2^x, x clamped to [-126, 126]; r = x - rint(x) is exact, so every target gets the same r, p
+ * and result bits (vreduceps with round-to-nearest gives exactly x - rint(x), and vscalefps the same bits as adding
+ * k to the exponent for these normal results). */
+static inline hc_vf hc_vexp2_decay(hc_vf x)
 {
-    x = hc_vmin(hc_vmax(x, hc_vset1(-87.3f)), hc_vset1(88.0f));
-    const hc_vf k = hc_vsub(hc_vfma(x, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
-    hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), x);
+#if defined(HC_TARGET_AVX512)
+    x = _mm512_range_ps(x, _mm512_set1_ps(126.0f), 0x02);       /* sign(x) min(|x|, 126) */
+    const hc_vf r = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const hc_vf k = hc_vsub(x, r);
+#else
+    x = hc_vmin(hc_vmax(x, hc_vset1(-126.0f)), hc_vset1(126.0f));
+    const hc_vf k = hc_vround_(x);
+    const hc_vf r = hc_vsub(x, k);
+#endif
+    hc_vf p = hc_vset1(1.53533416e-4f);
+    p = hc_vfma(p, r, hc_vset1(1.33988727e-3f));
+    p = hc_vfma(p, r, hc_vset1(9.61843785e-3f));
+    p = hc_vfma(p, r, hc_vset1(5.55033237e-2f));
+    p = hc_vfma(p, r, hc_vset1(2.40226477e-1f));
+    p = hc_vfma(p, r, hc_vset1(6.93147182e-1f));
+    p = hc_vfma(p, r, hc_vset1(1.0f));
+#if defined(HC_TARGET_AVX512)
+    return _mm512_scalef_ps(p, k);
+#else
+    return hc_vscale2_(p, k);
+#endif
+}
+
+static inline hc_vf hc_vsoftplus(hc_vf x)
+{
+    /* u = e^t, t = -|x| clamped at -87.3 (k >= -126 keeps p 2^k normal); k = rint(t log2 e) by the 1.5 * 2^23
+       shifter, the Cody-Waite reduction and polynomial of hc_vexp. */
+    const hc_vf t = hc_vsub(hc_vzero(), hc_vabs(x));
+    const hc_vf tc = hc_vmax(t, hc_vset1(-87.3f));
+    const hc_vf k = hc_vsub(hc_vfma(tc, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
+    hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), tc);
     r = hc_vfma(k, hc_vset1(2.12194440e-4f), r);
     hc_vf p = hc_vset1(1.38368423e-3f);
     p = hc_vfma(p, r, hc_vset1(8.37481581e-3f));
@@ -307,30 +404,21 @@ static inline hc_vf hc_vexp_decay(hc_vf x)
     p = hc_vfma(p, r, hc_vset1(1.0f));
     p = hc_vfma(p, r, hc_vset1(1.0f));
 #if defined(HC_TARGET_AVX512)
-    /* k in [-126, 127] and p in (0.7, 1.42) keep p 2^k normal, where vscalefps (one instruction instead of
-       three) gives the same bits as adding k to the exponent. */
-    return _mm512_scalef_ps(p, k);
+    const hc_vf u = _mm512_scalef_ps(p, k);
 #else
-    return hc_vscale2_(p, k);
+    const hc_vf u = hc_vscale2_(p, k);
 #endif
-}
-
-static inline hc_vf hc_vsoftplus(hc_vf x)
-{
-    /* log1p(u) = 2 atanh(s), s = u / (2 + u) in [0, 1/3]: the series in z = s^2 <= 1/9 to z^7 (next term < 1.4e-9). */
-    const hc_vf u = hc_vexp(hc_vsub(hc_vzero(), hc_vabs(x)));
+    /* log1p(u) = 2 atanh(s) = 2 s (1 + z Q(z)), s = u / (2 + u) in [0, 1/3], z = s^2. */
     const hc_vf s = hc_vdiv(u, hc_vadd(hc_vset1(2.0f), u));
     const hc_vf z = hc_vmul(s, s);
-    hc_vf q = hc_vset1(1.0f / 15.0f);
-    q = hc_vfma(q, z, hc_vset1(1.0f / 13.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 11.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 9.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 7.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 5.0f));
-    q = hc_vfma(q, z, hc_vset1(1.0f / 3.0f));
+    hc_vf q = hc_vset1(1.40121847e-1f);
+    q = hc_vfma(q, z, hc_vset1(1.39995784e-1f));
+    q = hc_vfma(q, z, hc_vset1(2.00108483e-1f));
+    q = hc_vfma(q, z, hc_vset1(3.33332062e-1f));
     q = hc_vmul(q, z);
     const hc_vf s2 = hc_vadd(s, s);
-    return hc_vadd(hc_vmax(x, hc_vzero()), hc_vfma(s2, q, s2));
+    const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t, hc_vzero(), hc_vfma(s2, q, s2));
+    return hc_vadd(hc_vmax(x, hc_vzero()), l);
 }
 
 static inline hc_vf hc_vsigmoid(hc_vf x)

@@ -762,29 +762,29 @@ static void k5_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[2][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -818,48 +818,58 @@ static void k5_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 6 floats a step: 6144 bytes). */
-                float xdt[256][6];
+                float xdt[256][6], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -2860,29 +2870,29 @@ static void k19_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -2916,48 +2926,58 @@ static void k19_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 12 floats a step: 12288 bytes). */
-                float xdt[256][12];
+                float xdt[256][12], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -4974,29 +4994,29 @@ static void k33_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -5030,48 +5050,58 @@ static void k33_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 16 floats a step: 16384 bytes). */
-                float xdt[256][16];
+                float xdt[256][16], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -7052,29 +7082,29 @@ static void k47_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[16][HC_VLEN], at[8][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -7108,48 +7138,58 @@ static void k47_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 32 floats a step: 16384 bytes). */
-                float xdt[128][32];
+                float xdt[128][32], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -9322,29 +9362,29 @@ static void k62_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -9378,48 +9418,58 @@ static void k62_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 16 floats a step: 16384 bytes). */
-                float xdt[256][16];
+                float xdt[256][16], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -11572,29 +11622,29 @@ static void k77_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -11628,48 +11678,58 @@ static void k77_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 12 floats a step: 12288 bytes). */
-                float xdt[256][12];
+                float xdt[256][12], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -13678,29 +13738,29 @@ static void k91_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -13734,48 +13794,58 @@ static void k91_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 12 floats a step: 12288 bytes). */
-                float xdt[256][12];
+                float xdt[256][12], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
@@ -15557,29 +15627,29 @@ static void k103_ss2d_scan(void *argp, int tid, int nt) {
     hc_split(ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long d0 = item * HC_VLEN, nl = E - d0 < HC_VLEN ? E - d0 : HC_VLEN;
-        /* xs of the block, pixel-major in blocks of 64 pixels (they stay in L1); lanes past E are 0. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < HC_VLEN; i++) {
-                if (i < nl) {
-                    const float *src = x0 + (d0 + i) * L;
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = src[p];
-                } else {
-                    for (long p = p0; p < p1; p++) xr[p * HC_VLEN + i] = 0.0f;
-                }
-            }
+        /* xs of the block, pixel-major: squares of HC_VLEN channels x HC_VLEN pixels transposed in
+           registers, the last < HC_VLEN pixels one by one; lanes past E are 0. */
+        long p0 = 0;
+        for (; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = i < nl ? hc_vld(x0 + (d0 + i) * L + p0) : hc_vzero();
+            hc_vtranspose(v);
+            for (long i = 0; i < HC_VLEN; i++) hc_vst(xr + (p0 + i) * HC_VLEN, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < HC_VLEN; i++) xr[p * HC_VLEN + i] = i < nl ? x0[(d0 + i) * L + p] : 0.0f;
         /* The directions in the merge order 0, 2, 1, 3: the first writes every pixel of the block's y,
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane; lanes past E stay 0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+               0 (their state stays 0). */
             float wt[4][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s];
+                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -15613,48 +15683,58 @@ static void k103_ss2d_scan(void *argp, int tid, int nt) {
                 }
                 /* The chunk's rows of x_dbl (dt_raw, B, C of each step), gathered before the scan needs
                    them (step-major, 8 floats a step: 8192 bytes). */
-                float xdt[256][8];
+                float xdt[256][8], dtb[32][HC_VLEN], ub[32][HC_VLEN];
                 for (long i = 0; i < steps; i++) {
                     const float *src = XD_AT(px[i], k);
-                    for (long j = 0; j < J; j++) xdt[i][j] = src[j * XS];
+                    memcpy(xdt[i], src, sizeof xdt[i]);
                 }
-                for (long t = 0; t < steps; t++) {
-                    const float *xd = xdt[t];
-                    float *yp = yr + px[t] * HC_VLEN;
-                    /* Prefetch: the next chunk's x_dbl row of this step, and u and y 16 steps
-                       ahead. A column-major step lands on a new 4 KB page (u and y jump an image row
-                       of vectors, x_dbl an image row of 4 J floats), where the hardware prefetchers do
-                       not follow; the scan's ~20 vector operations per state and step leave the time
-                       to fetch them. */
-                    if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
-                    {
-                        const long tp = t + 16;
-                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
-                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                /* The chunk in blocks of 32 steps, each in two passes. First dt = softplus(dt_proj ·
+                   dt_raw + bias) and u of every step of the block (independent steps, so the vector units
+                   overlap their long dependency chains), then the recurrence, whose steps depend on each
+                   other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
+                for (long t0 = 0; t0 < steps; t0 += 32) {
+                    const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
+                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                        {
+                            const long tp = t + 16;
+                            const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                            if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
+                        }
+                        hc_vf dt = vb;
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        hc_vst(dtb[t - t0], hc_vsoftplus(dt));
+                        hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
-                    hc_vf dt = vb;
-                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                    dt = hc_vsoftplus(dt);
-                    const hc_vf u = hc_vld(xr + px[t] * HC_VLEN), du = hc_vmul(dt, u);
-                    hc_vf yv = hc_vzero();
-                    for (long s = 0; s < NS; s++) {
-                        const hc_vf da = hc_vexp_decay(hc_vmul(dt, hc_vld(at[s])));
-                        h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
-                        yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                    for (long t = t0; t < t1; t++) {
+                        const float *xd = xdt[t];
+                        float *yp = yr + px[t] * HC_VLEN;
+                        /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
+                        if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
+                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        hc_vf yv = hc_vzero();
+                        for (long s = 0; s < NS; s++) {
+                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
+                            yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
+                        }
+                        yv = hc_vfma(u, vd, yv);
+                        hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                     }
-                    yv = hc_vfma(u, vd, yv);
-                    hc_vst(yp, q == 0 ? yv : hc_vadd(hc_vld(yp), yv));
                 }
             }
         }
-        /* y of the block back to planar. */
-        for (long p0 = 0; p0 < L; p0 += 64) {
-            const long p1 = p0 + 64 < L ? p0 + 64 : L;
-            for (long i = 0; i < nl; i++) {
-                float *dst = y + (d0 + i) * L;
-                for (long p = p0; p < p1; p++) dst[p] = yr[p * HC_VLEN + i];
-            }
+        /* y of the block back to planar, transposed as xs came in. */
+        for (p0 = 0; p0 + HC_VLEN <= L; p0 += HC_VLEN) {
+            hc_vf v[HC_VLEN];
+            for (long i = 0; i < HC_VLEN; i++) v[i] = hc_vld(yr + (p0 + i) * HC_VLEN);
+            hc_vtranspose(v);
+            for (long i = 0; i < nl; i++) hc_vst(y + (d0 + i) * L + p0, v[i]);
         }
+        for (long p = p0; p < L; p++)
+            for (long i = 0; i < nl; i++) y[(d0 + i) * L + p] = yr[p * HC_VLEN + i];
     }
     #undef XD_AT
 }
