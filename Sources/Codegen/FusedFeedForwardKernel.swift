@@ -145,24 +145,33 @@ extension KernelEmitter {
             enum { MR = \(t.mr) };
             const long NR = \(t.nv) * HC_VLEN, HB = \(hb), NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
             /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-               (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
+               (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+               channel of both halves), run-time weight blocks, the norm's statistics. */
             const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
             float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
             float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
             float *restrict gates = proj + 2 * HB * CS;
             float *restrict ysum = gates + HB * GS;
-            float *restrict wblk = ysum + CO * GS;
+            float *restrict carry = ysum + CO * GS;
+            float *restrict wblk = carry + 4 * NBH * MR * W;
             float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
             (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-            long b, e;
+            long b, e, prev = -2;
             hc_split(N * ntiles, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {
                 const long n = item / ntiles, r0 = (item % ntiles) * R;
                 const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+                /* The tile above in the same image was this thread's previous item: its last two projection rows
+                   (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+                const int reuse = item == prev + 1 && r0 > 0;
+                prev = item;
                 /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-                const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+                const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+                const long np = hi > lo ? (hi - lo) * W : 0;
                 const float *xin = x0 + n * CI * P + lo * W;
-                \(stats)\(k.name)_in_pack_panel(xp, xin, P, np, CI\(normArgs));
+                if (np > 0) {
+                    \(stats)\(k.name)_in_pack_panel(xp, xin, P, np, CI\(normArgs));
+                }
                 for (long c0 = 0; c0 < HID; c0 += HB) {
                     const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
                     /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -172,8 +181,11 @@ extension KernelEmitter {
                         init[i] = \(bIn == "NULL" ? "0.0f" : "c0 + i < HID ? \(bIn)[c0 + i] : 0.0f");
                         init[nb * MR + i] = \(bIn == "NULL" ? "0.0f" : "c0 + i < HID ? \(bIn)[HID + c0 + i] : 0.0f");
                     }
-                    \(k.name)_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+                    if (np > 0) \(k.name)_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
                     for (long i = 0; i < 2 * nb * MR; i++) {
+                        /* Carried rows: channel i of the block is carry channel c0 + i (half 1) or NBH*MR + c0 + i - nb*MR. */
+                        float *ci = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W;
+                        if (reuse) memcpy(proj + i * CS, ci, (size_t)(2 * W) * sizeof(float));
                         if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
                         if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
                     }
@@ -184,6 +196,12 @@ extension KernelEmitter {
                             \(k.name)_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, \(wDw) + (c0 + q) * 9,
                                                  \(dwBias("c0 + q")), \(wDw) + (HID + c0 + q) * 9, \(dwBias("HID + c0 + q")));
                     }
+                    /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+                       first two. */
+                    if (r1 < H)
+                        for (long i = 0; i < 2 * nb * MR; i++)
+                            memcpy(carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W, proj + i * CS + nr * W,
+                                   (size_t)(2 * W) * sizeof(float));
                     /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
         \(weightsOut)
                     \(k.name)_out_acc(ysum, GS, gates, GS, nr * W, kn, ao, aos, \(bOut), CO, c0 == 0\(residual));
