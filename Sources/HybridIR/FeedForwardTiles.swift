@@ -37,7 +37,7 @@ public enum FeedForwardTiles {
     /// every hidden block re-reads the panel and the sums from the next level.
     public static func rows(rowTile: Int, channels c: Int, outChannels co: Int, width w: Int, hiddenBlock hb: Int,
                             l2Bytes: Int) -> Int {
-        func bytes(_ r: Int) -> Int { 4 * w * (c * (r + 2) + 2 * hb * (r + 2) + hb * r + co * r + 4 * hb) }
+        func bytes(_ r: Int) -> Int { 4 * (w + 2) * (c * (r + 2) + 2 * hb * (r + 2) + hb * r + co * r + 4 * hb) }
         var r = max(1, rowTile)
         while r > 1 && bytes(r) > l2Bytes * 3 / 4 { r -= 1 }
         return r
@@ -53,10 +53,10 @@ public enum FeedForwardTiles {
     /// norm the tile's per-pixel mean and 1/σ, 2·TP.
     public static func scratchFloats(channels c: Int, outChannels co: Int, height h: Int, width w: Int, rows: Int,
                                      hidden: Int, hiddenBlock hb: Int, mr: Int, nr: Int, norm: Bool) -> Int {
-        let r = min(rows, h), tp = (r + 2) * w
+        let r = min(rows, h), tp = (r + 2) * (w + 2)
         let cs = tp + nr + 16, gs = (r * w + nr - 1) / nr * nr + 16
         let panel = (tp + nr - 1) / nr * nr * c
-        let carry = 4 * (max(1, hidden) + mr - 1) / mr * mr * w
+        let carry = 4 * (max(1, hidden) + mr - 1) / mr * mr * (w + 2)
         let weights = 2 * hb * c + (co + mr - 1) / mr * mr * hb
         return panel + 2 * hb * cs + hb * gs + co * gs + carry + weights + (norm ? 2 * tp : 0)
     }
