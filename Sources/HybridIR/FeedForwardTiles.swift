@@ -56,7 +56,7 @@ public enum FeedForwardTiles {
         let r = min(rows, h), tp = (r + 2) * (w + 2)
         let cs = tp + nr + 16, gs = (r * w + nr - 1) / nr * nr + 16
         let panel = (tp + nr - 1) / nr * nr * c
-        let carry = 4 * (max(1, hidden) + mr - 1) / mr * mr * (w + 2)
+        let carry = 4 * ((max(1, hidden) + mr - 1) / mr * mr) * (w + 2)
         let weights = 2 * hb * c + (co + mr - 1) / mr * mr * hb
         return panel + 2 * hb * cs + hb * gs + co * gs + carry + weights + (norm ? 2 * tp : 0)
     }
