@@ -198,11 +198,13 @@ extension KernelEmitter {
                                                  \(wDw) + (HID + c0 + q) * 9, \(dwBias("HID + c0 + q")));
                     }
                     /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
-                       first two. */
+                       first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
                     if (r1 < H)
-                        for (long i = 0; i < 2 * nb * MR; i++)
-                            memcpy(carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2, proj + i * CS + nr * W2,
-                                   (size_t)(2 * W2) * sizeof(float));
+                        for (long i = 0; i < 2 * nb * MR; i++) {
+                            float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                            for (long l = nr; l < nr + 2; l++)
+                                memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                        }
                     /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
         \(weightsOut)
                     \(k.name)_out_acc(ysum, GS, gates, GS, nr * W, kn, ao, aos, \(bOut), CO, c0 == 0\(residual));
