@@ -927,6 +927,8 @@ static void measure_peaks(peaks *pk, int threads, int recalibrate)
     free(b);
     hc_pool_destroy(pool);
     if (!have_dir || pk->fma <= 0 || pk->copy <= 0) return;
+    /* more threads giving less FMA throughput than one means another process took a core meanwhile: do not keep it */
+    if (threads > 1 && pk->fma < pk->fma1) return;
     /* rewrite the file: the other thread counts' lines, then this run's */
     char path[sizeof pk->file];
     snprintf(path, sizeof path, "%s", dir);
@@ -1023,6 +1025,10 @@ static void print_profile(const model_ctx *ctx, const peaks *pk)
     printf("peaks: %.1f GFLOP/s vector FMA at %d thread%s (%.1f at 1), %.1f GB/s copy; ridge %.2f FLOP/byte (%s %s)\n",
            pk->fma, pk->threads, pk->threads == 1 ? "" : "s", pk->fma1, pk->copy, pk->copy > 0 ? pk->fma / pk->copy : 0.0,
            pk->cached ? "cached in" : "measured now", pk->file[0] ? pk->file : "(no cache directory)");
+    if (pk->threads > 1 && pk->fma < pk->fma1)
+        printf("note: %d threads measured less FMA throughput than 1 thread: the machine was busy, so the roof %% column is "
+               "too generous (%s)\n",
+               pk->threads, pk->cached ? "run with --recalibrate when it is quiet" : "not cached");
     printf("%-*s  %-*s  %8s  %11s  %7s  %8s  %7s  %6s  %s\n", kw, "kernel", ow, "ops", "calls", "total ms", "share %",
            "GFLOP/s", "GB/s", "roof %", "bound");
     for (int i = 0; i < n; i++) {
