@@ -1,5 +1,6 @@
-/// The C kernel of `fused_feed_forward` (GDFN): tiles of output rows with a one-row halo, so that the projection,
-/// the depthwise conv and the gate live only in per-thread scratch and the kernel writes nothing but its output.
+/// The C kernel of `fused_feed_forward` (GDFN): tiles of output rows with a one-row halo (carried from the tile
+/// above when the same thread computed it), so that the projection, the depthwise conv and the gate live only in
+/// per-thread scratch and the kernel writes nothing but its output.
 import HybridIR
 
 extension KernelEmitter {
@@ -71,24 +72,30 @@ extension KernelEmitter {
         """
     }
 
-    /// The kernel body (tiling and scratch layout: FeedForwardTiles). For each tile of R output rows of one image:
-    ///  1. the input pixels of image rows lo .. hi-1 (r0-1 .. r1 where they exist) packed once as the
-    ///     micro-kernel's panel [pixels/NR][C][NR], normalised by a folded layer norm (statistics of those pixels);
+    /// The kernel body (tiling and scratch layout: FeedForwardTiles). For each tile of R output rows r0 .. r1-1 of
+    /// one image (a thread takes consecutive tiles, hc_split):
+    ///  1. the input pixels of image rows lo .. hi-1 packed once as the micro-kernel's panel, each row between two
+    ///     zero pixels (rows of W+2), normalised by a folded layer norm (statistics of those pixels). lo .. hi-1 is
+    ///     r0-1 .. r1 where they exist; when the thread's previous item was the tile above, the projection of
+    ///     image rows r0-1 and r0 was kept from it (the carry), and only rows r0+1 .. r1 are packed and projected;
     ///  2. per block of HB hidden channels (a multiple of MR; project_in prepacked in two halves so both halves
     ///     of a block start at an MR boundary):
-    ///     a. project_in of the block's channels of both halves into 2·HB rows of (R+2)·W pixels (local row 0 is
-    ///        image row r0-1), whole MR×NR tiles, then the rows outside the image set to zero (the depthwise
-    ///        conv zero-pads its input, the projection, not x);
+    ///     a. project_in of the block's channels of both halves into 2·HB rows of (R+2)·(W+2) pixels (local row 0
+    ///        is image row r0-1), whole MR×NR tiles, then the pad columns and the rows outside the image set to
+    ///        zero (the depthwise conv zero-pads its input, the projection, not x);
     ///     b. per channel and output row, the depthwise 3x3 of both halves and gelu(u1)·u2 (hc_vgelu) into the
-    ///        block's gate rows while the projection rows are hot;
+    ///        block's gate rows while the projection rows are hot, in whole vectors (the pad columns are the conv's
+    ///        padding); local rows 0 and 1 read from the carry when it was kept; then local rows R, R+1 (image rows
+    ///        r1-1, r1) copied into the carry for the next tile;
     ///     c. project_out of those HB gates added into the tile's output sums (the first block starts from the
     ///        bias and the fused residual), reading the gate rows in place;
     ///  3. the sums copied to the output rows (the sums live in scratch rows GS apart: output rows are H·W
     ///     floats apart, which puts a tile of them in one L1 set and one L2 set).
-    /// Every output element is still summed in one order (hidden channel ascending), tiles are fixed by R and H
-    /// alone, so the result does not depend on the thread count. Working set per tile (FeedForwardTiles): the
-    /// panel (C·(R+2)·W) and the output rows (CO·R·W), re-read by every block, plus the block's rows, ~3·HB·(R+2)·W,
-    /// all sized for L2; each micro-kernel call works from L1.
+    /// Every output element is summed in one order (hidden channel ascending), and every projection value is the
+    /// same bits whichever tile computed it (per-pixel statistics and normalisation, one k order per lane), so the
+    /// carry, which depends on how items fall to threads, changes no bit of the result. Working set per tile
+    /// (FeedForwardTiles.rows picks R to fit 3/4 of L2): the panel (C·(R+2)·(W+2)) and the output rows (CO·R·W),
+    /// re-read by every block, plus the block's rows, ~3·HB·(R+2)·(W+2); each micro-kernel call works from L1.
     static func fusedFeedForward(_ k: Kernel) throws -> String {
         let a = k.op.attributes
         let hidden = try a.int("hidden")

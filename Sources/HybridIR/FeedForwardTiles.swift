@@ -1,9 +1,11 @@
-/// The tiling of `fused_feed_forward` (GDFN), shared by the scheduler (which picks the hidden block), ScratchNeeds
+/// The tiling of `fused_feed_forward` (GDFN), shared by the scheduler (which picks the hidden block and the rows), ScratchNeeds
 /// (which sizes the per-thread scratch) and the C kernel (FusedFeedForwardKernel.swift, which lays the scratch out
 /// with the same formulas in C).
 ///
-/// One item is a tile of R output rows of one image. Its input pixels, rows r0-1 .. r0+R (TP = (R+2)·W pixels),
-/// are packed once, normalised, as the micro-kernel's panel [TP/NR][C][NR]; then the hidden channels are walked in
+/// One item is a tile of R output rows of one image. Its input pixels, rows r0-1 .. r0+R, each row between two zero
+/// pixels (TP = (R+2)·(W+2) pixels; the projection of a zero pixel, set to 0, is the depthwise conv's padding), are
+/// packed once, normalised, as the micro-kernel's panel [TP/NR][C][NR] — only rows r0+1 .. r0+R when the thread's
+/// previous item was the tile above, whose last two projection rows it carried over; then the hidden channels are walked in
 /// blocks of HB (a multiple of MR): project_in of the block's channels of both halves (2·HB rows of TP pixels),
 /// the depthwise 3x3 and gate of those rows (HB rows of R·W gates), and project_out accumulating the block's HB
 /// terms into the tile's output sums. The block's projection and gates, about 3·HB·TP floats, stay in L2 next to
