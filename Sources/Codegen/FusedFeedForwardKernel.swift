@@ -1,5 +1,6 @@
-/// The C kernel of `fused_feed_forward` (GDFN): tiles of output rows with a one-row halo, so that the projection,
-/// the depthwise conv and the gate live only in per-thread scratch and the kernel writes nothing but its output.
+/// The C kernel of `fused_feed_forward` (GDFN): tiles of output rows with a one-row halo (carried from the tile
+/// above when the same thread computed it), so that the projection, the depthwise conv and the gate live only in
+/// per-thread scratch and the kernel writes nothing but its output.
 import HybridIR
 
 extension KernelEmitter {
@@ -8,32 +9,39 @@ extension KernelEmitter {
     static func fusedFeedForwardHelpers(_ k: Kernel) -> String {
         let name = k.name
         return """
-        /* \(name)_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-           order of the vector loop. */
-        static inline float \(name)_dw_at(const float *r, long W, const float *k, float bias, long x) {
-            float s = bias;
-            for (int dy = 0; dy < 3; dy++)
-                for (int dx = -1; dx <= 1; dx++)
-                    if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-            return s;
+        /* \(name)_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of \(name)_dw_gate_row in one vector, by partial
+           loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+        HC_NOINLINE static void \(name)_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                                     const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                                     long x, int n) {
+            hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+            for (int d = 0; d < 3; d++)
+                for (int dx = 0; dx < 3; dx++) {
+                    const long c = x + dx - 1;
+                    const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+                    s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+                    u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+                }
+            hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
         }
 
         /* \(name)_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-           ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-        HC_NOINLINE static void \(name)_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+           ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+           conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+           through \(name)_dw_gate_tail. */
+        HC_NOINLINE static void \(name)_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                                 const float *b0, const float *b1, const float *b2, long W,
                                                  const float *restrict ka, float ba, const float *restrict kb, float bb) {
-            long x = 1;
-            if (W - 1 >= 1 + HC_VLEN) {
-                const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+            long x = 0;
+            if (W >= HC_VLEN) {
                 const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
                 /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
                    g = gelu(g) * dwb. */
-                const long x0 = x;
                 {
                     const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
                     const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
                     const hc_vf k8 = hc_vset1(ka[8]);
-                    for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                    for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                         hc_vf s = bav;
                         s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                         s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -45,7 +53,7 @@ extension KernelEmitter {
                     const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
                     const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
                     const hc_vf k8 = hc_vset1(kb[8]);
-                    for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+                    for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                         hc_vf u = bbv;
                         u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                         u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -54,20 +62,9 @@ extension KernelEmitter {
                     }
                 }
             }
-            /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-            long cols[HC_VLEN + 1], m = 0;
-            cols[m++] = 0;
-            for (long c = x; c < W; c++) cols[m++] = c;
-            for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-                const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-                float s[HC_VLEN], u[HC_VLEN];
-                for (int i = 0; i < n; i++) {
-                    s[i] = \(name)_dw_at(ra, W, ka, ba, cols[i0 + i]);
-                    u[i] = \(name)_dw_at(rb, W, kb, bb, cols[i0 + i]);
-                }
-                float out[HC_VLEN];
-                hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-                for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+            if (x < W) {
+                const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+                \(name)_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
             }
         }
 
@@ -75,24 +72,30 @@ extension KernelEmitter {
         """
     }
 
-    /// The kernel body (tiling and scratch layout: FeedForwardTiles). For each tile of R output rows of one image:
-    ///  1. the input pixels of image rows lo .. hi-1 (r0-1 .. r1 where they exist) packed once as the
-    ///     micro-kernel's panel [pixels/NR][C][NR], normalised by a folded layer norm (statistics of those pixels);
+    /// The kernel body (tiling and scratch layout: FeedForwardTiles). For each tile of R output rows r0 .. r1-1 of
+    /// one image (a thread takes consecutive tiles, hc_split):
+    ///  1. the input pixels of image rows lo .. hi-1 packed once as the micro-kernel's panel, each row between two
+    ///     zero pixels (rows of W+2), normalised by a folded layer norm (statistics of those pixels). lo .. hi-1 is
+    ///     r0-1 .. r1 where they exist; when the thread's previous item was the tile above, the projection of
+    ///     image rows r0-1 and r0 was kept from it (the carry), and only rows r0+1 .. r1 are packed and projected;
     ///  2. per block of HB hidden channels (a multiple of MR; project_in prepacked in two halves so both halves
     ///     of a block start at an MR boundary):
-    ///     a. project_in of the block's channels of both halves into 2·HB rows of (R+2)·W pixels (local row 0 is
-    ///        image row r0-1), whole MR×NR tiles, then the rows outside the image set to zero (the depthwise
-    ///        conv zero-pads its input, the projection, not x);
+    ///     a. project_in of the block's channels of both halves into 2·HB rows of (R+2)·(W+2) pixels (local row 0
+    ///        is image row r0-1), whole MR×NR tiles, then the pad columns and the rows outside the image set to
+    ///        zero (the depthwise conv zero-pads its input, the projection, not x);
     ///     b. per channel and output row, the depthwise 3x3 of both halves and gelu(u1)·u2 (hc_vgelu) into the
-    ///        block's gate rows while the projection rows are hot;
+    ///        block's gate rows while the projection rows are hot, in whole vectors (the pad columns are the conv's
+    ///        padding); local rows 0 and 1 read from the carry when it was kept; then local rows R, R+1 (image rows
+    ///        r1-1, r1) copied into the carry for the next tile;
     ///     c. project_out of those HB gates added into the tile's output sums (the first block starts from the
     ///        bias and the fused residual), reading the gate rows in place;
     ///  3. the sums copied to the output rows (the sums live in scratch rows GS apart: output rows are H·W
     ///     floats apart, which puts a tile of them in one L1 set and one L2 set).
-    /// Every output element is still summed in one order (hidden channel ascending), tiles are fixed by R and H
-    /// alone, so the result does not depend on the thread count. Working set per tile (FeedForwardTiles): the
-    /// panel (C·(R+2)·W) and the output rows (CO·R·W), re-read by every block, plus the block's rows, ~3·HB·(R+2)·W,
-    /// all sized for L2; each micro-kernel call works from L1.
+    /// Every output element is summed in one order (hidden channel ascending), and every projection value is the
+    /// same bits whichever tile computed it (per-pixel statistics and normalisation, one k order per lane), so the
+    /// carry, which depends on how items fall to threads, changes no bit of the result. Working set per tile
+    /// (FeedForwardTiles.rows picks R to fit 3/4 of L2): the panel (C·(R+2)·(W+2)) and the output rows (CO·R·W),
+    /// re-read by every block, plus the block's rows, ~3·HB·(R+2)·(W+2); each micro-kernel call works from L1.
     static func fusedFeedForward(_ k: Kernel) throws -> String {
         let a = k.op.attributes
         let hidden = try a.int("hidden")
@@ -108,7 +111,7 @@ extension KernelEmitter {
         let hb = FeedForwardTiles.hiddenBlock(k.schedule, hidden: hidden, input: k.operands[0].shape.map(\.coefficient))
         let norm = try FoldedNorm.of(a)
         let stats = norm.map { norm in
-            "\(k.name)_in_stats(nmean, nrstd, xin, P, np, CI, \(cFloat(norm.eps)));\n            "
+            "\(k.name)_in_stats(nmean, nrstd, xin, P, nrows * W, CI, \(cFloat(norm.eps)));\n            "
         } ?? ""
         let normArgs = norm != nil ? ", nmean, nrstd" : ""
         // A fused residual (fuse-elementwise) starts the first block's sums (it may be y's own slot).
@@ -145,24 +148,34 @@ extension KernelEmitter {
             enum { MR = \(t.mr) };
             const long NR = \(t.nv) * HC_VLEN, HB = \(hb), NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
             /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-               (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-            const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+               (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+               channel of both halves), run-time weight blocks, the norm's statistics. */
+            /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+            const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
             float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
             float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
             float *restrict gates = proj + 2 * HB * CS;
             float *restrict ysum = gates + HB * GS;
-            float *restrict wblk = ysum + CO * GS;
+            float *restrict carry = ysum + CO * GS;
+            float *restrict wblk = carry + 4 * NBH * MR * W2;
             float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
             (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-            long b, e;
+            long b, e, prev = -2;
             hc_split(N * ntiles, tid, nt, &b, &e);
             for (long item = b; item < e; item++) {
                 const long n = item / ntiles, r0 = (item % ntiles) * R;
                 const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+                /* The tile above in the same image was this thread's previous item: its last two projection rows
+                   (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+                const int reuse = item == prev + 1 && r0 > 0;
+                prev = item;
                 /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-                const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+                const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+                const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
                 const float *xin = x0 + n * CI * P + lo * W;
-                \(stats)\(k.name)_in_pack_panel(xp, xin, P, np, CI\(normArgs));
+                if (np > 0) {
+                    \(stats)\(k.name)_in_pack_panel(xp, xin, P, nrows, W, CI\(normArgs));
+                }
                 for (long c0 = 0; c0 < HID; c0 += HB) {
                     const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
                     /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -172,18 +185,33 @@ extension KernelEmitter {
                         init[i] = \(bIn == "NULL" ? "0.0f" : "c0 + i < HID ? \(bIn)[c0 + i] : 0.0f");
                         init[nb * MR + i] = \(bIn == "NULL" ? "0.0f" : "c0 + i < HID ? \(bIn)[HID + c0 + i] : 0.0f");
                     }
-                    \(k.name)_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+                    if (np > 0) \(k.name)_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+                    /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+                       outside the image. */
                     for (long i = 0; i < 2 * nb * MR; i++) {
-                        if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                        if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                        for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                        if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                        if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
                     }
-                    /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+                    /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+                       0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
                     for (long q = 0; q < kn; q++) {
-                        const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                        const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                        const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                         for (long j = 0; j < nr; j++)
-                            \(k.name)_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, \(wDw) + (c0 + q) * 9,
-                                                 \(dwBias("c0 + q")), \(wDw) + (HID + c0 + q) * 9, \(dwBias("HID + c0 + q")));
+                            \(k.name)_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                                 p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                                 p2 + (j + 2) * W2, W, \(wDw) + (c0 + q) * 9, \(dwBias("c0 + q")),
+                                                 \(wDw) + (HID + c0 + q) * 9, \(dwBias("HID + c0 + q")));
                     }
+                    /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+                       first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+                    if (r1 < H)
+                        for (long i = 0; i < 2 * nb * MR; i++) {
+                            float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                            for (long l = nr; l < nr + 2; l++)
+                                memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                        }
                     /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
         \(weightsOut)
                     \(k.name)_out_acc(ysum, GS, gates, GS, nr * W, kn, ao, aos, \(bOut), CO, c0 == 0\(residual));

@@ -688,38 +688,42 @@ extension MicroKernel {
         return s + tile(rows: mr, mr: mr, nv: nv, bStep: "bs")
     }
 
-    /// `<prefix>_pack_panel`: np pixels of K channels (channel stride xs) as panel[(j*K + k)*NR + l] = X[k][j*NR + l],
-    /// zero past np; with a folded norm each value normalised on the way, (x − μ)·r (with_bias) or x·r (bias_free).
+    /// `<prefix>_pack_panel`: `rows` image rows of W pixels of K channels (channel stride xs, row stride W) as a
+    /// panel of rows·(W+2) pixels, each row between a zero pixel before and after it (so the projection computed
+    /// from it has a column on each side that the depthwise conv reads as its zero padding, once set to 0):
+    /// panel[(j*K + k)*NR + l] = X'[k][j*NR + l] with X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], zero elsewhere and past
+    /// the last pixel; with a folded norm each value normalised on the way, (x − μ)·r (with_bias) or x·r (bias_free),
+    /// μ and r per pixel of the unpadded rows.
     public static func packPanel(_ prefix: String, _ t: GemmTiles, norm: FoldedNorm?) -> String {
-        let vload: String, sload: String
+        let load: String
         switch norm.map({ $0.centered }) {
-        case true?:
-            vload = "hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v))"
-            sload = "(xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l]"
-        case false?:
-            vload = "hc_vmul(hc_vld(xr + l0 + v), hc_vld(rstd + l0 + v))"
-            sload = "xr[l0 + l] * rstd[l0 + l]"
-        case nil:
-            vload = "hc_vld(xr + l0 + v)"
-            sload = "xr[l0 + l]"
+        case true?: load = "(src[u] - mv[u]) * rv[u]"
+        case false?: load = "src[u] * rv[u]"
+        case nil: load = "src[u]"
         }
+        let stats = norm == nil ? "" : (norm!.centered ? "\n                const float *mv = mean + p, *rv = rstd + p;" : "\n                const float *rv = rstd + p;")
         return """
-        /* \(prefix)_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p])\(norm == nil ? "" : (norm!.centered ? ", normalised (x - mean[p]) * rstd[p]" : ", scaled x * rstd[p]")), zero past np. */
-        HC_NOINLINE static void \(prefix)_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K\(norm == nil ? "" : ",\n        const float *restrict mean, const float *restrict rstd")) {
-            const long NR = \(t.nv) * HC_VLEN, ns = (np + NR - 1) / NR;
+        /* \(prefix)_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+           X'[k][r*(W+2) + 1 + i] = X[k][r*W + i]\(norm == nil ? "" : (norm!.centered ? ", normalised (x - mean[p]) * rstd[p]" : ", scaled x * rstd[p]")), a zero pixel before and after every row and
+           zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+        HC_NOINLINE static void \(prefix)_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K\(norm == nil ? "" : ",\n        const float *restrict mean, const float *restrict rstd")) {
+            const long NR = \(t.nv) * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
             for (long k = 0; k < K; k++) {
                 const float *xr = x + k * xs;
-                for (long j = 0; j < ns; j++) {
-                    float *dst = panel + (j * K + k) * NR;
-                    const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-                    if (n == NR) {
-                        for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, \(vload));
-                    } else {
-                        long l = 0;
-                        for (; l < n; l++) dst[l] = \(sload);
-                        for (; l < NR; l++) dst[l] = 0.0f;
+                for (long r = 0; r < rows; r++) {
+                    const long q0 = r * W2, q1 = q0 + W + 1;
+                    panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+                    panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+                    /* Runs of the row inside one NR slice. */
+                    for (long i = 0; i < W;) {
+                        const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                        float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                        const float *src = xr + p;\(stats)
+                        for (long u = 0; u < n; u++) dst[u] = \(load);
+                        i += n;
                     }
                 }
+                for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
             }
         }
 

@@ -1,9 +1,11 @@
-/// The tiling of `fused_feed_forward` (GDFN), shared by the scheduler (which picks the hidden block), ScratchNeeds
+/// The tiling of `fused_feed_forward` (GDFN), shared by the scheduler (which picks the hidden block and the rows), ScratchNeeds
 /// (which sizes the per-thread scratch) and the C kernel (FusedFeedForwardKernel.swift, which lays the scratch out
 /// with the same formulas in C).
 ///
-/// One item is a tile of R output rows of one image. Its input pixels, rows r0-1 .. r0+R (TP = (R+2)·W pixels),
-/// are packed once, normalised, as the micro-kernel's panel [TP/NR][C][NR]; then the hidden channels are walked in
+/// One item is a tile of R output rows of one image. Its input pixels, rows r0-1 .. r0+R, each row between two zero
+/// pixels (TP = (R+2)·(W+2) pixels; the projection of a zero pixel, set to 0, is the depthwise conv's padding), are
+/// packed once, normalised, as the micro-kernel's panel [TP/NR][C][NR] — only rows r0+1 .. r0+R when the thread's
+/// previous item was the tile above, whose last two projection rows it carried over; then the hidden channels are walked in
 /// blocks of HB (a multiple of MR): project_in of the block's channels of both halves (2·HB rows of TP pixels),
 /// the depthwise 3x3 and gate of those rows (HB rows of R·W gates), and project_out accumulating the block's HB
 /// terms into the tile's output sums. The block's projection and gates, about 3·HB·TP floats, stay in L2 next to
@@ -29,19 +31,35 @@ public enum FeedForwardTiles {
         return max(mr, (hb + mr - 1) / mr * mr)
     }
 
+    /// The row tile: the tallest R ≤ `rowTile` (the op's row_tile) whose working set fits in `fraction` of L2 — the
+    /// panel of R+2 rows (C·(R+2)·W), one block's projection (2·HB·(R+2)·W) and gates (HB·R·W), the output sums
+    /// (CO·R·W) and the block's carried rows (4·HB·W) — at least 1. A thread walks consecutive tiles of one image
+    /// and carries the last two projection rows of each to the next, so a short tile costs no extra project_in;
+    /// what a tall tile buys (fewer passes over the weights) is lost once its working set falls out of L2, where
+    /// every hidden block re-reads the panel and the sums from the next level.
+    public static func rows(rowTile: Int, channels c: Int, outChannels co: Int, width w: Int, hiddenBlock hb: Int,
+                            l2Bytes: Int) -> Int {
+        func bytes(_ r: Int) -> Int { 4 * (w + 2) * (c * (r + 2) + 2 * hb * (r + 2) + hb * r + co * r + 4 * hb) }
+        var r = max(1, rowTile)
+        while r > 1 && bytes(r) > l2Bytes * 3 / 4 { r -= 1 }
+        return r
+    }
+
     /// Per-thread scratch floats, in the kernel's order: the input panel ⌈TP/NR⌉·NR·C, the projection 2·HB·CS
     /// (row stride CS = TP + NR + 16: the micro-kernel writes whole NR slices past the tile's pixels, and the 16
     /// floats keep the rows of a block off the same L1 sets), the gates HB·GS (GS = ⌈R·W/NR⌉·NR + 16), the output
     /// rows' sums CO·GS (every block adds into them: in the image they would be H·W floats apart, all in one L1 and
-    /// one L2 set, and thrash both; here GS apart, copied out once per tile), the weight
+    /// one L2 set, and thrash both; here GS apart, copied out once per tile), the carried projection rows
+    /// 4·⌈hidden/MR⌉·MR·W (two rows of every channel of both halves, handed from one tile to the next), the weight
     /// blocks packed at run time when the weights are not constants, 2·HB·C + ⌈CO/MR⌉·MR·HB, and with a folded
     /// norm the tile's per-pixel mean and 1/σ, 2·TP.
     public static func scratchFloats(channels c: Int, outChannels co: Int, height h: Int, width w: Int, rows: Int,
-                                     hiddenBlock hb: Int, mr: Int, nr: Int, norm: Bool) -> Int {
-        let r = min(rows, h), tp = (r + 2) * w
+                                     hidden: Int, hiddenBlock hb: Int, mr: Int, nr: Int, norm: Bool) -> Int {
+        let r = min(rows, h), tp = (r + 2) * (w + 2)
         let cs = tp + nr + 16, gs = (r * w + nr - 1) / nr * nr + 16
         let panel = (tp + nr - 1) / nr * nr * c
+        let carry = 4 * ((max(1, hidden) + mr - 1) / mr * mr) * (w + 2)
         let weights = 2 * hb * c + (co + mr - 1) / mr * mr * hb
-        return panel + 2 * hb * cs + hb * gs + co * gs + weights + (norm ? 2 * tp : 0)
+        return panel + 2 * hb * cs + hb * gs + co * gs + carry + weights + (norm ? 2 * tp : 0)
     }
 }

@@ -78,7 +78,7 @@ public enum ScratchNeeds {
             let hb = FeedForwardTiles.hiddenBlock(schedule, hidden: hidden, input: x)
             return ScratchNeed(perThread: FeedForwardTiles.scratchFloats(
                 channels: x[1], outChannels: resultShape[1], height: resultShape[2], width: resultShape[3],
-                rows: schedule.tile("rows"), hiddenBlock: hb, mr: t.mr, nr: t.nr, norm: op.attributes["norm"] != nil))
+                rows: schedule.tile("rows"), hidden: hidden, hiddenBlock: hb, mr: t.mr, nr: t.nr, norm: op.attributes["norm"] != nil))
         case .conv2d:
             // GEMM convolutions (groups 1) pack their input panels per thread; with an unfolded norm (norm_affine)
             // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each); a

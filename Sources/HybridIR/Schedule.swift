@@ -228,11 +228,17 @@ public enum DefaultScheduler {
             // Tiles of output rows of one image with a one-row halo; the GEMMs inside use the pointwise register tile.
             // Inside a tile, blocks of hidden channels (FeedForwardTiles): project_in, depthwise+gate, and
             // project_out accumulating, the block's rows held in L2.
-            let rows = (try? op.attributes.int("row_tile")) ?? 8
+            // Row tiles: at most row_tile rows, fewer where the tile's working set would not fit L2.
+            let rowTile = (try? op.attributes.int("row_tile")) ?? 8
             let x = operandShapes.first ?? []
-            let hb = FeedForwardTiles.hiddenBlock(hidden: (try? op.attributes.int("hidden")) ?? 1, rows: rows,
+            let hb = FeedForwardTiles.hiddenBlock(hidden: (try? op.attributes.int("hidden")) ?? 1, rows: rowTile,
                                                   height: x.count == 4 ? x[2] : 1, width: x.count == 4 ? x[3] : 1,
                                                   mr: gemm.mr, l2Bytes: l2Bytes)
+            let c = x.count == 4 ? x[1] : 1
+            let out = (try? ShapeRules.fusedFeedForwardRoles(op.attributes))?.firstIndex(of: "project_out")
+            let co = out.flatMap { operandShapes.indices.contains($0) ? operandShapes[$0].first : nil } ?? c
+            let rows = FeedForwardTiles.rows(rowTile: rowTile, channels: c, outChannels: co, width: x.count == 4 ? x[3] : 1,
+                                             hiddenBlock: hb, l2Bytes: l2Bytes)
             return Schedule(parallelOver: "image*row_tile", tiles: gemm.tiles.merging(["rows": rows, "hidden_block": hb]) { a, _ in a },
                             loopOrder: ["row_tile", "pack", "hidden_block", "project_in", "channel", "row", "x", "project_out"],
                             vectorWidth: vw)

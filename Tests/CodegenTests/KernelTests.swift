@@ -208,6 +208,10 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_feed_forward bias hidden 5 7x9 rows 2", kind: .fusedFeedForward,
              shapes: [[1, 6, 7, 9], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6]],
              attributes: feedForward(hidden: 5, bias: true, rowTile: 2), tolerance: 1e-4),
+        // Row tiles of one row: a thread's next tile carries a projection row that was itself carried.
+        Case(name: "fused_feed_forward bias hidden 5 6x20 rows 1", kind: .fusedFeedForward,
+             shapes: [[1, 6, 6, 20], [10, 6, 1, 1], [10], [10, 1, 3, 3], [10], [6, 5, 1, 1], [6]],
+             attributes: feedForward(hidden: 5, bias: true, rowTile: 1), tolerance: 1e-4),
         // Restormer's full width 256 with biases and three rows (one row tile, both image edges in it).
         Case(name: "fused_feed_forward bias hidden 127 blocks 3x256", kind: .fusedFeedForward,
              shapes: [[1, 8, 3, 256], [254, 8, 1, 1], [254], [254, 1, 3, 3], [254], [8, 127, 1, 1], [8]],

@@ -262,8 +262,8 @@ final class MemoryPlanTests: XCTestCase {
     }
 
     /// fused_feed_forward's per-thread scratch is the layout its kernel carves (FeedForwardTiles): with the AVX-512
-    /// tile (MR 8, NR 48), C 96, hidden 255, 64x64, rows 8 (TP = 640 pixels) and no recorded hidden block, the
-    /// block is 32 (4·MR).
+    /// tile (MR 8, NR 48), C 96, hidden 255, 64x64, rows 8 (TP = 10·66 = 660 pixels: rows padded by a zero column
+    /// on each side) and no recorded hidden block, the block is 32 (4·MR); the carried rows are 2·2·256·66.
     func testFusedFeedForwardScratchIsTheKernelsLayout() {
         let t = GemmTiles.choose(vectorWidth: 16, vectorRegisters: 32, l1dBytes: 48 * 1024, l2Bytes: 2 * 1024 * 1024)
         XCTAssertEqual([t.mr, t.nr, t.kc, t.nc], [8, 48, 104, 240])
@@ -272,14 +272,20 @@ final class MemoryPlanTests: XCTestCase {
         let schedule = Schedule(parallelOver: "", tiles: t.tiles.merging(["rows": 8]) { a, _ in a }, loopOrder: [], vectorWidth: 16)
         XCTAssertEqual(FeedForwardTiles.hiddenBlock(schedule, hidden: hidden, input: [1, c, h, w]), 32)
         let need = ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: schedule)
-        let panel = 14 * 48 * c, proj = 2 * 32 * (640 + 48 + 16), gs = 11 * 48 + 16
-        let gates = 32 * gs, sums = c * gs, weights = 2 * 32 * c + c * 32, stats = 2 * 640
-        XCTAssertEqual(need.perThread, panel + proj + gates + sums + weights + stats)
+        let panel = 14 * 48 * c, proj = 2 * 32 * (660 + 48 + 16), gs = 11 * 48 + 16, carry = 4 * 256 * 66
+        let gates = 32 * gs, sums = c * gs, weights = 2 * 32 * c + c * 32, stats = 2 * 660
+        XCTAssertEqual(need.perThread, panel + proj + gates + sums + carry + weights + stats)
         // A recorded block sizes the scratch too.
         var recorded = schedule
         recorded.tiles["hidden_block"] = 64
         XCTAssertEqual(ScratchNeeds.of(op, operandShapes: [[1, c, h, w]], resultShape: [1, c, h, w], schedule: recorded).perThread,
-                       panel + 2 * 64 * (640 + 48 + 16) + 64 * gs + sums + 2 * 64 * c + c * 64 + stats)
+                       panel + 2 * 64 * (660 + 48 + 16) + 64 * gs + sums + carry + 2 * 64 * c + c * 64 + stats)
+        // The row tile: row_tile where the tile's working set fits in 3/4 of L2, shorter where it does not (C 96 at
+        // width 256 with a 2 MiB L2: 3 rows).
+        XCTAssertEqual(FeedForwardTiles.rows(rowTile: 8, channels: c, outChannels: c, width: w, hiddenBlock: 32, l2Bytes: 2 << 20), 8)
+        XCTAssertEqual(FeedForwardTiles.rows(rowTile: 8, channels: c, outChannels: c, width: 256, hiddenBlock: 32, l2Bytes: 2 << 20), 3)
+        XCTAssertEqual(FeedForwardTiles.rows(rowTile: 2, channels: c, outChannels: c, width: 256, hiddenBlock: 32, l2Bytes: 2 << 20), 2)
+        XCTAssertEqual(FeedForwardTiles.rows(rowTile: 8, channels: 4096, outChannels: c, width: 256, hiddenBlock: 32, l2Bytes: 2 << 20), 1)
         XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: hidden, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 32)
         XCTAssertEqual(FeedForwardTiles.hiddenBlock(hidden: 5, rows: 8, height: h, width: w, mr: 8, l2Bytes: 2 * 1024 * 1024), 8)
     }

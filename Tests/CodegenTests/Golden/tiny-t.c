@@ -920,32 +920,39 @@ static void k5_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k6_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k6_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k6_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k6_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k6_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k6_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k6_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k6_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k6_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -957,7 +964,7 @@ HC_NOINLINE static void k6_fused_feed_forward_dw_gate_row(float *restrict g, con
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -966,20 +973,9 @@ HC_NOINLINE static void k6_fused_feed_forward_dw_gate_row(float *restrict g, con
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k6_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k6_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k6_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -1077,23 +1073,29 @@ static inline void k6_fused_feed_forward_micro_s(long kc, const float *restrict 
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k6_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k6_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k6_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k6_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -1198,25 +1200,35 @@ static void k6_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k6_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k6_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k6_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k6_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -1226,18 +1238,33 @@ static void k6_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k6_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k6_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k6_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k6_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -2133,32 +2160,39 @@ static void k12_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k13_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k13_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k13_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k13_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k13_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k13_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k13_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k13_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k13_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -2170,7 +2204,7 @@ HC_NOINLINE static void k13_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -2179,20 +2213,9 @@ HC_NOINLINE static void k13_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k13_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k13_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k13_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -2290,23 +2313,29 @@ static inline void k13_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k13_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k13_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k13_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k13_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -2411,25 +2440,35 @@ static void k13_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k13_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k13_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k13_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k13_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -2439,18 +2478,33 @@ static void k13_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k13_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k13_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k13_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k13_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -3354,32 +3408,39 @@ static void k19_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k20_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k20_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k20_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k20_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k20_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k20_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k20_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k20_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k20_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -3391,7 +3452,7 @@ HC_NOINLINE static void k20_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -3400,20 +3461,9 @@ HC_NOINLINE static void k20_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k20_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k20_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k20_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -3511,23 +3561,29 @@ static inline void k20_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k20_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k20_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k20_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k20_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -3632,25 +3688,35 @@ static void k20_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k20_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k20_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k20_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k20_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -3660,18 +3726,33 @@ static void k20_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k20_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k20_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k20_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k20_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -4567,32 +4648,39 @@ static void k26_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k27_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k27_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k27_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k27_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k27_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k27_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k27_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k27_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k27_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -4604,7 +4692,7 @@ HC_NOINLINE static void k27_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -4613,20 +4701,9 @@ HC_NOINLINE static void k27_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k27_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k27_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k27_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -4724,23 +4801,29 @@ static inline void k27_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k27_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k27_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k27_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k27_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -4845,25 +4928,35 @@ static void k27_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k27_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k27_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k27_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k27_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -4873,18 +4966,33 @@ static void k27_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k27_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k27_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k27_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k27_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -5960,32 +6068,39 @@ static void k34_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k35_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k35_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k35_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k35_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k35_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k35_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k35_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k35_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k35_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -5997,7 +6112,7 @@ HC_NOINLINE static void k35_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -6006,20 +6121,9 @@ HC_NOINLINE static void k35_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k35_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k35_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k35_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -6117,23 +6221,29 @@ static inline void k35_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k35_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k35_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k35_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k35_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -6238,25 +6348,35 @@ static void k35_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k35_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k35_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k35_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k35_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -6266,18 +6386,33 @@ static void k35_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k35_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k35_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k35_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k35_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -7337,32 +7472,39 @@ static void k42_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k43_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k43_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k43_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k43_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k43_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k43_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k43_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k43_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k43_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -7374,7 +7516,7 @@ HC_NOINLINE static void k43_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -7383,20 +7525,9 @@ HC_NOINLINE static void k43_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k43_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k43_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k43_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -7494,23 +7625,29 @@ static inline void k43_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k43_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k43_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k43_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k43_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -7615,25 +7752,35 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k43_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k43_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k43_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k43_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -7643,18 +7790,33 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k43_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k43_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k43_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k43_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -8558,32 +8720,39 @@ static void k49_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k50_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k50_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k50_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k50_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k50_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k50_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k50_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k50_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k50_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -8595,7 +8764,7 @@ HC_NOINLINE static void k50_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -8604,20 +8773,9 @@ HC_NOINLINE static void k50_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k50_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k50_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k50_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -8715,23 +8873,29 @@ static inline void k50_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k50_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k50_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k50_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k50_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -8836,25 +9000,35 @@ static void k50_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k50_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k50_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k50_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k50_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -8864,18 +9038,33 @@ static void k50_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k50_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k50_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k50_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k50_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
@@ -9544,32 +9733,39 @@ static void k54_fused_attention_out(void *argp, int tid, int nt) {
     }
 }
 
-/* k55_fused_feed_forward_dw_at: the 3x3 depthwise sum at column x of rows r, r + W, r + 2W (zero outside 0 .. W-1), the taps in the
-   order of the vector loop. */
-static inline float k55_fused_feed_forward_dw_at(const float *r, long W, const float *k, float bias, long x) {
-    float s = bias;
-    for (int dy = 0; dy < 3; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if (x + dx >= 0 && x + dx < W) s = fmaf(k[dy * 3 + dx + 1], r[dy * W + x + dx], s);
-    return s;
+/* k55_fused_feed_forward_dw_gate_tail: columns x .. x+n-1 (0 < n < HC_VLEN, x + n = W) of k55_fused_feed_forward_dw_gate_row in one vector, by partial
+   loads that read no further than column W (the rows' zero column); the taps in the order of the vector loop. */
+HC_NOINLINE static void k55_fused_feed_forward_dw_gate_tail(float *restrict g, const float *const *ra, const float *const *rb, long W,
+                                             const float *restrict ka, float ba, const float *restrict kb, float bb,
+                                             long x, int n) {
+    hc_vf s = hc_vset1(ba), u = hc_vset1(bb);
+    for (int d = 0; d < 3; d++)
+        for (int dx = 0; dx < 3; dx++) {
+            const long c = x + dx - 1;
+            const int m = W + 1 - c < HC_VLEN ? (int)(W + 1 - c) : HC_VLEN;
+            s = hc_vfma(hc_vset1(ka[d * 3 + dx]), hc_vld_partial(ra[d] + c, m), s);
+            u = hc_vfma(hc_vset1(kb[d * 3 + dx]), hc_vld_partial(rb[d] + c, m), u);
+        }
+    hc_vst_partial(g + x, hc_vmul(hc_vgelu(s), u), n);
 }
 
 /* k55_fused_feed_forward_dw_gate_row: g[x] = gelu(dwa[x]) * dwb[x] for x < W, where dwa, dwb are the 3x3 depthwise convs (kernels
-   ka, kb, biases ba, bb) of the rows ra, ra + W, ra + 2W and rb, rb + W, rb + 2W; g overlaps neither. */
-HC_NOINLINE static void k55_fused_feed_forward_dw_gate_row(float *restrict g, const float *restrict ra, const float *restrict rb, long W,
+   ka, kb, biases ba, bb) of the rows a0, a1, a2 and b0, b1, b2, each readable and zero at columns -1 and W (the
+   conv's zero padding); g overlaps none of them. Two passes of whole vectors, then the last W mod HC_VLEN columns
+   through k55_fused_feed_forward_dw_gate_tail. */
+HC_NOINLINE static void k55_fused_feed_forward_dw_gate_row(float *restrict g, const float *a0, const float *a1, const float *a2,
+                                         const float *b0, const float *b1, const float *b2, long W,
                                          const float *restrict ka, float ba, const float *restrict kb, float bb) {
-    long x = 1;
-    if (W - 1 >= 1 + HC_VLEN) {
-        const float *a0 = ra, *a1 = ra + W, *a2 = ra + 2 * W, *b0 = rb, *b1 = rb + W, *b2 = rb + 2 * W;
+    long x = 0;
+    if (W >= HC_VLEN) {
         const hc_vf bav = hc_vset1(ba), bbv = hc_vset1(bb);
         /* Two passes over the row, nine broadcast taps each (they fit the registers): dwa into g, then
            g = gelu(g) * dwb. */
-        const long x0 = x;
         {
             const hc_vf k0 = hc_vset1(ka[0]), k1 = hc_vset1(ka[1]), k2 = hc_vset1(ka[2]), k3 = hc_vset1(ka[3]);
             const hc_vf k4 = hc_vset1(ka[4]), k5 = hc_vset1(ka[5]), k6 = hc_vset1(ka[6]), k7 = hc_vset1(ka[7]);
             const hc_vf k8 = hc_vset1(ka[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf s = bav;
                 s = hc_vfma(k0, hc_vld(a0 + x - 1), s); s = hc_vfma(k1, hc_vld(a0 + x), s); s = hc_vfma(k2, hc_vld(a0 + x + 1), s);
                 s = hc_vfma(k3, hc_vld(a1 + x - 1), s); s = hc_vfma(k4, hc_vld(a1 + x), s); s = hc_vfma(k5, hc_vld(a1 + x + 1), s);
@@ -9581,7 +9777,7 @@ HC_NOINLINE static void k55_fused_feed_forward_dw_gate_row(float *restrict g, co
             const hc_vf k0 = hc_vset1(kb[0]), k1 = hc_vset1(kb[1]), k2 = hc_vset1(kb[2]), k3 = hc_vset1(kb[3]);
             const hc_vf k4 = hc_vset1(kb[4]), k5 = hc_vset1(kb[5]), k6 = hc_vset1(kb[6]), k7 = hc_vset1(kb[7]);
             const hc_vf k8 = hc_vset1(kb[8]);
-            for (x = x0; x + HC_VLEN <= W - 1; x += HC_VLEN) {
+            for (x = 0; x + HC_VLEN <= W; x += HC_VLEN) {
                 hc_vf u = bbv;
                 u = hc_vfma(k0, hc_vld(b0 + x - 1), u); u = hc_vfma(k1, hc_vld(b0 + x), u); u = hc_vfma(k2, hc_vld(b0 + x + 1), u);
                 u = hc_vfma(k3, hc_vld(b1 + x - 1), u); u = hc_vfma(k4, hc_vld(b1 + x), u); u = hc_vfma(k5, hc_vld(b1 + x + 1), u);
@@ -9590,20 +9786,9 @@ HC_NOINLINE static void k55_fused_feed_forward_dw_gate_row(float *restrict g, co
             }
         }
     }
-    /* Column 0 and columns x .. W-1 (at most HC_VLEN + 1), by scalar sums through whole or partial vectors. */
-    long cols[HC_VLEN + 1], m = 0;
-    cols[m++] = 0;
-    for (long c = x; c < W; c++) cols[m++] = c;
-    for (long i0 = 0; i0 < m; i0 += HC_VLEN) {
-        const int n = m - i0 < HC_VLEN ? (int)(m - i0) : HC_VLEN;
-        float s[HC_VLEN], u[HC_VLEN];
-        for (int i = 0; i < n; i++) {
-            s[i] = k55_fused_feed_forward_dw_at(ra, W, ka, ba, cols[i0 + i]);
-            u[i] = k55_fused_feed_forward_dw_at(rb, W, kb, bb, cols[i0 + i]);
-        }
-        float out[HC_VLEN];
-        hc_vst_partial(out, hc_vmul(hc_vgelu(hc_vld_partial(s, n)), hc_vld_partial(u, n)), n);
-        for (int i = 0; i < n; i++) g[cols[i0 + i]] = out[i];
+    if (x < W) {
+        const float *const ra[3] = { a0, a1, a2 }, *const rb[3] = { b0, b1, b2 };
+        k55_fused_feed_forward_dw_gate_tail(g, ra, rb, W, ka, ba, kb, bb, x, (int)(W - x));
     }
 }
 
@@ -9701,23 +9886,29 @@ static inline void k55_fused_feed_forward_micro_s(long kc, const float *restrict
     hc_vst(c + 5 * cs + 0 * HC_VLEN, c50); hc_vst(c + 5 * cs + 1 * HC_VLEN, c51);
 }
 
-/* k55_fused_feed_forward_in_pack_panel: panel[(j*K + k)*NR + l] = X[k][j*NR + l] for the np pixels of K channels (x[k*xs + p]), normalised (x - mean[p]) * rstd[p], zero past np. */
-HC_NOINLINE static void k55_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long np, long K,
+/* k55_fused_feed_forward_in_pack_panel: rows image rows of W pixels of K channels (x[k*xs + r*W + i]) as the panel of rows*(W+2) pixels
+   X'[k][r*(W+2) + 1 + i] = X[k][r*W + i], normalised (x - mean[p]) * rstd[p], a zero pixel before and after every row and
+   zeros past the last: panel[(j*K + k)*NR + l] = X'[k][j*NR + l]. */
+HC_NOINLINE static void k55_fused_feed_forward_in_pack_panel(float *restrict panel, const float *restrict x, long xs, long rows, long W, long K,
         const float *restrict mean, const float *restrict rstd) {
-    const long NR = 2 * HC_VLEN, ns = (np + NR - 1) / NR;
+    const long NR = 2 * HC_VLEN, W2 = W + 2, np = rows * W2, ns = (np + NR - 1) / NR;
     for (long k = 0; k < K; k++) {
         const float *xr = x + k * xs;
-        for (long j = 0; j < ns; j++) {
-            float *dst = panel + (j * K + k) * NR;
-            const long l0 = j * NR, n = np - l0 < NR ? np - l0 : NR;
-            if (n == NR) {
-                for (long v = 0; v < NR; v += HC_VLEN) hc_vst(dst + v, hc_vmul(hc_vsub(hc_vld(xr + l0 + v), hc_vld(mean + l0 + v)), hc_vld(rstd + l0 + v)));
-            } else {
-                long l = 0;
-                for (; l < n; l++) dst[l] = (xr[l0 + l] - mean[l0 + l]) * rstd[l0 + l];
-                for (; l < NR; l++) dst[l] = 0.0f;
+        for (long r = 0; r < rows; r++) {
+            const long q0 = r * W2, q1 = q0 + W + 1;
+            panel[((q0 / NR) * K + k) * NR + q0 % NR] = 0.0f;
+            panel[((q1 / NR) * K + k) * NR + q1 % NR] = 0.0f;
+            /* Runs of the row inside one NR slice. */
+            for (long i = 0; i < W;) {
+                const long q = q0 + 1 + i, off = q % NR, n = NR - off < W - i ? NR - off : W - i, p = r * W + i;
+                float *restrict dst = panel + ((q / NR) * K + k) * NR + off;
+                const float *src = xr + p;
+                const float *mv = mean + p, *rv = rstd + p;
+                for (long u = 0; u < n; u++) dst[u] = (src[u] - mv[u]) * rv[u];
+                i += n;
             }
         }
+        for (long q = np; q < ns * NR; q++) panel[((q / NR) * K + k) * NR + q % NR] = 0.0f;
     }
 }
 
@@ -9822,25 +10013,35 @@ static void k55_fused_feed_forward(void *argp, int tid, int nt) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), run-time weight blocks, the norm's statistics. */
-    const long TP = (R + 2) * W, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
+       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of both halves), run-time weight blocks, the norm's statistics. */
+    /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
+    const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
     float *restrict proj = xp + (TP + NR - 1) / NR * NR * CI;
     float *restrict gates = proj + 2 * HB * CS;
     float *restrict ysum = gates + HB * GS;
-    float *restrict wblk = ysum + CO * GS;
+    float *restrict carry = ysum + CO * GS;
+    float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
     (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
-    long b, e;
+    long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
         const long n = item / ntiles, r0 = (item % ntiles) * R;
         const long r1 = r0 + R < H ? r0 + R : H, nr = r1 - r0;
+        /* The tile above in the same image was this thread's previous item: its last two projection rows
+           (image rows r0-1, r0) are carried, and only rows r0+1 .. r1 are computed. */
+        const int reuse = item == prev + 1 && r0 > 0;
+        prev = item;
         /* 1. The panel of image rows lo .. hi-1, which land in local rows from lo-r0+1. */
-        const long lo = r0 > 0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H, np = (hi - lo) * W;
+        const long lo = reuse ? r0 + 1 : (r0 > 0 ? r0 - 1 : 0), hi = r1 < H ? r1 + 1 : H;
+        const long nrows = hi > lo ? hi - lo : 0, np = nrows * W2;
         const float *xin = x0 + n * CI * P + lo * W;
-        k55_fused_feed_forward_in_stats(nmean, nrstd, xin, P, np, CI, 1e-05f);
-            k55_fused_feed_forward_in_pack_panel(xp, xin, P, np, CI, nmean, nrstd);
+        if (np > 0) {
+            k55_fused_feed_forward_in_stats(nmean, nrstd, xin, P, nrows * W, CI, 1e-05f);
+            k55_fused_feed_forward_in_pack_panel(xp, xin, P, nrows, W, CI, nmean, nrstd);
+        }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
             /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
@@ -9850,18 +10051,33 @@ static void k55_fused_feed_forward(void *argp, int tid, int nt) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
                 init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            k55_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k55_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
+               outside the image. */
             for (long i = 0; i < 2 * nb * MR; i++) {
-                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W * sizeof(float));
-                if (r1 == H) memset(proj + i * CS + (nr + 1) * W, 0, (size_t)W * sizeof(float));
+                for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
+                if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
+                if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
             }
-            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2. */
+            /* 2b. depthwise 3x3 and gate of channel c0 + q, output row j from projection rows j .. j+2 (local rows
+               0 and 1 from the carry when it is reused: carry channel c0 + q of half 1, NBH*MR + c0 + q of half 2). */
             for (long q = 0; q < kn; q++) {
-                const float *p1 = proj + q * CS, *p2 = proj + (nb * MR + q) * CS;
+                const float *p1 = proj + q * CS + 1, *p2 = proj + (nb * MR + q) * CS + 1;
+                const float *h1 = reuse ? carry + (c0 + q) * 2 * W2 + 1 : p1, *h2 = reuse ? carry + (NBH * MR + c0 + q) * 2 * W2 + 1 : p2;
                 for (long j = 0; j < nr; j++)
-                    k55_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, p1 + j * W, p2 + j * W, W, x3 + (c0 + q) * 9,
-                                         0.0f, x3 + (HID + c0 + q) * 9, 0.0f);
+                    k55_fused_feed_forward_dw_gate_row(gates + q * GS + j * W, (j < 2 ? h1 : p1) + j * W2, (j < 1 ? h1 : p1) + (j + 1) * W2,
+                                         p1 + (j + 2) * W2, (j < 2 ? h2 : p2) + j * W2, (j < 1 ? h2 : p2) + (j + 1) * W2,
+                                         p2 + (j + 2) * W2, W, x3 + (c0 + q) * 9, 0.0f,
+                                         x3 + (HID + c0 + q) * 9, 0.0f);
             }
+            /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
+               first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
+            if (r1 < H)
+                for (long i = 0; i < 2 * nb * MR; i++) {
+                    float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
+                    for (long l = nr; l < nr + 2; l++)
+                        memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
+                }
             /* 2c. project_out of the block's gates added into output rows r0 .. r1-1. */
             const float *ao = x4 + c0 * MR;
             const long aos = HID * MR;
