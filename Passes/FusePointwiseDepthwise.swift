@@ -29,9 +29,7 @@ public struct FusePointwiseDepthwise: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
         let types = graph.valueTypes()
-        var users: [ValueID: [Int]] = [:]
-        for (i, op) in graph.ops.enumerated() { for v in op.operands { users[v, default: []].append(i) } }
-        for v in graph.outputs { users[v, default: []].append(-1) }
+        let users = graph.readers()
 
         var removed = Set<Int>()
         var replacement: [Int: Operation] = [:]
