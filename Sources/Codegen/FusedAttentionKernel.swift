@@ -1,4 +1,4 @@
-/// The C kernels of `fused_attention` (Restormer MDTA): three kernels run in sequence by model_run, sharing one
+/// The C kernels of `fused_attention` (Restormer MDTA): four kernels run in sequence by model_run, sharing one
 /// workspace scratch block, because a kernel has no barrier inside it. The op writes only v and its output. The
 /// GEMM-shaped work runs on the micro-kernel (MicroKernel.swift, tiles from GemmTiles).
 ///
@@ -14,11 +14,13 @@
 ///     the row's Gram and squared norms are then added to the tile's fp64 partials. The depthwise v of the tile's
 ///     rows goes into V (C×P). A qkv row value is the same whichever thread computes it (each row is one GEMM
 ///     call of W pixels) and every sum has one fixed order, so the partials are too.
-///  2. `mix`:  per head, the partials reduced in tile order (deterministic for any thread count), divided by
-///     outer(max(‖q‖, eps), max(‖k‖, eps)), times temperature, softmax over keys, and the head's columns of
-///     M = W_out·blockdiag(attn) (C×C), written in the micro-kernel's weight layout [C/MR][C][MR] (zero rows
-///     past C).
-///  3. `out`:  y = M·V + b_out (+ the fused residual), the micro-kernel GEMM over (pixel panel, channel blocks).
+///  2. `softmax`: per (head, block of FusedAttentionTiles.softmaxRows query rows), the partials reduced in tile
+///     order (deterministic for any thread count), divided by outer(max(‖q‖, eps), max(‖k‖, eps)), times
+///     temperature, softmax over keys: the rows of attn (fp64). Items of row blocks rather than heads, so that
+///     one head (level 0) still splits among the threads.
+///  3. `mix`: per (head, block of MR output rows), that head's columns of M = W_out·blockdiag(attn) (C×C), written
+///     in the micro-kernel's weight layout [C/MR][C][MR] (zero rows past C).
+///  4. `out`:  y = M·V + b_out (+ the fused residual), the micro-kernel GEMM over (pixel panel, channel blocks).
 ///
 /// Shared scratch (P = H·W at run time; sized at the compiled maximum): V (C·P floats, rounded up to even), the
 /// Gram partials (tiles × (C·D + 2C) doubles), the reduced attention (C·D doubles), M packed (⌈C/MR⌉·MR·C
@@ -27,7 +29,7 @@
 import HybridIR
 
 extension KernelEmitter {
-    public static let fusedAttentionPhases: [String?] = ["gram", "mix", "out"]
+    public static let fusedAttentionPhases: [String?] = ["gram", "softmax", "mix", "out"]
     public static let fusedAttentionRowsPerTile = FusedAttentionTiles.rowsPerTile
     public static let fusedAttentionColumnsPerChunk = FusedAttentionTiles.columnsPerChunk
 
@@ -180,43 +182,60 @@ extension KernelEmitter {
                 }
 
             """
-        case "mix":
-            let temperature = x("temperature"), wout = x("project_out.weight")
+        case "softmax":
+            let temperature = x("temperature")
             let epsText = cFloat(eps, double: true)
             return prelude + """
-                enum { MR = \(t.mr) };
-                const long MB = (C + MR - 1) / MR;
+                const long SR = \(FusedAttentionTiles.softmaxRows), NRB = (D + SR - 1) / SR;
                 long b, e;
-                hc_split(HEADS, tid, nt, &b, &e);
-                for (long head = b; head < e; head++) {
+                hc_split(HEADS * NRB, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long head = item / NRB, i0 = (item % NRB) * SR, i1 = i0 + SR < D ? i0 + SR : D;
                     double *ah = A + head * D * D;
-                    for (long i = 0; i < D * D; i++) {
+                    for (long i = i0 * D; i < i1 * D; i++) {
                         double sum = 0.0;
                         for (long t = 0; t < NTILES; t++) sum += G[t * GSTRIDE + head * D * D + i];
                         ah[i] = sum;
                     }
                     const double scale = (double)\(temperature)[head];
-                    for (long i = 0; i < D; i++) {
+                    /* The key norms max(‖k_j‖, eps) of the head (every row block of the head finds them alike). */
+                    double nkv[\(d)];
+                    for (long j = 0; j < D; j++) {
+                        double nk = 0.0;
+                        for (long t = 0; t < NTILES; t++) nk += G[t * GSTRIDE + C * D + C + head * D + j];
+                        nk = sqrt(nk);
+                        nkv[j] = nk < \(epsText) ? \(epsText) : nk;
+                    }
+                    for (long i = i0; i < i1; i++) {
                         double nq = 0.0;
                         for (long t = 0; t < NTILES; t++) nq += G[t * GSTRIDE + C * D + head * D + i];
                         nq = sqrt(nq);
                         if (nq < \(epsText)) nq = \(epsText);
                         double top = -HUGE_VAL;
                         for (long j = 0; j < D; j++) {
-                            double nk = 0.0;
-                            for (long t = 0; t < NTILES; t++) nk += G[t * GSTRIDE + C * D + C + head * D + j];
-                            nk = sqrt(nk);
-                            if (nk < \(epsText)) nk = \(epsText);
-                            ah[i * D + j] = ah[i * D + j] / (nq * nk) * scale;
+                            ah[i * D + j] = ah[i * D + j] / (nq * nkv[j]) * scale;
                             if (ah[i * D + j] > top) top = ah[i * D + j];
                         }
                         double sum = 0.0;
                         for (long j = 0; j < D; j++) { ah[i * D + j] = exp(ah[i * D + j] - top); sum += ah[i * D + j]; }
                         for (long j = 0; j < D; j++) ah[i * D + j] /= sum;
                     }
-                    /* The head's columns of M, in the micro-kernel's weight layout: M[o][ci] at
-                       ((o / MR) * C + ci) * MR + o % MR, rows past C zero. */
-                    for (long o = 0; o < MB * MR; o++) {
+                }
+
+            """
+        case "mix":
+            let wout = x("project_out.weight")
+            return prelude + """
+                enum { MR = \(t.mr) };
+                const long MB = (C + MR - 1) / MR;
+                long b, e;
+                hc_split(HEADS * MB, tid, nt, &b, &e);
+                for (long item = b; item < e; item++) {
+                    const long head = item / MB, ob = item % MB;
+                    const double *ah = A + head * D * D;
+                    /* The head's columns of M for output rows ob·MR.., in the micro-kernel's weight layout: M[o][ci]
+                       at ((o / MR) * C + ci) * MR + o % MR, rows past C zero. */
+                    for (long o = ob * MR; o < (ob + 1) * MR; o++) {
                         float *mo = M + (o / MR) * C * MR + o % MR;
                         for (long j = 0; j < D; j++) {
                             double sum = 0.0;

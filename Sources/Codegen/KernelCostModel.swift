@@ -83,13 +83,17 @@ public enum KernelCostModel {
             // FLOPs as Cost counts them (its fusedAttention case), split by where each part runs.
             let qkv = 2 * 3 * c * c * p
             let gram = 2 * (3 * c * 9 * p + c * d * p) + 2 * c * p * 3
-            let mix = heads * d * d * 6
-            let out = total - qkv - gram - mix // attn·v, project_out, the residual, and the folded norm if any
+            let softmax = heads * d * d * 6
+            let out = total - qkv - gram - softmax // attn·v, project_out, the residual, and the folded norm if any
             // Bytes: gram reads x, the qkv and depthwise weights and writes V (the qkv rows stay in its per-thread
-            // ring); mix writes M; out reads M, V, the bias and the residual, and writes the result.
+            // ring); softmax reads the Gram partials and writes attn (fp64); mix reads attn and W_out and writes M;
+            // out reads M, V, the bias and the residual, and writes the result. The fold into M is not in Cost (it
+            // stands for attn·v and project_out, which out counts), so mix has no FLOPs of its own.
+            let tiles = (Double(x[2]) / Double(FusedAttentionTiles.rowsPerTile)).rounded(.up)
             switch phase {
             case "gram": return (qkv + gram, 4 * (c * p + 3 * c * c + 3 * c + 3 * c * 9 + c * p))
-            case "mix": return (mix, 4 * (c * c + c * d + c * c))
+            case "softmax": return (softmax, 8 * (tiles * (c * d + 2 * c) + c * d))
+            case "mix": return (0, 8 * c * d + 4 * (c * c + c * c))
             default: return (out, 4 * (c * c + c * p + c + (op.attributes["residual"] == .bool(true) ? c * p : 0) + resultFloats))
             }
         }

@@ -98,6 +98,10 @@ public enum MicroKernel {
         /// Rows R (0 < R < MR) of the last channel block (M mod MR, known at compile time): its full tiles run on
         /// `<micro>_micro<R>` (printed by `narrowMicro`), R rows instead of MR, without the tail tile's copies.
         public var narrowRows: Int? = nil
+        /// Full-height tiles whose last slice is a whole number of vectors narrower than NR (pc = v·HC_VLEN, v < nv)
+        /// run on `<micro>_micro_c<v>` (printed by `narrowColumnMicros`), v vectors instead of nv and without the
+        /// tail tile's copies: a row of W pixels (the fused attention's qkv rows) is not a multiple of NR.
+        public var narrowColumns: Bool = false
         /// Adds res[m*rs + p]: the first K block starts from it (y may alias res).
         public var residual: Bool = false
         /// With `residual`: the residual is scaled per channel, res[m*rs + p]·rscale[m] (the S block's skip scale).
@@ -163,6 +167,22 @@ public enum MicroKernel {
 
         """
         return s + tile(rows: rows, mr: mr, nv: nv, bStep: "\(nv) * HC_VLEN")
+    }
+
+    /// `<prefix>_micro_c<v>` for 0 < v < nv: the register tile of a slice's first v vectors (B still read from the
+    /// NR-wide panel, b += NR per k): MR·v accumulators, the same k order and FMAs as `micro`, so each output
+    /// element is the same bits as through the full tile.
+    public static func narrowColumnMicros(_ prefix: String, _ t: GemmTiles) -> String {
+        let mr = t.mr, nv = t.nv
+        return (1..<max(1, nv)).map { v in
+            """
+            /* \(prefix)_micro_c\(v): the \(mr) x \(v)-vector register tile of a slice's first \(v) of \(nv) vectors: for r < \(mr),
+               j < \(v)*HC_VLEN, c[r*cs + j] = (init ? init[r] : c[r*cs + j]) + sum_k a[k*\(mr) + r] * b[k*\(nv)*HC_VLEN + j]. */
+            static inline void \(prefix)_micro_c\(v)(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                                               long cs, const float *restrict init) {
+
+            """ + tile(rows: mr, mr: mr, nv: v, bStep: "\(nv) * HC_VLEN")
+        }.joined()
     }
 
     /// The parameters of a `_gemm` for `input`, as C.
@@ -394,6 +414,11 @@ public enum MicroKernel {
                 + "\(micro)_micro\(r)(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);\n"
                 + String(repeating: " ", count: 32) + "} " : ""
         } ?? ""
+        // A slice of v < nv whole vectors on the v-vector tile.
+        let narrowColumns = !o.narrowColumns || nv < 2 ? "" : "else if (mn == MR && pc < NR && pc % HC_VLEN == 0) {\n"
+            + (1..<nv).map { v in
+                String(repeating: " ", count: 36) + "\(v > 1 ? "else " : "")if (pc == \(v) * HC_VLEN) \(micro)_micro_c\(v)(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);\n"
+            }.joined() + String(repeating: " ", count: 32) + "} "
         let convConstants: String
         if case .conv(let kh, let kw, let stride, let padding) = o.input {
             convConstants = "const long KH = \(kh), KW = \(kw), S = \(stride), PAD = \(padding);\n    "
@@ -430,7 +455,7 @@ public enum MicroKernel {
                             \(residualStart)
                             if (mn == MR && pc == NR) {
                                 \(micro)_micro(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);
-                            } \(narrow)else {
+                            } \(narrow)\(narrowColumns)else {
                                 float tile[MR * \(nv) * HC_VLEN];
                                 for (long i = 0; i < MR * NR; i++) tile[i] = 0.0f;
                                 if (!first || RES)
@@ -515,6 +540,10 @@ extension KernelEmitter {
             var o = MicroKernel.Options()
             o.norm = norm
             o.packed = roles.firstIndex(of: "qkv.weight").map { k.packedOperands.contains($0) } ?? false
+            // A row of W pixels ends in a partial slice (W = 256 on 48-pixel slices: 5 and a third); W is a multiple
+            // of 8, so on AVX2 and NEON the last slice is whole vectors (on AVX-512 when W is a multiple of 16).
+            o.narrowColumns = true
+            s += MicroKernel.narrowColumnMicros(k.name, t)
             s += MicroKernel.gemm("\(k.name)_qkv", micro: k.name, t, o)
         case .fusedAttention where k.phase == "out":
             // y = M·V + b_out (+ residual), M written packed by the mix phase.

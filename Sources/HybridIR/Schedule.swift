@@ -63,6 +63,8 @@ public enum FusedAttentionTiles {
     /// Zero floats on each side of an image row of the qkv ring (at least one vector of any target), so that the
     /// vectorised depthwise 3x3 reads its left and right neighbours without tests.
     public static let ringPad = 16
+    /// Query rows of attn per item of the softmax phase (a head of D = 48 or 96 rows gives 6 or 12 items).
+    public static let softmaxRows = 8
 
     /// Floats between the channels of one ring row: the row rounded up to the pad, plus a pad each side.
     public static func ringStride(w: Int) -> Int { (w + ringPad - 1) / ringPad * ringPad + 2 * ringPad }
@@ -245,13 +247,14 @@ public enum DefaultScheduler {
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)
         case .fusedAttention:
-            // Three kernels (FusedAttentionKernel.swift): fixed row tiles for the qkv rows (micro-kernel) and the
-            // Gram partials (micro-kernel over packed q/k chunks), heads for the softmax and M = W_out·blockdiag(attn)
-            // (written packed), (p_panel, co_group) items of the micro-kernel for out.
-            return Schedule(parallelOver: "row tiles | heads | p_panel*co_group",
+            // Four kernels (FusedAttentionKernel.swift): fixed row tiles for the qkv rows (micro-kernel) and the
+            // Gram partials (micro-kernel over packed q/k chunks), (head, query row block) for the softmax, (head,
+            // output row block) for M = W_out·blockdiag(attn) (written packed), (p_panel, co_group) items of the
+            // micro-kernel for out.
+            return Schedule(parallelOver: "row tiles | head*row_block | head*co_block | p_panel*co_group",
                             tiles: gemm.tiles.merging(["rows": FusedAttentionTiles.rowsPerTile,
                                                        "cols": FusedAttentionTiles.columnsPerChunk]) { a, _ in a },
-                            loopOrder: ["gram", "mix", "out"], vectorWidth: vw)
+                            loopOrder: ["gram", "softmax", "mix", "out"], vectorWidth: vw)
         default:
             // Elementwise and data movement: rows of the output, the last axis innermost.
             return Schedule(parallelOver: "rows", tiles: ["elements": 4096], loopOrder: ["row", "last"], vectorWidth: vw)

@@ -267,6 +267,15 @@ final class KernelTests: XCTestCase {
              shapes: [[1, 8, 7, 9], [24, 8, 1, 1], [24], [24, 1, 3, 3], [2, 1, 1], [8, 8, 1, 1]],
              attributes: normed(fusedAttentionAttributes(heads: 2, bias: false), "with_bias"),
              ranges: [0: 99...101, 4: 0.5...2], tolerance: 1e-4),
+        // Rows of 32 and 64 pixels: the qkv GEMM's last slice is whole vectors narrower than the tile (AVX-512:
+        // 48-pixel slices, 32 = two vectors, 64 = 48 + one; NEON: 12-pixel slices, 32 = 24 + two, 64 = 60 + one).
+        Case(name: "fused_attention with_bias norm heads 2 5x32", kind: .fusedAttention,
+             shapes: [[1, 8, 5, 32], [24, 8, 1, 1], [24], [24, 1, 3, 3], [2, 1, 1], [8, 8, 1, 1]],
+             attributes: normed(fusedAttentionAttributes(heads: 2, bias: false), "with_bias"),
+             ranges: [0: 99...101, 4: 0.5...2], tolerance: 1e-4),
+        Case(name: "fused_attention heads 1 bias 3x64", kind: .fusedAttention,
+             shapes: [[1, 6, 3, 64], [18, 6, 1, 1], [18], [18, 1, 3, 3], [18], [1, 1, 1], [6, 6, 1, 1], [6]],
+             attributes: fusedAttentionAttributes(heads: 1, bias: true), ranges: [5: 0.5...2], tolerance: 1e-4),
         Case(name: "fused_attention bias_free norm bias 5x13", kind: .fusedAttention,
              shapes: [[1, 6, 5, 13], [18, 6, 1, 1], [18], [18, 1, 3, 3], [18], [1, 1, 1], [6, 6, 1, 1], [6]],
              attributes: normed(fusedAttentionAttributes(heads: 1, bias: true), "bias_free"), ranges: [5: 0.5...2], tolerance: 1e-4),

@@ -139,6 +139,32 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(outputs[1].data.map(\.bitPattern), outputs[0].data.map(\.bitPattern))
     }
 
+    /// Byte-identical kernels in one program (tiny-t's decoder level 1 and refinement blocks are both C = 32 at
+    /// level 0, so their fused attention phases are the same C text): the C compiler may fold them into one body
+    /// and call it directly from the others (gcc's identical code folding), and every one of them must still run.
+    /// GCC 12 at -O2/-O3 once deleted such a direct call to the fused attention's `mix` (it wrongly found the
+    /// kernel pure), so the second block read the first block's M; under -DHC_POISON that M is NaN by then.
+    /// Small sizes on the host's widest target, where that showed up first.
+    func testIdenticalKernelsAllRun() throws {
+        let dir = try GeneratedProgram.temporaryDirectory(self)
+        let spec = Self.spec("Graphs/tests/tiny-t.yml")
+        let program = try compile(spec, "3x16x16", target: .host, seed: 11, dir: dir, flags: ["-DHC_POISON"])
+        let model = try String(contentsOf: URL(fileURLWithPath: program.path + ".src/model.c"), encoding: .utf8)
+        // The bodies of the mix kernels, without their names: at least two must be the same text.
+        let bodies = model.components(separatedBy: "static void k").dropFirst()
+            .filter { $0.contains("_fused_attention_mix(void *argp") }
+            .map { $0.drop { $0 != "{" }.components(separatedBy: "\n}\n")[0] }
+        XCTAssertLessThan(Set(bodies).count, bodies.count, "no two fused attention mix kernels are the same C text")
+        for shape in [[3, 16, 16], [3, 8, 16]] {
+            let image = Self.image(shape, seed: 12)
+            let expected = try interpret(spec, image, seed: 11)
+            for threads in [1, 2] {
+                let actual = try runProgram(program, image, target: .host, dir: dir, threads: threads)
+                XCTAssertLessThanOrEqual(GeneratedProgram.relativeError(actual.data, expected.data), 1e-4, "\(shape), \(threads) threads")
+            }
+        }
+    }
+
     /// Free concatenation (plan-memory): the U-Net's concats have no kernel, their operands are written into the
     /// concat's slot at offsets that follow the run-time size; a run below the compiled size under -DHC_POISON
     /// (every slot NaN after its last reader, a concat's slot only after the concat's last reader) still matches.

@@ -1135,7 +1135,8 @@ static int write_profile_json(const char *path, const model_ctx *ctx, const peak
 }
 
 /* Chrome trace format (Perfetto, chrome://tracing): one complete ("X") slice per kernel per thread per pool run,
- * ts and dur in microseconds from the first event, pid the process, tid the pool thread. */
+ * ts and dur in microseconds from the first event, pid the process, tid the pool thread; args.cpu_us is the
+ * thread's CPU time in the slice (dur minus the time it was preempted). */
 static int write_trace(const char *path, const hc_trace_event *ev, long n, long recorded)
 {
     FILE *f = fopen(path, "w");
@@ -1158,7 +1159,7 @@ static int write_trace(const char *path, const hc_trace_event *ev, long n, long 
         fprintf(f, ", \"cat\": \"kernel\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": %ld, \"tid\": %d, \"args\": {\"ops\": ",
                 (ev[i].t0 - t0) * 1e6, (ev[i].t1 - ev[i].t0) * 1e6, pid, ev[i].tid);
         json_string(f, model_kernel_ops(ev[i].tag));
-        fprintf(f, ", \"kernel\": %d}}", ev[i].tag);
+        fprintf(f, ", \"kernel\": %d, \"cpu_us\": %.3f}}", ev[i].tag, ev[i].cpu * 1e6);
     }
     fprintf(f, "\n]}\n");
     if (fclose(f) != 0) {

@@ -59,6 +59,14 @@ double hc_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU seconds of the calling thread (profiling traces only). */
+static double hc_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ------------------------------------------------------------------ thread pool */
 /*
  * One mutex and two condition variables.  hc_pool_run publishes (fn, args), bumps `generation`, sets
@@ -91,12 +99,13 @@ struct hc_pool {
 };
 
 /* With the mutex held: stores one trace event (counted, and dropped past the capacity). */
-static void hc_trace_record(hc_pool *p, int tid, double t0, double t1)
+static void hc_trace_record(hc_pool *p, int tid, double t0, double t1, double cpu)
 {
     if (p->trace_count < p->trace_capacity) {
         hc_trace_event *e = &p->trace[p->trace_count];
         e->t0 = t0;
         e->t1 = t1;
+        e->cpu = cpu;
         e->tag = p->tag;
         e->tid = tid;
     }
@@ -123,11 +132,11 @@ static void *hc_worker_main(void *arg)
         pthread_mutex_unlock(&p->mutex);
 
         if (traced) {
-            const double t0 = hc_now();
+            const double t0 = hc_now(), c0 = hc_thread_cpu();
             fn(args, w->tid, n);
-            const double t1 = hc_now();
+            const double t1 = hc_now(), c1 = hc_thread_cpu();
             pthread_mutex_lock(&p->mutex);
-            hc_trace_record(p, w->tid, t0, t1);
+            hc_trace_record(p, w->tid, t0, t1, c1 - c0);
         } else {
             fn(args, w->tid, n);
             pthread_mutex_lock(&p->mutex);
@@ -203,9 +212,10 @@ void hc_pool_run(hc_pool *p, hc_task_fn fn, void *args)
     hc_set_flush_to_zero();
     if (p == NULL || p->started == 0) {
         if (p != NULL && p->trace != NULL) {
-            const double t0 = hc_now();
+            const double t0 = hc_now(), c0 = hc_thread_cpu();
             fn(args, 0, p->nthreads);
-            hc_trace_record(p, 0, t0, hc_now());
+            const double c1 = hc_thread_cpu();
+            hc_trace_record(p, 0, t0, hc_now(), c1 - c0);
             return;
         }
         fn(args, 0, p == NULL ? 1 : p->nthreads);
@@ -220,12 +230,12 @@ void hc_pool_run(hc_pool *p, hc_task_fn fn, void *args)
     pthread_mutex_unlock(&p->mutex);
 
     const int traced = p->trace != NULL; /* set only between runs, by the thread that runs them */
-    const double t0 = traced ? hc_now() : 0.0;
+    const double t0 = traced ? hc_now() : 0.0, c0 = traced ? hc_thread_cpu() : 0.0;
     fn(args, 0, p->nthreads);
-    const double t1 = traced ? hc_now() : 0.0;
+    const double t1 = traced ? hc_now() : 0.0, c1 = traced ? hc_thread_cpu() : 0.0;
 
     pthread_mutex_lock(&p->mutex);
-    if (traced) hc_trace_record(p, 0, t0, t1);
+    if (traced) hc_trace_record(p, 0, t0, t1, c1 - c0);
     while (p->pending > 0) pthread_cond_wait(&p->done, &p->mutex);
     pthread_mutex_unlock(&p->mutex);
 }

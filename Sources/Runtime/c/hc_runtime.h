@@ -59,9 +59,11 @@ void hc_set_flush_to_zero(void);
 
 /* ---- profiling: per-thread trace of pool runs, and the machine's peaks ---- */
 
-/* One pool run on one thread: the tag set by hc_pool_set_tag (a kernel index), the thread and its times. */
+/* One pool run on one thread: the tag set by hc_pool_set_tag (a kernel index), the thread, its wall times and
+ * the thread's CPU seconds during the run (busy time: excludes time the thread was preempted, which on a shared
+ * machine tells imbalance and contention apart from other processes' load). */
 typedef struct {
-    double t0, t1;
+    double t0, t1, cpu;
     int tag, tid;
 } hc_trace_event;
 

@@ -4,6 +4,20 @@
  * plus 183360 bytes of scratch per thread.
  * Every kernel splits fixed tiles of its output among the threads, so results do not depend on the thread count.
  */
+/* GCC (seen with 12.2, x86-64 and aarch64, -O2 and -O3): after induction-variable optimisation a store can
+ * take the form MEM[(float *)0B + base + iv*4], whose base is the null pointer; the late pure/const and
+ * mod/ref analyses then miss the store and may declare a kernel that only writes through such stores pure,
+ * and a direct call to it is deleted as dead. Kernels are called through the thread pool, but identical
+ * code folding turns a kernel that is the same text as another (the same op at the same shape in two
+ * blocks) into a direct call to it, which then vanished: the fused attention's `mix` of every block but
+ * the first of a level did nothing. Those two analyses buy nothing here (kernels are reached through
+ * function pointers), so they are off for this file. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize ("no-ipa-pure-const")
+#if __GNUC__ >= 11
+#pragma GCC optimize ("no-ipa-modref")
+#endif
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
