@@ -117,7 +117,7 @@ extension KernelEmitter {
                        the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                            0 (their state stays 0). */
                         float wt[\(r)][HC_VLEN], at[\(n)][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
                         memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -169,19 +169,34 @@ extension KernelEmitter {
                                other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                             for (long t0 = 0; t0 < steps; t0 += \(sb)) {
                                 const long t1 = t0 + \(sb) < steps ? t0 + \(sb) : steps;
-                                for (long t = t0; t < t1; t++) {
-                                    const float *xd = xdt[t];
-                                    /* Prefetch u and y \(ss2dPrefetchSteps) steps ahead: a column-major step lands on a
-                                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                                    {
-                                        const long tp = t + \(ss2dPrefetchSteps);
+                                /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                                   Prefetch u and y \(ss2dPrefetchSteps) steps ahead: a column-major step lands on a
+                                   new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                                long t = t0;
+                                for (; t < t1; t += 4) {
+                                    const long m = t1 - t < 4 ? t1 - t : 4;
+                                    hc_vf dd[4];
+                                    for (long i = 0; i < m; i++) {
+                                        const long tp = t + i + \(ss2dPrefetchSteps);
                                         const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                                         if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                                     }
-                                    hc_vf dt = vb;
-                                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
-                                    hc_vst(dtb[t - t0], hc_vsoftplus(dt));
-                                    hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
+                                    if (m == 4) {
+                                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                                        for (long j = 1; j < R; j++)
+                                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                                        hc_vsoftplus4(dd);
+                                    } else {
+                                        for (long i = 0; i < m; i++) {
+                                            hc_vf dt = vb;
+                                            for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dt);
+                                            dd[i] = hc_vsoftplus(dt);
+                                        }
+                                    }
+                                    for (long i = 0; i < m; i++) {
+                                        hc_vst(dtb[t + i - t0], dd[i]);
+                                        hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                                    }
                                 }
                                 for (long t = t0; t < t1; t++) {
                                     const float *xd = xdt[t];
@@ -190,7 +205,7 @@ extension KernelEmitter {
             \(prefetchXD)                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                                     hc_vf yv = hc_vzero();
                                     for (long s = 0; s < NS; s++) {
-                                        const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                                        const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                                     }
