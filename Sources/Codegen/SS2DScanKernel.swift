@@ -2,7 +2,7 @@
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
 /// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
-/// vectors, exp(dt·A) as hc_vexp2_decay(dt · A log2 e) and softplus with hc_vsoftplus); each work item copies its
+/// vectors, exp(dt·A) as hc_vexp2_scan(dt · A log2 e) and softplus with hc_vsoftplus4); each work item copies its
 /// channels' xs pixel-major into the thread's scratch (HC_VLEN x HC_VLEN squares transposed in registers), runs the
 /// four directions one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing
 /// the block's y (pixel-major, in the scratch too) and the others adding to it, and finally writes y back planar;
@@ -10,8 +10,8 @@
 /// with one vector access, whatever the direction (the column-major ones jump an image row per step: one cache line
 /// instead of one per channel). The sequence goes in chunks of `chunk` steps: per chunk the steps' pixels and their
 /// x_dbl rows are gathered into contiguous step-major scratch on the stack, so dt_raw, B and C are broadcasts from
-/// L1. Each chunk runs in blocks of 32 steps, in two passes: dt (dt_proj dot and softplus) and u of the block's
-/// steps, then the recurrence over the same steps. The layouts choose-layouts picks are kept (x planar, x_dbl
+/// L1. Each chunk runs in blocks of 32 steps, in two passes: dt (dt_proj dot and softplus, four steps in lockstep)
+/// and u of the block's steps, then the recurrence over the same steps. The layouts choose-layouts picks are kept (x planar, x_dbl
 /// token-major).
 ///
 /// Where the time goes (AVX-512 host, C=96 stages: E 192, d_state 8, measured on the C kernel alone with thread CPU
@@ -20,9 +20,22 @@
 /// its division). Before (exp(dt·A) by the Cody-Waite exp with clamps, 17 per state; softplus inline in the step)
 /// a step took ~85 ns, the out-of-order core stalling on each step's softplus chain; now ~42 ns (~110 cycles for
 /// ~155 vector operations), of which the decays are ~14 ns, softplus ~7 ns and the xs/y transposes ~1-2 ns.
-/// Tried and not kept (no gain measured): a third pass storing the decays and du·B of a block before the recurrence,
-/// the dt pass and the decays computed four steps (or four states) in lockstep, a degree-5 polynomial in
-/// hc_vexp2_decay (2 ulp instead of 1, ~3 % at most). Memory: the column-major directions land on a new 4 KB page
+/// Since then (llvm-mca -mcpu=sapphirerapids on the two loops, cycles per step; the same split holds on the host,
+/// whose ~42 ns/step at ~2.5 GHz is mca's 110): the dt pass was bound by the latency of each step's softplus chain
+/// (exp, division, log1p polynomial: 43 cycles a step for ~20 of port work); computing four steps' softplus in
+/// lockstep (hc_vsoftplus4, the same bits) gives 34. The recurrence is bound by the two vector ports (67.6 cycles a
+/// step for ~134 operations); the decay without hc_vexp2_decay's clamp (hc_vexp2_scan: vscalefps saturates to 0 or
+/// inf by itself, the same bits inside [-126, 126]) takes one operation per state off: 62.8. Together ~110 -> ~97
+/// cycles a step (measured on the kernel alone at 64², 1 thread, min of 20 runs: 42-44 -> 38.6-40.4 ns a step).
+/// What remains is close to the operation count: per state and step 13 vector operations (dt·A, the decay's 9,
+/// du·B, the two FMAs) plus ~40 per step for dt. Tried and not kept: the dt of the next block computed inside this
+/// block's recurrence loop (one dt step per step: the scheduler fills with the long softplus chains, mca 158 cycles a
+/// step, measured ~10 % slower; four in lockstep every fourth step: no gain over the separate pass); the column directions on a column-major copy of the block's xs and
+/// y (sequential walks, but five 4 MB transposes per item instead of two cost more than the strided walks: the
+/// transposes are memory-bound at ~1 ms per 4 MB); 2^x reduced to [0, 1) with floor (vscalefps then floors by
+/// itself, one subtraction less) — 1.07 ulp, over hc_vexp2_decay's 1-ulp bound. Before: a third pass storing the
+/// decays and du·B of a block before the recurrence, a degree-5 polynomial in hc_vexp2_decay (2 ulp instead of 1,
+/// ~3 % at most). Memory: the column-major directions land on a new 4 KB page
 /// every step for u and y (an image row of vectors) and for x_dbl (an image row of 4 J floats), where the hardware
 /// prefetchers stop; software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during this chunk's
 /// scan) remove most of it (256² costs ~10 % more per step than 64²). Also tried before and not kept: scanning the
@@ -117,7 +130,7 @@ extension KernelEmitter {
                        the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                            0 (their state stays 0). */
                         float wt[\(r)][HC_VLEN], at[\(n)][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
                         memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -169,17 +182,32 @@ extension KernelEmitter {
                                other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                             for (long t0 = 0; t0 < steps; t0 += \(sb)) {
                                 const long t1 = t0 + \(sb) < steps ? t0 + \(sb) : steps;
-                                for (long t = t0; t < t1; t++) {
-                                    const float *xd = xdt[t];
-                                    /* Prefetch u and y \(ss2dPrefetchSteps) steps ahead: a column-major step lands on a
-                                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                                    {
-                                        const long tp = t + \(ss2dPrefetchSteps);
+                                /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                                   Prefetch u and y \(ss2dPrefetchSteps) steps ahead: a column-major step lands on a
+                                   new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                                long t = t0;
+                                for (; t + 4 <= t1; t += 4) {
+                                    for (long i = 0; i < 4; i++) {
+                                        const long tp = t + i + \(ss2dPrefetchSteps);
                                         const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                                         if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                                     }
+                                    hc_vf dd[4];
+                                    for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                                    for (long j = 1; j < R; j++)
+                                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                                    hc_vsoftplus4(dd);
+                                    for (long i = 0; i < 4; i++) {
+                                        hc_vst(dtb[t + i - t0], dd[i]);
+                                        hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                                    }
+                                }
+                                for (; t < t1; t++) {
+                                    const long tp = t + \(ss2dPrefetchSteps);
+                                    const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                                    if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                                     hc_vf dt = vb;
-                                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                                    for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                                     hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                                     hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                                 }
@@ -190,7 +218,7 @@ extension KernelEmitter {
             \(prefetchXD)                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                                     hc_vf yv = hc_vzero();
                                     for (long s = 0; s < NS; s++) {
-                                        const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                                        const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                                     }

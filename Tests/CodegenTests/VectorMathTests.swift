@@ -132,7 +132,7 @@ final class VectorMathTests: XCTestCase {
     static unsigned long long digest(void)
     {
         unsigned long long h = 1469598103934665603ull;
-        vfun fs[] = { hc_vexp, hc_vexp2_decay, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu };
+        vfun fs[] = { hc_vexp, hc_vexp2_decay, hc_vexp2_scan, hc_vsoftplus, hc_vsigmoid, hc_vsilu, hc_verf, hc_vgelu };
         float in[HC_VLEN], out[HC_VLEN];
         for (int f = 0; f < (int)(sizeof fs / sizeof fs[0]); f++)
             for (long i = 0; i < 320000; i += HC_VLEN) {
@@ -157,6 +157,7 @@ final class VectorMathTests: XCTestCase {
         printf("exp_scan %.3f\n", sweep(hc_vexp, d_exp, -30.0f, 0.0f, n));
         printf("exp2_decay %.3f\n", sweep(hc_vexp2_decay, d_exp2, -126.0f, 126.0f, n));
         printf("exp2_decay_unit %.3f\n", sweep(hc_vexp2_decay, d_exp2, -1.0f, 1.0f, n));
+        printf("exp2_scan %.3f\n", sweep(hc_vexp2_scan, d_exp2, -126.0f, 126.0f, n));
         printf("softplus %.3f\n", sweep(hc_vsoftplus, d_softplus, -87.0f, 60.0f, n));
         printf("softplus_mid %.3f\n", sweep(hc_vsoftplus, d_softplus, -6.0f, 6.0f, n));
         printf("sigmoid %.3f\n", sweep(hc_vsigmoid, d_sigmoid, -87.0f, 60.0f, n));
@@ -184,6 +185,31 @@ final class VectorMathTests: XCTestCase {
             || one(hc_vexp2_decay, 0.0f) != 1.0f || one(hc_vexp2_decay, -3.0f) != 0.125f) {
             printf("tails exp2_decay\n"); return 0;
         }
+        /* hc_vexp2_scan: hc_vexp2_decay's bits on [-126, 126] (the sweep and the digest); outside, FLT_MIN or below
+           (down to 0) and 2^126 or above (up to +inf), whichever the target gives. */
+        for (long i = 0; i < n; i += 97) {
+            float x = -126.0f + 252.0f * (float)i / (float)n, a = one(hc_vexp2_scan, x), b = one(hc_vexp2_decay, x);
+            if (memcmp(&a, &b, sizeof a) != 0) { printf("tails exp2_scan differs from exp2_decay at %g\n", x); return 0; }
+        }
+        if (one(hc_vexp2_scan, -1e30f) > FLT_MIN || one(hc_vexp2_scan, -126.5f) > FLT_MIN || one(hc_vexp2_scan, -126.5f) < 0.0f
+            || one(hc_vexp2_scan, 1e30f) < 0x1p126f || one(hc_vexp2_scan, 127.0f) < 0x1p126f) {
+            printf("tails exp2_scan\n"); return 0;
+        }
+        /* hc_vsoftplus4 gives hc_vsoftplus's bits. */
+        for (long i = 0; i < n; i += 4 * HC_VLEN) {
+            float in[4][HC_VLEN], out[HC_VLEN], ref[HC_VLEN];
+            hc_vf v[4];
+            for (int m = 0; m < 4; m++) {
+                for (int j = 0; j < HC_VLEN; j++) in[m][j] = -100.0f + 200.0f * (float)(i + m * HC_VLEN + j) / (float)n;
+                v[m] = hc_vld(in[m]);
+            }
+            hc_vsoftplus4(v);
+            for (int m = 0; m < 4; m++) {
+                hc_vst(out, v[m]);
+                hc_vst(ref, hc_vsoftplus(hc_vld(in[m])));
+                if (memcmp(out, ref, sizeof out) != 0) { printf("tails softplus4 differs from softplus near %g\n", in[m][0]); return 0; }
+            }
+        }
         if (one(hc_vsoftplus, 25.5f) != 25.5f || one(hc_vsoftplus, -200.0f) != 0.0f || one(hc_vsigmoid, -200.0f) != 0.0f
             || one(hc_vsilu, 200.0f) != 200.0f) {
             printf("tails softplus/sigmoid/silu\n"); return 0;
@@ -203,7 +229,7 @@ final class VectorMathTests: XCTestCase {
     """#
 
     /// Maximum ulp asserted per sweep.
-    static let bounds: [String: Double] = ["exp": 2, "exp_scan": 2, "exp2_decay": 1, "exp2_decay_unit": 1, "softplus": 3, "softplus_mid": 3, "sigmoid": 3,
+    static let bounds: [String: Double] = ["exp": 2, "exp_scan": 2, "exp2_decay": 1, "exp2_decay_unit": 1, "exp2_scan": 1, "softplus": 3, "softplus_mid": 3, "sigmoid": 3,
                                            "silu": 4, "erf": 3, "erf_small": 3, "gelu_pos": 4, "gelu_neg": 7.5, "gelu_mid": 7.5]
 
     /// Builds and runs the program for `target`, asserts the bounds and the lane contract; returns the digest of

@@ -320,11 +320,19 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  (vrangeps clamps, vreduceps gives r, vscalefps scales), thirteen elsewhere; same bits on every
  *                  target.  (Scaling A first costs one more rounding of the argument than the interpreter's
  *                  exp(dt A), as large as that of dt A itself.)
+ * hc_vexp2_scan(x) hc_vexp2_decay for the scan kernels' inner loop: the same bits for x in [-126, 126]; outside it
+ *                  the AVX-512 version does not clamp (one vector operation less per state and step) but lets
+ *                  vscalefps saturate: 2^x underflows to a denormal or 0 (0 under the runtime's flush-to-zero)
+ *                  below -126 and overflows to +inf from 128 on, as expf(x ln 2) does; other targets clamp as
+ *                  hc_vexp2_decay.
  * hc_vsoftplus(x)  PyTorch's softplus (beta 1, threshold 20) as max(x, 0) + log1p(e^-|x|), which equals x to the
  *                  last bit for x > 20; e^-|x| as hc_vexp but with the argument clamped at -87.3 (the log1p term is
  *                  then replaced by 0) instead of selecting both ends, and log1p(u), u in (0, 1], as
  *                  2 s (1 + z Q(z)), s = u / (2 + u), z = s^2 <= 1/9, Q a cubic fitted for minimax error in
  *                  atanh(s)/s (4.6e-9; one division).  At most 3 ulp against double over [-87, 60] (same test).
+ * hc_vsoftplus4(v) hc_vsoftplus of the four vectors v[0..3] in place, the same bits, evaluated statement by statement
+ *                  in lockstep so that the four long dependency chains (the exp, the division, the log1p
+ *                  polynomial) overlap in the vector units (the scan's dt pass).
  * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp (+inf for very negative x gives 0
  *                  and -0); a few ulp, relative accuracy of SiLU for x < 0 as conditioned as in hc_math.h.
  * hc_verfc_pos_(a) erfc(a) for a >= 0 (the core of the two below): with t = 1 / (1 + a/2), erfc(a) = t Q(t) e^{-a^2},
@@ -387,6 +395,24 @@ static inline hc_vf hc_vexp2_decay(hc_vf x)
 #endif
 }
 
+static inline hc_vf hc_vexp2_scan(hc_vf x)
+{
+#if defined(HC_TARGET_AVX512)
+    const hc_vf r = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const hc_vf k = hc_vsub(x, r);
+    hc_vf p = hc_vset1(1.53533416e-4f);
+    p = hc_vfma(p, r, hc_vset1(1.33988727e-3f));
+    p = hc_vfma(p, r, hc_vset1(9.61843785e-3f));
+    p = hc_vfma(p, r, hc_vset1(5.55033237e-2f));
+    p = hc_vfma(p, r, hc_vset1(2.40226477e-1f));
+    p = hc_vfma(p, r, hc_vset1(6.93147182e-1f));
+    p = hc_vfma(p, r, hc_vset1(1.0f));
+    return _mm512_scalef_ps(p, k);
+#else
+    return hc_vexp2_decay(x);
+#endif
+}
+
 static inline hc_vf hc_vsoftplus(hc_vf x)
 {
     /* u = e^t, t = -|x| clamped at -87.3 (k >= -126 keeps p 2^k normal); k = rint(t log2 e) by the 1.5 * 2^23
@@ -419,6 +445,42 @@ static inline hc_vf hc_vsoftplus(hc_vf x)
     const hc_vf s2 = hc_vadd(s, s);
     const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t, hc_vzero(), hc_vfma(s2, q, s2));
     return hc_vadd(hc_vmax(x, hc_vzero()), l);
+}
+
+/* The statements of hc_vsoftplus, each applied to v[0..3] before the next one. */
+static inline void hc_vsoftplus4(hc_vf *v)
+{
+    hc_vf t[4], k[4], r[4], p[4], q[4];
+    for (int i = 0; i < 4; i++) t[i] = hc_vsub(hc_vzero(), hc_vabs(v[i]));
+    for (int i = 0; i < 4; i++) {
+        const hc_vf tc = hc_vmax(t[i], hc_vset1(-87.3f));
+        k[i] = hc_vsub(hc_vfma(tc, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
+        r[i] = hc_vfma(k[i], hc_vset1(-0.693359375f), tc);
+    }
+    for (int i = 0; i < 4; i++) r[i] = hc_vfma(k[i], hc_vset1(2.12194440e-4f), r[i]);
+    for (int i = 0; i < 4; i++) p[i] = hc_vfma(hc_vset1(1.38368423e-3f), r[i], hc_vset1(8.37481581e-3f));
+    for (int i = 0; i < 4; i++) p[i] = hc_vfma(p[i], r[i], hc_vset1(4.16682251e-2f));
+    for (int i = 0; i < 4; i++) p[i] = hc_vfma(p[i], r[i], hc_vset1(1.66664198e-1f));
+    for (int i = 0; i < 4; i++) p[i] = hc_vfma(p[i], r[i], hc_vset1(4.99999911e-1f));
+    for (int i = 0; i < 4; i++) p[i] = hc_vfma(p[i], r[i], hc_vset1(1.0f));
+    for (int i = 0; i < 4; i++) p[i] = hc_vfma(p[i], r[i], hc_vset1(1.0f));
+#if defined(HC_TARGET_AVX512)
+    for (int i = 0; i < 4; i++) p[i] = _mm512_scalef_ps(p[i], k[i]);
+#else
+    for (int i = 0; i < 4; i++) p[i] = hc_vscale2_(p[i], k[i]);
+#endif
+    /* p is u = e^t now; r becomes s = u / (2 + u), k becomes z = s^2. */
+    for (int i = 0; i < 4; i++) r[i] = hc_vdiv(p[i], hc_vadd(hc_vset1(2.0f), p[i]));
+    for (int i = 0; i < 4; i++) k[i] = hc_vmul(r[i], r[i]);
+    for (int i = 0; i < 4; i++) q[i] = hc_vfma(hc_vset1(1.40121847e-1f), k[i], hc_vset1(1.39995784e-1f));
+    for (int i = 0; i < 4; i++) q[i] = hc_vfma(q[i], k[i], hc_vset1(2.00108483e-1f));
+    for (int i = 0; i < 4; i++) q[i] = hc_vfma(q[i], k[i], hc_vset1(3.33332062e-1f));
+    for (int i = 0; i < 4; i++) q[i] = hc_vmul(q[i], k[i]);
+    for (int i = 0; i < 4; i++) {
+        const hc_vf s2 = hc_vadd(r[i], r[i]);
+        const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t[i], hc_vzero(), hc_vfma(s2, q[i], s2));
+        v[i] = hc_vadd(hc_vmax(v[i], hc_vzero()), l);
+    }
 }
 
 static inline hc_vf hc_vsigmoid(hc_vf x)
