@@ -752,7 +752,7 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[2][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -804,17 +804,32 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -826,7 +841,7 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -2829,7 +2844,7 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -2881,17 +2896,32 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -2903,7 +2933,7 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -4914,7 +4944,7 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -4966,17 +4996,32 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -4988,7 +5033,7 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -6971,7 +7016,7 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[16][HC_VLEN], at[8][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -7023,17 +7068,32 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -7045,7 +7105,7 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -9212,7 +9272,7 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -9264,17 +9324,32 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -9286,7 +9361,7 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -11441,7 +11516,7 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -11493,17 +11568,32 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -11515,7 +11605,7 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -13526,7 +13616,7 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -13578,17 +13668,32 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -13600,7 +13705,7 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -15384,7 +15489,7 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_decay); lanes past E stay
+            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
                0 (their state stays 0). */
             float wt[4][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
@@ -15436,17 +15541,32 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
                    other only through h: per state 2^(dt A log2 e), h = decay h + dt u B, y += C h. */
                 for (long t0 = 0; t0 < steps; t0 += 32) {
                     const long t1 = t0 + 32 < steps ? t0 + 32 : steps;
-                    for (long t = t0; t < t1; t++) {
-                        const float *xd = xdt[t];
-                        /* Prefetch u and y 16 steps ahead: a column-major step lands on a
-                           new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
-                        {
-                            const long tp = t + 16;
+                    /* Four steps at a time in lockstep (hc_vsoftplus4), the block's last < 4 one by one.
+                       Prefetch u and y 16 steps ahead: a column-major step lands on a
+                       new 4 KB page (an image row of vectors), where the hardware prefetchers stop. */
+                    long t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        for (long i = 0; i < 4; i++) {
+                            const long tp = t + i + 16;
                             const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
                             if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         }
+                        hc_vf dd[4];
+                        for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[0]), hc_vset1(xdt[t + i][0]), vb);
+                        for (long j = 1; j < R; j++)
+                            for (long i = 0; i < 4; i++) dd[i] = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t + i][j]), dd[i]);
+                        hc_vsoftplus4(dd);
+                        for (long i = 0; i < 4; i++) {
+                            hc_vst(dtb[t + i - t0], dd[i]);
+                            hc_vst(ub[t + i - t0], hc_vld(xr + px[t + i] * HC_VLEN));
+                        }
+                    }
+                    for (; t < t1; t++) {
+                        const long tp = t + 16;
+                        const long pp = tp < steps ? px[tp] : tp - steps < nsteps ? pn[tp - steps] : -1;
+                        if (pp >= 0) { hc_prefetch(xr + pp * HC_VLEN); hc_prefetchw(yr + pp * HC_VLEN); }
                         hc_vf dt = vb;
-                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xd[j]), dt);
+                        for (long j = 0; j < R; j++) dt = hc_vfma(hc_vld(wt[j]), hc_vset1(xdt[t][j]), dt);
                         hc_vst(dtb[t - t0], hc_vsoftplus(dt));
                         hc_vst(ub[t - t0], hc_vld(xr + px[t] * HC_VLEN));
                     }
@@ -15458,7 +15578,7 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_decay(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
