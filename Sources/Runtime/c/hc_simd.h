@@ -81,6 +81,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return _mm512_div_ps(a, b); }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return _mm512_max_ps(a, b); }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return _mm512_min_ps(a, b); }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return _mm512_fnmadd_ps(a, b, c); }
 
 /* Same lane-wise operations as the AVX2 section (so hc_vexp and the rest give the same bits per lane). */
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y)
@@ -89,10 +90,8 @@ static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y)
 }
 static inline hc_vf hc_vabs(hc_vf v) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), v); }
 static inline hc_vf hc_vround_(hc_vf v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline hc_vf hc_vscale2_(hc_vf p, hc_vf k)
-{
-    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(_mm512_cvtps_epi32(k), 23)));
-}
+/* vscalefps: one instruction instead of convert, shift and add; the same bits wherever p 2^k is a normal float. */
+static inline hc_vf hc_vscale2_(hc_vf p, hc_vf k) { return _mm512_scalef_ps(p, k); }
 
 static inline float hc_vhsum(hc_vf v)
 {
@@ -160,6 +159,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return _mm256_div_ps(a, b); }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return _mm256_max_ps(a, b); }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return _mm256_min_ps(a, b); }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return _mm256_fnmadd_ps(a, b, c); }
 
 /* a > b ? x : y per lane; |v|; the exp core: p * 2^k for p in [0.5, 2) and integral k in [-126, 128]. */
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
@@ -222,6 +222,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return vdivq_f32(a, b); }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return vmaxq_f32(a, b); }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return vminq_f32(a, b); }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return vfmaq_f32(c, a, b); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return vfmsq_f32(c, a, b); }
 
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return vbslq_f32(vcgtq_f32(a, b), x, y); }
 static inline hc_vf hc_vabs(hc_vf v) { return vabsq_f32(v); }
@@ -267,6 +268,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return a / b; }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return a > b ? a : b; }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return a < b ? a : b; }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return fmaf(a, b, c); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return fmaf(-a, b, c); }
 static inline float hc_vhsum(hc_vf v) { return v; }
 static inline void hc_vtranspose(hc_vf v[1]) { (void)v; }
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return a > b ? x : y; }
@@ -341,9 +343,9 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  hc_vexp's 2 ulp and the products; VectorMathTests).  Results below FLT_MIN
  *                  in magnitude (x < about -13.05, or denormal x) are flushed to -0 / +0; +inf gives +inf.
  */
-static inline hc_vf hc_vexp(hc_vf x)
+/* e^x for x in [-87.3, 88.72283] (no range checks): the core of hc_vexp. */
+static inline hc_vf hc_vexp_core_(hc_vf x)
 {
-    /* No clamp of x: whatever the lanes outside [-87.3, 88.72283] compute is replaced by 0 or +inf at the end. */
     const hc_vf k = hc_vround_(hc_vmul(x, hc_vset1(1.44269504088896341f)));
     hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), x);
     r = hc_vfma(k, hc_vset1(2.12194440e-4f), r);
@@ -354,8 +356,13 @@ static inline hc_vf hc_vexp(hc_vf x)
     p = hc_vfma(p, r, hc_vset1(4.99999911e-1f));
     p = hc_vfma(p, r, hc_vset1(1.0f));
     p = hc_vfma(p, r, hc_vset1(1.0f));
-    hc_vf e = hc_vscale2_(p, k);
-    e = hc_vsel_gt(hc_vset1(-87.3f), x, hc_vzero(), e);
+    return hc_vscale2_(p, k);
+}
+
+static inline hc_vf hc_vexp(hc_vf x)
+{
+    /* No clamp of x: whatever the lanes outside [-87.3, 88.72283] compute is replaced by 0 or +inf at the end. */
+    const hc_vf e = hc_vsel_gt(hc_vset1(-87.3f), x, hc_vzero(), hc_vexp_core_(x));
     return hc_vsel_gt(x, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e);
 }
 
@@ -421,17 +428,22 @@ static inline hc_vf hc_vsoftplus(hc_vf x)
     return hc_vadd(hc_vmax(x, hc_vzero()), l);
 }
 
-static inline hc_vf hc_vsigmoid(hc_vf x)
+/* 1 + e^-x for hc_vsigmoid and hc_vsilu: -x is raised to -87.3 (e^-87.3 < 2^-24 vanishes in 1 + e exactly as the
+ * 0 of hc_vexp would; the max keeps a NaN on every target) and +inf replaces e^-x above 88.72283, so the bits are those
+ * of 1 + hc_vexp(-x) with one select fewer. */
+static inline hc_vf hc_vsigden_(hc_vf x)
 {
-    return hc_vdiv(hc_vset1(1.0f), hc_vadd(hc_vset1(1.0f), hc_vexp(hc_vsub(hc_vzero(), x))));
+    const hc_vf nx = hc_vsub(hc_vzero(), x);
+    const hc_vf e = hc_vexp_core_(hc_vmax(hc_vset1(-87.3f), nx));
+    return hc_vadd(hc_vset1(1.0f), hc_vsel_gt(nx, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e));
 }
 
-static inline hc_vf hc_vsilu(hc_vf x)
-{
-    return hc_vdiv(x, hc_vadd(hc_vset1(1.0f), hc_vexp(hc_vsub(hc_vzero(), x))));
-}
+static inline hc_vf hc_vsigmoid(hc_vf x) { return hc_vdiv(hc_vset1(1.0f), hc_vsigden_(x)); }
 
-static inline hc_vf hc_verfc_core_(hc_vf a, hc_vf hi, hc_vf lo)
+static inline hc_vf hc_vsilu(hc_vf x) { return hc_vdiv(x, hc_vsigden_(x)); }
+
+/* t Q(t), t = 1 / (1 + a/2), the rational part of erfc(a) = t Q(t) e^{-a^2}; returns t Q(t). */
+static inline hc_vf hc_verfc_tq_(hc_vf a)
 {
     const hc_vf t = hc_vdiv(hc_vset1(1.0f), hc_vfma(a, hc_vset1(0.5f), hc_vset1(1.0f)));
     hc_vf q = hc_vset1(4.41950336e-2f);
@@ -445,8 +457,13 @@ static inline hc_vf hc_verfc_core_(hc_vf a, hc_vf hi, hc_vf lo)
     q = hc_vfma(q, t, hc_vset1(2.46906087e-1f));
     q = hc_vfma(q, t, hc_vset1(2.82092839e-1f));
     q = hc_vfma(q, t, hc_vset1(2.82094806e-1f));
+    return hc_vmul(t, q);
+}
+
+static inline hc_vf hc_verfc_core_(hc_vf a, hc_vf hi, hc_vf lo)
+{
     const hc_vf e = hc_vexp(hc_vsub(hc_vzero(), hi));
-    return hc_vmul(hc_vmul(t, q), hc_vfma(hc_vsub(hc_vzero(), lo), e, e));
+    return hc_vmul(hc_verfc_tq_(a), hc_vfnma_(lo, e, e));
 }
 
 static inline hc_vf hc_verfc_pos_(hc_vf a)
@@ -473,12 +490,15 @@ static inline hc_vf hc_verf(hc_vf x)
 
 static inline hc_vf hc_vgelu(hc_vf x)
 {
-    /* a = |x| / sqrt 2 (clamped where erfc(a) is 0 in float) feeds only t; a^2 = x^2 / 2 is passed exactly as hi + lo. */
-    const hc_vf xc = hc_vmax(hc_vmin(x, hc_vset1(14.0f)), hc_vset1(-14.0f));
-    const hc_vf x2 = hc_vmul(xc, xc), x2lo = hc_vfma(xc, xc, hc_vsub(hc_vzero(), x2));
-    const hc_vf h = hc_vset1(0.5f);
-    const hc_vf e = hc_verfc_core_(hc_vmul(hc_vabs(xc), hc_vset1(0.70710678118654752440f)), hc_vmul(h, x2), hc_vmul(h, x2lo));
-    hc_vf g = hc_vmul(hc_vmul(h, xc), e);
+    /* x clamped to +-13.2, where |g| < FLT_MIN / 2 is flushed below, so that e^{-x^2/2} >= 1.4e-38 needs no range
+       checks; a = |x| / sqrt 2 feeds only t; x^2 / 2 = hi + lo exactly (hx = x / 2 is exact), e^{-x^2/2} = e^{-hi} (1 - lo). */
+    const hc_vf xc = hc_vmax(hc_vmin(x, hc_vset1(13.2f)), hc_vset1(-13.2f));
+    const hc_vf hx = hc_vmul(hc_vset1(0.5f), xc);
+    const hc_vf nhi = hc_vsub(hc_vzero(), hc_vmul(hx, xc));
+    const hc_vf lo = hc_vfma(hx, xc, nhi);
+    const hc_vf e = hc_vexp_core_(nhi);
+    const hc_vf tq = hc_verfc_tq_(hc_vmul(hc_vabs(xc), hc_vset1(0.70710678118654752440f)));
+    hc_vf g = hc_vmul(hx, hc_vmul(tq, hc_vfnma_(lo, e, e)));
     g = hc_vsel_gt(hc_vabs(g), hc_vset1(1.17549435e-38f), g, hc_vmul(g, hc_vzero()));   /* no denormal out */
     return hc_vsel_gt(hc_vzero(), x, g, hc_vsub(x, g));
 }
