@@ -20,8 +20,9 @@
  *   hc_vsel_gt(a, b, x, y) a > b ? x : y per lane (ordered: a NaN comparison picks y)
  *   hc_vabs(v)             |v| (clears the sign bit)
  *   hc_vround_(v)          round to the nearest integer, ties to even (the exp core's k)
- *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits, for p in [0.5, 2) and integral k in
- *                          [-126, 128]; other lanes give an unspecified value that the caller replaces
+ *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits (vscalefps on AVX-512: the same bits), for p in
+ *                          [0.5, 2) and integral k in [-126, 128] with a normal result; other lanes give an
+ *                          unspecified value that the caller replaces
  *   hc_prefetch(p), hc_prefetchw(p)  hint that p's cache line will be read (written) soon; no effect on results
  *   hc_vtranspose(v)       v[HC_VLEN]: a square of HC_VLEN x HC_VLEN floats, transposed in place (lane j of
  *                          v[i] becomes lane i of v[j]; register shuffles only, no arithmetic)
@@ -307,7 +308,8 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
 #endif
 
 /* ------------------------------------------------------------------ vector math, every target
- * hc_vexp(x)       e^x per lane.  Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2 (ln2 split in a 9-bit head
+ * hc_vexp(x)       e^x per lane.  Cody-Waite range reduction x = k ln2 + r, k = rint(x log2 e) by the 1.5 * 2^23
+ *                  shifter in one FMA (|r| <= ln2/2 + a few ulp) (ln2 split in a 9-bit head
  *                  and a tail, so k ln2_hi is exact), e^r by a degree-6 polynomial fitted for minimax relative
  *                  error on [-ln2/2, ln2/2] (1.8e-8 with its float coefficients) in Horner form with FMAs, then k
  *                  added to the exponent bits.  Measured against
@@ -327,8 +329,14 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  then replaced by 0) instead of selecting both ends, and log1p(u), u in (0, 1], as
  *                  2 s (1 + z Q(z)), s = u / (2 + u), z = s^2 <= 1/9, Q a cubic fitted for minimax error in
  *                  atanh(s)/s (4.6e-9; one division).  At most 3 ulp against double over [-87, 60] (same test).
- * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp (+inf for very negative x gives 0
- *                  and -0); a few ulp, relative accuracy of SiLU for x < 0 as conditioned as in hc_math.h.
+ * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp's core (+inf for very negative x
+ *                  gives 0 and -0; e^-x below 2^-24 vanishes in 1 + e^-x, so only the +inf end needs a select);
+ *                  sigmoid at most 3 ulp over [-87, 60] (2.32 measured), SiLU 4 over [-15, 60] (1.97); relative
+ *                  accuracy of SiLU for x < 0 as conditioned as in hc_math.h.  A true division: a reciprocal
+ *                  estimate + Newton steps (vrcp14ps / vrcpps + 2 steps give the correctly rounded 1/d for every
+ *                  float d in [1, 64) but six) measured slower than vdivps on this host's AVX-512 and AVX2 (the
+ *                  divider runs beside the FMA ports, the 4-5 extra uops do not), and llvm-mca's Oryon model
+ *                  gives fdiv .4s a reciprocal throughput of 1 cycle.
  * hc_verfc_pos_(a) erfc(a) for a >= 0 (the core of the two below): with t = 1 / (1 + a/2), erfc(a) = t Q(t) e^{-a^2},
  *                  Q a degree-10 polynomial in t on [0, 1] (t = 0 is a = inf) fitted for minimax relative error
  *                  (1.1e-8 in double, about 1 ulp with its float coefficients in Horner form with FMAs); e^{-a^2} is
@@ -338,15 +346,23 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  sign(x) (1 - erfc(|x|)).  At most 2 ulp against double over [-6, 6] (VectorMathTests).
  * hc_vgelu(x)      exact GELU 0.5 x (1 + erf(x / sqrt 2)), as hc_geluf: g = 0.5 x erfc(|x| / sqrt 2), x - g for
  *                  x >= 0 and g for x < 0 (no cancellation on either side); x^2 / 2 goes to the exp exactly (as
- *                  hi + lo), so unlike hc_geluf the rounding of x / sqrt 2 does not grow the error with x^2.  Against
- *                  double: at most 4 ulp for x >= 0, 7.5 ulp over [-13.1, 0] (7.01 measured near x = -2.2, mostly
- *                  hc_vexp's 2 ulp and the products; VectorMathTests).  Results below FLT_MIN
- *                  in magnitude (x < about -13.05, or denormal x) are flushed to -0 / +0; +inf gives +inf.
+ *                  hi + lo, from the exact x / 2), so unlike hc_geluf the rounding of x / sqrt 2 does not grow the
+ *                  error with x^2.  x is clamped to [-13.2, 9] so that the exp core needs no range checks, and
+ *                  below x = -13.146246 (the float where |g| falls under FLT_MIN) e^{-x^2/2} is replaced by 0: one
+ *                  select in all, and no denormal is made for any x outside [-13.146246, -12.9].  Against double:
+ *                  at most 4 ulp for x >= 0 (3.86 measured), 7.5 ulp over [-13.1, 0] (7.01 measured near x = -2.2,
+ *                  mostly hc_vexp's 2 ulp and the products; 5.69 below -3; VectorMathTests, the same on every
+ *                  target).  Results below FLT_MIN in magnitude (x < -13.146246, or denormal x) are -0 / +0;
+ *                  +inf gives +inf.  About 40 vector uops, 0.56-0.60 ns per element on this host's AVX-512 (was
+ *                  0.74), 0.93-0.97 on AVX2 (was 1.32), by Benchmarks/vmath_bench.c.
  */
 /* e^x for x in [-87.3, 88.72283] (no range checks): the core of hc_vexp. */
 static inline hc_vf hc_vexp_core_(hc_vf x)
 {
-    const hc_vf k = hc_vround_(hc_vmul(x, hc_vset1(1.44269504088896341f)));
+    /* k = rint(x log2 e) by the 1.5 * 2^23 shifter: an FMA and a subtraction (vroundps/vrndscaleps are two uops on
+       Intel, plus the multiply); k may differ by one from rint of the rounded product, which keeps |r| <= ln2/2 +
+       a few ulp, well inside the polynomial's accuracy. */
+    const hc_vf k = hc_vsub(hc_vfma(x, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
     hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), x);
     r = hc_vfma(k, hc_vset1(2.12194440e-4f), r);
     hc_vf p = hc_vset1(1.38368423e-3f);
@@ -490,16 +506,17 @@ static inline hc_vf hc_verf(hc_vf x)
 
 static inline hc_vf hc_vgelu(hc_vf x)
 {
-    /* x clamped to +-13.2, where |g| < FLT_MIN / 2 is flushed below, so that e^{-x^2/2} >= 1.4e-38 needs no range
-       checks; a = |x| / sqrt 2 feeds only t; x^2 / 2 = hi + lo exactly (hx = x / 2 is exact), e^{-x^2/2} = e^{-hi} (1 - lo). */
-    const hc_vf xc = hc_vmax(hc_vmin(x, hc_vset1(13.2f)), hc_vset1(-13.2f));
+    /* x clamped to [-13.2, 9]: above 9, x - g rounds to x whatever g <= 5e-19 is; below -13.2, e^{-x^2/2} would leave
+       the normal range.  For x < -13.146246 (the largest float where |g| < FLT_MIN, found by an exhaustive scan)
+       e^{-x^2/2} (1 - lo) is replaced by 0, so g = -0 without a denormal anywhere; no other range checks.
+       a = |x| / sqrt 2 feeds only t; x^2 / 2 = hi + lo exactly (hx = x / 2 is exact), e^{-x^2/2} = e^{-hi} (1 - lo). */
+    const hc_vf xc = hc_vmax(hc_vmin(x, hc_vset1(9.0f)), hc_vset1(-13.2f));
     const hc_vf hx = hc_vmul(hc_vset1(0.5f), xc);
     const hc_vf nhi = hc_vsub(hc_vzero(), hc_vmul(hx, xc));
     const hc_vf lo = hc_vfma(hx, xc, nhi);
     const hc_vf e = hc_vexp_core_(nhi);
-    const hc_vf tq = hc_verfc_tq_(hc_vmul(hc_vabs(xc), hc_vset1(0.70710678118654752440f)));
-    hc_vf g = hc_vmul(hx, hc_vmul(tq, hc_vfnma_(lo, e, e)));
-    g = hc_vsel_gt(hc_vabs(g), hc_vset1(1.17549435e-38f), g, hc_vmul(g, hc_vzero()));   /* no denormal out */
+    const hc_vf el = hc_vsel_gt(hc_vset1(-0x1.a4ae0cp+3f), x, hc_vzero(), hc_vfnma_(lo, e, e));
+    const hc_vf g = hc_vmul(hx, hc_vmul(hc_verfc_tq_(hc_vmul(hc_vabs(xc), hc_vset1(0.70710678118654752440f))), el));
     return hc_vsel_gt(hc_vzero(), x, g, hc_vsub(x, g));
 }
 
