@@ -33,7 +33,7 @@ public struct ChooseLayouts: Pass {
         var users: [ValueID: Int] = [:]
         for op in graph.ops where live.contains(op.result) { for v in op.operands { users[v, default: 0] += 1 } }
         for v in graph.outputs { users[v, default: 0] += 1 }
-        let definer = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let definer = graph.definers()
 
         var replaced: [Int: [Operation]] = [:]
         var next = graph.maxValueID + 1

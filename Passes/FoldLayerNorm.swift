@@ -46,10 +46,8 @@ public struct FoldLayerNorm: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
-        var users: [ValueID: [Int]] = [:]
-        for (i, op) in graph.ops.enumerated() { for v in op.operands { users[v, default: []].append(i) } }
-        for v in graph.outputs { users[v, default: []].append(-1) }
-        let definer = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let users = graph.readers()
+        let definer = graph.definers()
         /// The bound tensor and key of a value defined by a `weight` op.
         func weight(_ v: ValueID) -> (key: String, tensor: Tensor)? {
             guard let i = definer[v], graph.ops[i].kind == .weight, let key = try? graph.ops[i].attributes.string("name"),
@@ -57,9 +55,7 @@ public struct FoldLayerNorm: Pass {
             return (key, t)
         }
 
-        var typeOf: [ValueID: TensorType] = [:]
-        for input in graph.inputs { typeOf[input.id] = input.type }
-        for op in graph.ops { typeOf[op.result] = op.type }
+        let typeOf = graph.valueTypes()
 
         var nextID = graph.maxValueID + 1
         var removed = Set<Int>()

@@ -40,7 +40,7 @@ public struct FuseAttention: Pass {
         var uses: [ValueID: Int] = [:]
         for op in graph.ops { for v in op.operands { uses[v, default: 0] += 1 } }
         for v in graph.outputs { uses[v, default: 0] += 1 }
-        let index = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let index = graph.definers()
         let types = graph.valueTypes()
 
         var removed = Set<ValueID>()

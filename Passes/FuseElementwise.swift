@@ -35,10 +35,8 @@ public struct FuseElementwise: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
-        var users: [ValueID: [Int]] = [:]
-        for (i, op) in graph.ops.enumerated() { for v in op.operands { users[v, default: []].append(i) } }
-        for v in graph.outputs { users[v, default: []].append(-1) }
-        var definer = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let users = graph.readers()
+        var definer = graph.definers()
         var removed = Set<Int>()
         var fused = 0, bytes = 0
         /// The op defining `v` if `user` is its only user.

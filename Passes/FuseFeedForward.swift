@@ -34,10 +34,8 @@ public struct FuseFeedForward: Pass {
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
         let types = graph.valueTypes()
-        var users: [ValueID: [Int]] = [:]
-        for (i, op) in graph.ops.enumerated() { for v in op.operands { users[v, default: []].append(i) } }
-        for v in graph.outputs { users[v, default: []].append(-1) }
-        let definer = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let users = graph.readers()
+        let definer = graph.definers()
 
         var removed = Set<Int>()
         var replacement: [Int: Operation] = [:]

@@ -27,12 +27,8 @@ public struct FuseGatedNorm: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
-        var users: [ValueID: [Int]] = [:]
-        for (i, op) in graph.ops.enumerated() { for v in op.operands { users[v, default: []].append(i) } }
-        for v in graph.outputs { users[v, default: []].append(-1) }
-        var typeOf: [ValueID: TensorType] = [:]
-        for input in graph.inputs { typeOf[input.id] = input.type }
-        for op in graph.ops { typeOf[op.result] = op.type }
+        let users = graph.readers()
+        let typeOf = graph.valueTypes()
 
         var removed = Set<Int>()
         var fused = 0, bytes = 0

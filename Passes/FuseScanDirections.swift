@@ -48,12 +48,8 @@ public struct FuseScanDirections: Pass {
         // Users among live ops only: canonicalize leaves dead reshapes that DCE removes later.
         var live = Set(graph.outputs)
         for op in graph.ops.reversed() where live.contains(op.result) { live.formUnion(op.operands) }
-        var users: [ValueID: [Int]] = [:]
-        for (i, op) in graph.ops.enumerated() where live.contains(op.result) {
-            for v in op.operands { users[v, default: []].append(i) }
-        }
-        for v in graph.outputs { users[v, default: []].append(-1) }
-        let definer = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let users = graph.readers(including: { live.contains($0.result) })
+        let definer = graph.definers()
 
         var matches: [Int: Match] = [:]
         var claimed = Set<Int>()

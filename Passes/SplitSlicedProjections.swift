@@ -29,19 +29,10 @@ public struct SplitSlicedProjections: Pass {
     public init() {}
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws {
-        var users: [ValueID: [Int]] = [:]
-        var lastUse: [ValueID: Int] = [:]
-        for (i, op) in graph.ops.enumerated() {
-            for v in op.operands {
-                users[v, default: []].append(i)
-                lastUse[v] = i
-            }
-        }
-        for v in graph.outputs {
-            users[v, default: []].append(-1)
-            lastUse[v] = graph.ops.count
-        }
-        let definer = Dictionary(uniqueKeysWithValues: graph.ops.enumerated().map { ($1.result, $0) })
+        let users = graph.readers()
+        // Position of each value's last reader; a graph output lives to the end.
+        let lastUse = users.mapValues { r in r.contains(-1) ? graph.ops.count : r.max()! }
+        let definer = graph.definers()
         func weight(_ v: ValueID) -> (key: String, tensor: Tensor)? {
             guard let i = definer[v], graph.ops[i].kind == .weight, let key = try? graph.ops[i].attributes.string("name"),
                   let t = context.weights[key] else { return nil }

@@ -60,6 +60,24 @@ public struct Graph: Equatable {
         return types
     }
 
+    /// Who reads each value: the indices of the ops that take it as an operand (once per operand slot, in op order),
+    /// then -1 once for each time it is a graph output. Rewrites ask it "is this op the only reader?"
+    /// (`readers[v] == [i]`); -1 marks a value that must stay materialised. `including` limits the ops counted
+    /// (for example to live ones); graph outputs always count.
+    public func readers(including: (Operation) -> Bool = { _ in true }) -> [ValueID: [Int]] {
+        var readers: [ValueID: [Int]] = [:]
+        for (i, op) in ops.enumerated() where including(op) {
+            for v in op.operands { readers[v, default: []].append(i) }
+        }
+        for v in outputs { readers[v, default: []].append(-1) }
+        return readers
+    }
+
+    /// The index in `ops` of the op that defines each value (graph inputs have none).
+    public func definers() -> [ValueID: Int] {
+        Dictionary(uniqueKeysWithValues: ops.enumerated().map { ($1.result, $0) })
+    }
+
     /// The largest value id in use, so that passes can mint fresh ones.
     public var maxValueID: ValueID {
         max(inputs.map(\.id).max() ?? -1, ops.map(\.result).max() ?? -1)
