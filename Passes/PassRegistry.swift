@@ -15,6 +15,7 @@ public enum PassRegistry {
         FuseScanDirections.self,
         ChooseLayouts.self,
         FuseFeedForward.self,
+        FusePointwiseDepthwise.self,
         ScheduleKernels.self,
         PlanMemory.self,
         PlanMemoryWithoutReuse.self,

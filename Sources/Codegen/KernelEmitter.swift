@@ -32,7 +32,7 @@ public enum KernelEmitter {
         // Projections with a folded layer norm call a statistics helper and a normalising GEMM.
         let norm = (try? FoldedNorm.of(k.op.attributes)) ?? nil
         switch k.op.kind {
-        case .fusedFeedForward:
+        case .fusedFeedForward, .fusedPointwiseDepthwise:
             return fusedFeedForwardHelpers(k) + (norm.map { normalizedPointwiseHelpers("\(k.name)_in", $0) } ?? "")
                 + gemmHelpers(k)
         case .conv2d where (try? k.op.attributes.int("groups")) == 1 && !k.openBLAS:
@@ -148,7 +148,7 @@ public enum KernelEmitter {
             return try fusedAttention(k)
         case .chunkedSelectiveScan:
             return try chunkedSelectiveScan(k, phase: phase)
-        case .fusedFeedForward:
+        case .fusedFeedForward, .fusedPointwiseDepthwise:
             return try fusedFeedForward(k)
         case .ss2dScan:
             return try ss2dScan(k, phase: phase)

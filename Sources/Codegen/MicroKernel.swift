@@ -63,6 +63,8 @@ public enum MicroKernel {
         case .fusedFeedForward:
             guard let roles = try? ShapeRules.fusedFeedForwardRoles(op.attributes) else { return [] }
             return ["project_in", "project_out"].compactMap { roles.firstIndex(of: $0) }
+        case .fusedPointwiseDepthwise:
+            return [1]
         case .fusedAttention:
             guard let roles = try? ShapeRules.fusedAttentionRoles(op.attributes) else { return [] }
             return roles.firstIndex(of: "qkv.weight").map { [$0] } ?? []
@@ -503,6 +505,10 @@ extension KernelEmitter {
             s += MicroKernel.packPanel("\(k.name)_in", t, norm: norm)
             s += MicroKernel.panelGemm("\(k.name)_in", micro: k.name, t)
             s += MicroKernel.accumulateGemm("\(k.name)_out", micro: k.name, t, residual: roles.contains("residual"))
+        case .fusedPointwiseDepthwise:
+            // The tile's panel and the projection rows (no project_out).
+            s += MicroKernel.packPanel("\(k.name)_in", t, norm: norm)
+            s += MicroKernel.panelGemm("\(k.name)_in", micro: k.name, t)
         case .fusedAttention where k.phase == "gram":
             // The qkv rows (the Gram partials call `_micro` directly, FusedAttentionKernel.swift).
             let roles = (try? ShapeRules.fusedAttentionRoles(k.op.attributes)) ?? []
@@ -702,16 +708,16 @@ extension MicroKernel {
         """
     }
 
-    /// `<prefix>_panel_gemm`: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r]·X[k][p] for 2·nb blocks of MR
-    /// rows — A_b = a0 + b·K·MR for b < nb, a1 + (b − nb)·K·MR after ([K][MR] each) — and every pixel of the
+    /// `<prefix>_panel_gemm`: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r]·X[k][p] for nh·nb blocks of MR
+    /// rows (nh halves, 1 or 2) — A_b = a0 + b·K·MR for b < nb, a1 + (b − nb)·K·MR after ([K][MR] each) — and every pixel of the
     /// ⌈np/NR⌉ NR-slices of a packed panel: whole tiles, so c's rows must hold ⌈np/NR⌉·NR floats.
     public static func panelGemm(_ prefix: String, micro: String, _ t: GemmTiles) -> String {
         """
-        /* \(prefix)_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+        /* \(prefix)_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
            then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-           at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+           at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
         HC_NOINLINE static void \(prefix)_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                                   const float *restrict a0, const float *restrict a1, long nb,
+                                                   const float *restrict a0, const float *restrict a1, long nb, long nh,
                                                    const float *restrict init) {
             enum { MR = \(t.mr) };
             const long NR = \(t.nv) * HC_VLEN, KCMAX = \(t.kc), ns = (np + NR - 1) / NR;
@@ -720,7 +726,7 @@ extension MicroKernel {
                 const float *slice = panel + j * K * NR;
                 for (long k0 = 0; k0 < K; k0 += kcs) {
                     const long kc = K - k0 < kcs ? K - k0 : kcs;
-                    for (long b = 0; b < 2 * nb; b++) {
+                    for (long b = 0; b < nh * nb; b++) {
                         const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                         \(micro)_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
                     }

@@ -19,6 +19,7 @@ public enum Pipelines {
         ChunkSelectiveScan.self,
         SplitSlicedProjections.self,
         FuseElementwise.self,
+        FusePointwiseDepthwise.self,
         EliminateDeadCode.self,
     ]
 

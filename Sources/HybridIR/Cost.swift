@@ -81,6 +81,13 @@ public struct Cost: Equatable {
             let hidden = (try? op.attributes.int("hidden")) ?? 0
             return Cost(macs: pixels * (2 * hidden * c + 2 * hidden * 9 + out.shape[1] * hidden),
                         elementwiseFlops: pixels * hidden * 10) + norm + residual
+        case .fusedPointwiseDepthwise:
+            // The unfused ops: the 1x1 projection and the depthwise 3x3, plus the activation per output element.
+            let (c, pixels) = (t[0].shape[1], t[0].shape[0] * t[0].shape[2] * t[0].shape[3])
+            let activation = ((try? Epilogue.activation(op.attributes)) ?? nil).map {
+                flopsPerElement(Operation(kind: $0, operands: [], result: 0))
+            } ?? 0
+            return Cost(macs: pixels * out.shape[1] * (c + 9), elementwiseFlops: out.elementCount * activation) + norm
         case .ss2dScan:
             // The ops it replaced: dt_proj (R MACs per direction, channel and pixel), the selective scan over
             // K·E channels, and the three adds of the merge; x_proj stays a GEMM of its own.

@@ -37,9 +37,15 @@ public enum FeedForwardTiles {
     /// and carries the last two projection rows of each to the next, so a short tile costs no extra project_in;
     /// what a tall tile buys (fewer passes over the weights) is lost once its working set falls out of L2, where
     /// every hidden block re-reads the panel and the sums from the next level.
+    ///
+    /// Not `gated` (`fused_pointwise_depthwise`): one projection of HB rows, no gates and no sums; the tile's HB
+    /// output rows (written once) and 2·HB carried rows instead.
     public static func rows(rowTile: Int, channels c: Int, outChannels co: Int, width w: Int, hiddenBlock hb: Int,
-                            l2Bytes: Int) -> Int {
-        func bytes(_ r: Int) -> Int { 4 * (w + 2) * (c * (r + 2) + 2 * hb * (r + 2) + hb * r + co * r + 4 * hb) }
+                            l2Bytes: Int, gated: Bool = true) -> Int {
+        func bytes(_ r: Int) -> Int {
+            gated ? 4 * (w + 2) * (c * (r + 2) + 2 * hb * (r + 2) + hb * r + co * r + 4 * hb)
+                : 4 * (w + 2) * (c * (r + 2) + hb * (r + 2) + hb * r + 2 * hb)
+        }
         var r = max(1, rowTile)
         while r > 1 && bytes(r) > l2Bytes * 3 / 4 { r -= 1 }
         return r
@@ -52,14 +58,16 @@ public enum FeedForwardTiles {
     /// one L2 set, and thrash both; here GS apart, copied out once per tile), the carried projection rows
     /// 4·⌈hidden/MR⌉·MR·W (two rows of every channel of both halves, handed from one tile to the next), the weight
     /// blocks packed at run time when the weights are not constants, 2·HB·C + ⌈CO/MR⌉·MR·HB, and with a folded
-    /// norm the tile's per-pixel mean and 1/σ, 2·TP.
+    /// norm the tile's per-pixel mean and 1/σ, 2·TP. Not `gated` (`fused_pointwise_depthwise`, one projection
+    /// written straight to the output rows): the projection HB·CS, no gates, sums or project_out weights, the carry
+    /// 2·⌈hidden/MR⌉·MR·(W+2) and the weight block HB·C.
     public static func scratchFloats(channels c: Int, outChannels co: Int, height h: Int, width w: Int, rows: Int,
-                                     hidden: Int, hiddenBlock hb: Int, mr: Int, nr: Int, norm: Bool) -> Int {
-        let r = min(rows, h), tp = (r + 2) * (w + 2)
+                                     hidden: Int, hiddenBlock hb: Int, mr: Int, nr: Int, norm: Bool, gated: Bool = true) -> Int {
+        let r = min(rows, h), tp = (r + 2) * (w + 2), halves = gated ? 2 : 1
         let cs = tp + nr + 16, gs = (r * w + nr - 1) / nr * nr + 16
         let panel = (tp + nr - 1) / nr * nr * c
-        let carry = 4 * ((max(1, hidden) + mr - 1) / mr * mr) * (w + 2)
-        let weights = 2 * hb * c + (co + mr - 1) / mr * mr * hb
-        return panel + 2 * hb * cs + hb * gs + co * gs + carry + weights + (norm ? 2 * tp : 0)
+        let carry = 2 * halves * ((max(1, hidden) + mr - 1) / mr * mr) * (w + 2)
+        let weights = halves * hb * c + (gated ? (co + mr - 1) / mr * mr * hb : 0)
+        return panel + halves * hb * cs + (gated ? hb * gs + co * gs : 0) + carry + weights + (norm ? 2 * tp : 0)
     }
 }

@@ -138,6 +138,7 @@ public enum Interpreter {
         case .fusedAttention: return try fusedAttention(x, a)
         case .chunkedSelectiveScan: return try chunkedSelectiveScan(x, a)
         case .fusedFeedForward: return try fusedFeedForward(x, a)
+        case .fusedPointwiseDepthwise: return try fusedPointwiseDepthwise(x, a)
         case .ss2dScan: return try ss2dScan(x, a)
         }
     }

@@ -69,7 +69,7 @@ public enum ScratchNeeds {
             }
             let n = operandShapes[3][1]
             return ScratchNeed(shared: 4 * x[1] * ((length + chunk - 1) / chunk) * 2 * n + 3 * x[1] * length)
-        case .fusedFeedForward:
+        case .fusedFeedForward, .fusedPointwiseDepthwise:
             // Per thread: the tile's packed input panel, one hidden block's projection and gates, run-time weight
             // blocks and the folded norm's statistics (FeedForwardTiles.scratchFloats, the layout the kernel uses).
             let hidden = (try? op.attributes.int("hidden")) ?? 0
@@ -78,7 +78,8 @@ public enum ScratchNeeds {
             let hb = FeedForwardTiles.hiddenBlock(schedule, hidden: hidden, input: x)
             return ScratchNeed(perThread: FeedForwardTiles.scratchFloats(
                 channels: x[1], outChannels: resultShape[1], height: resultShape[2], width: resultShape[3],
-                rows: schedule.tile("rows"), hidden: hidden, hiddenBlock: hb, mr: t.mr, nr: t.nr, norm: op.attributes["norm"] != nil))
+                rows: schedule.tile("rows"), hidden: hidden, hiddenBlock: hb, mr: t.mr, nr: t.nr, norm: op.attributes["norm"] != nil,
+                gated: op.kind == .fusedFeedForward))
         case .conv2d:
             // GEMM convolutions (groups 1) pack their input panels per thread; with an unfolded norm (norm_affine)
             // the per-pixel mean and 1/σ of the input rows a panel reads come first (convNormStatsFloats each); a

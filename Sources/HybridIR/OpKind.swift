@@ -35,6 +35,9 @@ public enum OpKind: String, CaseIterable {
     case fusedAttention = "fused_attention"
     // Fused ops: what optimisation passes create; the interpreter and the code generator run them directly.
     case fusedFeedForward = "fused_feed_forward"
+    /// A 1x1 conv (with an optional folded layer norm) → depthwise 3x3 → activation, row-tiled with the projection
+    /// in per-thread scratch (SS2D's in_proj x half and its conv2d + SiLU; the machinery of fused_feed_forward).
+    case fusedPointwiseDepthwise = "fused_pointwise_depthwise"
     /// SS2D's four-direction selective scan (ARCHITECTURES.md 2.1 steps 3-7) read in place through index maps:
     /// dt_proj and softplus inside the scan, the directions summed into one (1, E, H, W) output.
     case ss2dScan = "ss2d_scan"
@@ -46,7 +49,7 @@ public enum OpKind: String, CaseIterable {
         case .weight: return .value
         case .transformerBlock, .ssmBlock, .downsample, .upsample: return .block
         case .fusedAttention: return .fused
-        case .fusedFeedForward, .ss2dScan: return .fused
+        case .fusedFeedForward, .fusedPointwiseDepthwise, .ss2dScan: return .fused
         default: return .primitive
         }
     }

@@ -222,7 +222,7 @@ public enum DefaultScheduler {
                             loopOrder: ["channel_tile", "direction", "chunk", "l", "channel", "state"], vectorWidth: 1)
         case .reduceMean:
             return Schedule(parallelOver: "output", loopOrder: ["output", "reduced"], vectorWidth: 1)
-        case .fusedFeedForward:
+        case .fusedFeedForward, .fusedPointwiseDepthwise:
             // Tiles of output rows of one image with a one-row halo; the GEMMs inside use the pointwise register tile.
             // Inside a tile, blocks of hidden channels (FeedForwardTiles): project_in, depthwise+gate, and
             // project_out accumulating, the block's rows held in L2.
@@ -236,9 +236,11 @@ public enum DefaultScheduler {
             let out = (try? ShapeRules.fusedFeedForwardRoles(op.attributes))?.firstIndex(of: "project_out")
             let co = out.flatMap { operandShapes.indices.contains($0) ? operandShapes[$0].first : nil } ?? c
             let rows = FeedForwardTiles.rows(rowTile: rowTile, channels: c, outChannels: co, width: x.count == 4 ? x[3] : 1,
-                                             hiddenBlock: hb, l2Bytes: l2Bytes)
+                                             hiddenBlock: hb, l2Bytes: l2Bytes, gated: op.kind == .fusedFeedForward)
+            // fused_pointwise_depthwise: the same walk without project_out (the depthwise rows go to the output).
             return Schedule(parallelOver: "image*row_tile", tiles: gemm.tiles.merging(["rows": rows, "hidden_block": hb]) { a, _ in a },
-                            loopOrder: ["row_tile", "pack", "hidden_block", "project_in", "channel", "row", "x", "project_out"],
+                            loopOrder: ["row_tile", "pack", "hidden_block", "project_in", "channel", "row", "x"]
+                                + (op.kind == .fusedFeedForward ? ["project_out"] : []),
                             vectorWidth: vw)
         case .pixelShuffle, .pixelUnshuffle:
             return Schedule(parallelOver: "plane", loopOrder: ["plane", "y", "x"], vectorWidth: 1)

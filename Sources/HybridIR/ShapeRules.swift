@@ -265,6 +265,8 @@ public enum ShapeRules {
             return try selectiveScanType(op, t)
         case .fusedFeedForward:
             return try fusedFeedForwardType(op, t)
+        case .fusedPointwiseDepthwise:
+            return try fusedPointwiseDepthwiseType(op, t)
         case .ss2dScan:
             return try ss2dScanType(op, t)
         }
@@ -346,6 +348,34 @@ public enum ShapeRules {
         let bias = try a.bool("bias"), inBias = try bias || FoldedNorm.of(a)?.centered == true
         return ["x", "project_in"] + (inBias ? ["project_in bias"] : []) + ["dwconv"] + (bias ? ["dwconv bias"] : [])
             + ["project_out"] + (bias ? ["project_out bias"] : []) + (try residual(a) ? ["residual"] : [])
+    }
+
+    /// Operand roles of `fused_pointwise_depthwise` in order: the projection's bias when `in_bias` is true, the
+    /// depthwise conv's when `bias` is.
+    public static func fusedPointwiseDepthwiseRoles(_ a: Attributes) throws -> [String] {
+        ["x", "project_in"] + (try a.bool("in_bias") ? ["project_in bias"] : []) + ["dwconv"]
+            + (try a.bool("bias") ? ["dwconv bias"] : [])
+    }
+
+    /// `fused_pointwise_depthwise`: x (N, C, H, W), project_in (E, C, 1, 1), [bias (E)], dwconv (E, 1, 3, 3),
+    /// [bias (E)] -> (N, E, H, W), E = `hidden`; an optional `activation` (Epilogue.activations) on the result.
+    private static func fusedPointwiseDepthwiseType(_ op: Operation, _ t: [TensorType]) throws -> TensorType {
+        let a = op.attributes
+        let hidden = try a.int("hidden"), rowTile = try a.int("row_tile")
+        _ = try a.string("fuses")
+        _ = try Epilogue.activation(a)
+        guard hidden > 0, rowTile > 0 else { throw HybridError("hidden and row_tile must be positive") }
+        let roles = try fusedPointwiseDepthwiseRoles(a)
+        guard t.count == roles.count else {
+            throw HybridError("expects \(roles.count) operands (\(roles.joined(separator: ", "))), got \(t.count)")
+        }
+        guard t[0].rank == 4 else { throw HybridError("x must have rank 4, got \(t[0])") }
+        let want: [String: [Int]] = ["project_in": [hidden, t[0].shape[1], 1, 1], "project_in bias": [hidden],
+                                     "dwconv": [hidden, 1, 3, 3], "dwconv bias": [hidden]]
+        for (i, role) in roles.enumerated().dropFirst() where t[i].shape != want[role]! {
+            throw HybridError("\(role) must have shape \(want[role]!), got \(t[i].shape)")
+        }
+        return TensorType(t[0].elementType, [t[0].shape[0], hidden, t[0].shape[2], t[0].shape[3]])
     }
 
     /// Whether a fused op adds a residual operand (its last) to its result (`residual = true`, fuse-elementwise).

@@ -32,6 +32,14 @@ final class KernelTests: XCTestCase {
          "fuses": .string("conv2d+conv2d+slice+slice+gelu+mul+conv2d")]
     }
 
+    static func pointwiseDepthwise(hidden: Int, inBias: Bool, bias: Bool, rowTile: Int = 8,
+                                   activation: String? = "silu") -> Attributes {
+        var a: Attributes = ["hidden": .int(hidden), "in_bias": .bool(inBias), "bias": .bool(bias), "row_tile": .int(rowTile),
+                             "fuses": .string("conv2d+conv2d" + (activation.map { "+" + $0 } ?? ""))]
+        if let activation { a["activation"] = .string(activation) }
+        return a
+    }
+
     /// The ops and sizes the bundled networks use, plus edge cases of each kernel.
     static let cases: [Case] = [
         // conv2d 1x1 (pointwise GEMM): GDFN project_in 48 -> 2*127, project_out 127 -> 48, CAB squeeze to 1 and 3.
@@ -219,6 +227,29 @@ final class KernelTests: XCTestCase {
         Case(name: "fused_feed_forward one column", kind: .fusedFeedForward,
              shapes: [[1, 4, 5, 1], [6, 4, 1, 1], [6, 1, 3, 3], [4, 3, 1, 1]],
              attributes: feedForward(hidden: 3, bias: false), tolerance: 1e-4),
+        // SS2D's in_proj x half, depthwise 3x3 and SiLU in GDFN's row-tiled kernel (fused_pointwise_depthwise): with
+        // the folded with_bias norm as in the S block (inputs around +100), channels not a multiple of MR and a
+        // partial last row tile (11 = 8 + 3); row tiles of 2 and 1 (carried rows that were themselves carried); no
+        // biases and no activation; hidden blocks at width 256 with a bias_free norm; a single column.
+        Case(name: "fused_pointwise_depthwise with_bias norm silu 12->20 11x40", kind: .fusedPointwiseDepthwise,
+             shapes: [[1, 12, 11, 40], [20, 12, 1, 1], [20], [20, 1, 3, 3], [20]],
+             attributes: normed(pointwiseDepthwise(hidden: 20, inBias: true, bias: true), "with_bias"),
+             ranges: [0: 99...101], tolerance: 1e-4),
+        Case(name: "fused_pointwise_depthwise silu E 5 7x9 rows 2", kind: .fusedPointwiseDepthwise,
+             shapes: [[1, 6, 7, 9], [5, 6, 1, 1], [5], [5, 1, 3, 3], [5]],
+             attributes: pointwiseDepthwise(hidden: 5, inBias: true, bias: true, rowTile: 2), tolerance: 1e-4),
+        Case(name: "fused_pointwise_depthwise gelu E 7 6x20 rows 1", kind: .fusedPointwiseDepthwise,
+             shapes: [[1, 6, 6, 20], [7, 6, 1, 1], [7, 1, 3, 3], [7]],
+             attributes: pointwiseDepthwise(hidden: 7, inBias: false, bias: true, rowTile: 1, activation: "gelu"), tolerance: 1e-4),
+        Case(name: "fused_pointwise_depthwise no bias no activation 5x13", kind: .fusedPointwiseDepthwise,
+             shapes: [[1, 4, 5, 13], [9, 4, 1, 1], [9, 1, 3, 3]],
+             attributes: pointwiseDepthwise(hidden: 9, inBias: false, bias: false, activation: nil), tolerance: 1e-4),
+        Case(name: "fused_pointwise_depthwise bias_free norm E 127 blocks 3x256", kind: .fusedPointwiseDepthwise,
+             shapes: [[1, 8, 3, 256], [127, 8, 1, 1], [127, 1, 3, 3], [127]],
+             attributes: normed(pointwiseDepthwise(hidden: 127, inBias: false, bias: true), "bias_free"), tolerance: 1e-4),
+        Case(name: "fused_pointwise_depthwise one column", kind: .fusedPointwiseDepthwise,
+             shapes: [[1, 4, 5, 1], [6, 4, 1, 1], [6], [6, 1, 3, 3], [6]],
+             attributes: pointwiseDepthwise(hidden: 6, inBias: true, bias: true), tolerance: 1e-4),
         // Folded layer norms (fold-layer-norm): 1x1 convs normalising each pixel in a prologue (with_bias) or scaling
         // the sums in an epilogue (bias_free), on inputs around +100 (no cancellation), a pixel count that leaves a
         // partial tile (5·40 = 200 = 128 + 72) and an output-channel count that is not a multiple of 4; the gated

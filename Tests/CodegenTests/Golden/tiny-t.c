@@ -992,11 +992,11 @@ HC_NOINLINE static void k5_fused_feed_forward_in_pack_panel(float *restrict pane
     }
 }
 
-/* k5_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k5_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k5_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -1005,7 +1005,7 @@ HC_NOINLINE static void k5_fused_feed_forward_in_panel_gemm(float *restrict c, l
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k5_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -1090,11 +1090,11 @@ static void k5_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 42, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -1104,7 +1104,7 @@ static void k5_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -1124,17 +1124,17 @@ static void k5_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k5_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k5_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -1153,7 +1153,7 @@ static void k5_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -2125,11 +2125,11 @@ HC_NOINLINE static void k11_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k11_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k11_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k11_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -2138,7 +2138,7 @@ HC_NOINLINE static void k11_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k11_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -2223,11 +2223,11 @@ static void k11_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -2237,7 +2237,7 @@ static void k11_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -2257,17 +2257,17 @@ static void k11_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k11_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k11_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -2286,7 +2286,7 @@ static void k11_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -3266,11 +3266,11 @@ HC_NOINLINE static void k17_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k17_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k17_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k17_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -3279,7 +3279,7 @@ HC_NOINLINE static void k17_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k17_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -3364,11 +3364,11 @@ static void k17_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 170, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -3378,7 +3378,7 @@ static void k17_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -3398,17 +3398,17 @@ static void k17_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k17_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k17_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -3427,7 +3427,7 @@ static void k17_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -4399,11 +4399,11 @@ HC_NOINLINE static void k23_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k23_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k23_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k23_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -4412,7 +4412,7 @@ HC_NOINLINE static void k23_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k23_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -4497,11 +4497,11 @@ static void k23_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 340, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -4511,7 +4511,7 @@ static void k23_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -4531,17 +4531,17 @@ static void k23_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k23_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k23_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -4560,7 +4560,7 @@ static void k23_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -5712,11 +5712,11 @@ HC_NOINLINE static void k30_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k30_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k30_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k30_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -5725,7 +5725,7 @@ HC_NOINLINE static void k30_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k30_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -5810,11 +5810,11 @@ static void k30_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 170, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -5824,7 +5824,7 @@ static void k30_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -5844,17 +5844,17 @@ static void k30_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k30_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k30_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -5873,7 +5873,7 @@ static void k30_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -7009,11 +7009,11 @@ HC_NOINLINE static void k37_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k37_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k37_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k37_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -7022,7 +7022,7 @@ HC_NOINLINE static void k37_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k37_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -7107,11 +7107,11 @@ static void k37_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -7121,7 +7121,7 @@ static void k37_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -7141,17 +7141,17 @@ static void k37_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k37_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k37_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -7170,7 +7170,7 @@ static void k37_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -8150,11 +8150,11 @@ HC_NOINLINE static void k43_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k43_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k43_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k43_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -8163,7 +8163,7 @@ HC_NOINLINE static void k43_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k43_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -8248,11 +8248,11 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -8262,7 +8262,7 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -8282,17 +8282,17 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k43_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k43_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -8311,7 +8311,7 @@ static void k43_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
@@ -9056,11 +9056,11 @@ HC_NOINLINE static void k47_fused_feed_forward_in_pack_panel(float *restrict pan
     }
 }
 
-/* k47_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < 2*nb (A_b = a0 + b*K*MR,
+/* k47_fused_feed_forward_in_panel_gemm: c[(b*MR + r)*cs + p] = init[b*MR + r] + sum_k A_b[k][r] * X[k][p] for b < nh*nb (A_b = a0 + b*K*MR,
    then a1 + (b - nb)*K*MR), p < ceil(np/NR)*NR, X the packed panel ([np/NR][K][NR]). Per NR-slice, K in blocks of
-   at most KC so that the slice's block (KC x NR) stays in L1 while the 2*nb weight blocks stream past it. */
+   at most KC so that the slice's block (KC x NR) stays in L1 while the nh*nb weight blocks stream past it. */
 HC_NOINLINE static void k47_fused_feed_forward_in_panel_gemm(float *restrict c, long cs, const float *restrict panel, long np, long K,
-                                           const float *restrict a0, const float *restrict a1, long nb,
+                                           const float *restrict a0, const float *restrict a1, long nb, long nh,
                                            const float *restrict init) {
     enum { MR = 6 };
     const long NR = 2 * HC_VLEN, KCMAX = 184, ns = (np + NR - 1) / NR;
@@ -9069,7 +9069,7 @@ HC_NOINLINE static void k47_fused_feed_forward_in_panel_gemm(float *restrict c, 
         const float *slice = panel + j * K * NR;
         for (long k0 = 0; k0 < K; k0 += kcs) {
             const long kc = K - k0 < kcs ? K - k0 : kcs;
-            for (long b = 0; b < 2 * nb; b++) {
+            for (long b = 0; b < nh * nb; b++) {
                 const float *ab = (b < nb ? a0 + b * K * MR : a1 + (b - nb) * K * MR) + k0 * MR;
                 k47_fused_feed_forward_micro(kc, ab, slice + k0 * NR, c + b * MR * cs + j * NR, cs, k0 == 0 ? init + b * MR : NULL);
             }
@@ -9154,11 +9154,11 @@ static void k47_fused_feed_forward(void *argp, int tid, int nt) {
     (void)h8; (void)w8; (void)tid; (void)nt; (void)x0; (void)x0_d0; (void)x0_d1; (void)x0_d2; (void)x0_d3; (void)x1; (void)x1_d0; (void)x1_d1; (void)x1_d2; (void)x1_d3; (void)x2; (void)x2_d0; (void)x3; (void)x3_d0; (void)x3_d1; (void)x3_d2; (void)x3_d3; (void)x4; (void)x4_d0; (void)x4_d1; (void)x4_d2; (void)x4_d3; (void)x5; (void)x5_d0; (void)x5_d1; (void)x5_d2; (void)x5_d3; (void)y; (void)y_d0; (void)y_d1; (void)y_d2; (void)y_d3;
     const long N = x0_d0, CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, P = H * W;
     const long HID = 85, R = 8 < H ? 8 : H;
-    enum { MR = 6 };
+    enum { MR = 6, NH = 2 };
     const long NR = 2 * HC_VLEN, HB = 24, NBH = (HID + MR - 1) / MR, ntiles = (H + R - 1) / R;
     /* The scratch slot (FeedForwardTiles.scratchFloats, the same formulas): the panel, the block's projection
-       (row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
-       channel of both halves), run-time weight blocks, the norm's statistics. */
+       (NH halves, row stride CS) and gates (row stride GS), the output sums, the carried projection rows (2 rows of W per
+       channel of each half), run-time weight blocks, the norm's statistics. */
     /* Projection rows are W2 = W + 2 apart: columns -1 and W of each are the depthwise conv's zero padding. */
     const long W2 = W + 2, TP = (R + 2) * W2, CS = TP + NR + 16, GS = (R * W + NR - 1) / NR * NR + 16;
     float *restrict xp = a->thread_scratch + (long)tid * a->scratch_floats;
@@ -9168,7 +9168,7 @@ static void k47_fused_feed_forward(void *argp, int tid, int nt) {
     float *restrict carry = ysum + CO * GS;
     float *restrict wblk = carry + 4 * NBH * MR * W2;
     float *restrict nmean = wblk + 2 * HB * CI + (CO + MR - 1) / MR * MR * HB, *restrict nrstd = nmean + TP;
-    (void)wblk; (void)nmean; (void)nrstd; (void)NBH;
+    (void)wblk; (void)nmean; (void)nrstd; (void)NBH; (void)CO;
     long b, e, prev = -2;
     hc_split(N * ntiles, tid, nt, &b, &e);
     for (long item = b; item < e; item++) {
@@ -9188,17 +9188,17 @@ static void k47_fused_feed_forward(void *argp, int tid, int nt) {
         }
         for (long c0 = 0; c0 < HID; c0 += HB) {
             const long kn = HID - c0 < HB ? HID - c0 : HB, nb = (kn + MR - 1) / MR;
-            /* 2a. project_in: rows b*MR + r of the block (half 1: channel c0 + b*MR + r; half 2 from row nb*MR). */
+            /* 2a. project_in: rows b*MR + r of the block (channel c0 + b*MR + r; half 2 from row nb*MR). */
             const float *a0 = x1 + (c0 / MR) * CI * MR, *a1 = x1 + (NBH + c0 / MR) * CI * MR;
-            float init[2 * 24];
+            float init[NH * 24];
             for (long i = 0; i < nb * MR; i++) {
                 init[i] = c0 + i < HID ? x2[c0 + i] : 0.0f;
-                init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
+                    init[nb * MR + i] = c0 + i < HID ? x2[HID + c0 + i] : 0.0f;
             }
-            if (np > 0) k47_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, init);
+            if (np > 0) k47_fused_feed_forward_in_panel_gemm(proj + (lo - r0 + 1) * W2, CS, xp, np, CI, a0, a1, nb, NH, init);
             /* Zero: the padding columns (the projection of the panel's zero pixels is the bias) and the rows
                outside the image. */
-            for (long i = 0; i < 2 * nb * MR; i++) {
+            for (long i = 0; i < NH * nb * MR; i++) {
                 for (long l = lo - r0 + 1; l < hi - r0 + 1; l++) proj[i * CS + l * W2] = proj[i * CS + l * W2 + W + 1] = 0.0f;
                 if (r0 == 0) memset(proj + i * CS, 0, (size_t)W2 * sizeof(float));
                 if (r1 == H) memset(proj + i * CS + (nr + 1) * W2, 0, (size_t)W2 * sizeof(float));
@@ -9217,7 +9217,7 @@ static void k47_fused_feed_forward(void *argp, int tid, int nt) {
             /* The block's projection rows of image rows r1-1 and r1 (local rows nr, nr+1) are the next tile's
                first two (with one row per tile, local row 1 is itself carried: row 1 of the carry moves to row 0). */
             if (r1 < H)
-                for (long i = 0; i < 2 * nb * MR; i++) {
+                for (long i = 0; i < NH * nb * MR; i++) {
                     float *ch = carry + (i < nb * MR ? c0 + i : NBH * MR + c0 + i - nb * MR) * 2 * W2;
                     for (long l = nr; l < nr + 2; l++)
                         memcpy(ch + (l - nr) * W2, reuse && l < 2 ? ch + l * W2 : proj + i * CS + l * W2, (size_t)W2 * sizeof(float));
