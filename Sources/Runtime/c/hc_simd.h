@@ -353,8 +353,9 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  at most 4 ulp for x >= 0 (3.86 measured), 7.5 ulp over [-13.1, 0] (7.01 measured near x = -2.2,
  *                  mostly hc_vexp's 2 ulp and the products; 5.69 below -3; VectorMathTests, the same on every
  *                  target).  Results below FLT_MIN in magnitude (x < -13.146246, or denormal x) are -0 / +0;
- *                  +inf gives +inf.  About 40 vector uops, 0.56-0.60 ns per element on this host's AVX-512 (was
- *                  0.74), 0.93-0.97 on AVX2 (was 1.32), by Benchmarks/vmath_bench.c.
+ *                  +inf gives +inf.  46 instructions per vector on AVX-512 (was 57), 49 on AVX2 (56), 66 on NEON
+ *                  (84); 0.56-0.58 ns per element on this host's AVX-512 (was 0.70-0.73), 0.87-0.88 on AVX2 (was
+ *                  1.15-1.19), by Benchmarks/vmath_bench.c (gcc -O3, min of 301 runs).
  */
 /* e^x for x in [-87.3, 88.72283] (no range checks): the core of hc_vexp. */
 static inline hc_vf hc_vexp_core_(hc_vf x)
