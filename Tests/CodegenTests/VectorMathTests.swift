@@ -223,6 +223,16 @@ final class VectorMathTests: XCTestCase {
             float x = -1000.0f + 1000.0f * (float)i / (float)n, y = one(hc_vgelu, x);
             if (y != 0.0f && fabsf(y) < FLT_MIN) { printf("tails gelu denormal at %g\n", x); return 0; }
         }
+        /* Every float around hc_vgelu's underflow threshold: -0 exactly below -0x1.a4ae0cp+3, normal from there on;
+           and around its upper clamp (9): x itself. */
+        for (float x = -13.3f; x <= -12.5f; x = nextafterf(x, 0.0f)) {
+            float y = one(hc_vgelu, x);
+            if (x < -0x1.a4ae0cp+3f ? (y != 0.0f || !signbit(y)) : !(y < 0.0f && fabsf(y) >= FLT_MIN)) {
+                printf("tails gelu threshold at %a (%g)\n", x, y); return 0;
+            }
+        }
+        for (float x = 8.5f; x <= 9.5f; x = nextafterf(x, 10.0f))
+            if (one(hc_vgelu, x) != x) { printf("tails gelu clamp at %a\n", x); return 0; }
         printf("tails ok\n");
         return 0;
     }

@@ -20,8 +20,9 @@
  *   hc_vsel_gt(a, b, x, y) a > b ? x : y per lane (ordered: a NaN comparison picks y)
  *   hc_vabs(v)             |v| (clears the sign bit)
  *   hc_vround_(v)          round to the nearest integer, ties to even (the exp core's k)
- *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits, for p in [0.5, 2) and integral k in
- *                          [-126, 128]; other lanes give an unspecified value that the caller replaces
+ *   hc_vscale2_(p, k)      p * 2^k by adding k to the exponent bits (vscalefps on AVX-512: the same bits), for p in
+ *                          [0.5, 2) and integral k in [-126, 128] with a normal result; other lanes give an
+ *                          unspecified value that the caller replaces
  *   hc_prefetch(p), hc_prefetchw(p)  hint that p's cache line will be read (written) soon; no effect on results
  *   hc_vtranspose(v)       v[HC_VLEN]: a square of HC_VLEN x HC_VLEN floats, transposed in place (lane j of
  *                          v[i] becomes lane i of v[j]; register shuffles only, no arithmetic)
@@ -81,6 +82,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return _mm512_div_ps(a, b); }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return _mm512_max_ps(a, b); }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return _mm512_min_ps(a, b); }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return _mm512_fnmadd_ps(a, b, c); }
 
 /* Same lane-wise operations as the AVX2 section (so hc_vexp and the rest give the same bits per lane). */
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y)
@@ -89,10 +91,8 @@ static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y)
 }
 static inline hc_vf hc_vabs(hc_vf v) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), v); }
 static inline hc_vf hc_vround_(hc_vf v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline hc_vf hc_vscale2_(hc_vf p, hc_vf k)
-{
-    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(_mm512_cvtps_epi32(k), 23)));
-}
+/* vscalefps: one instruction instead of convert, shift and add; the same bits wherever p 2^k is a normal float. */
+static inline hc_vf hc_vscale2_(hc_vf p, hc_vf k) { return _mm512_scalef_ps(p, k); }
 
 static inline float hc_vhsum(hc_vf v)
 {
@@ -160,6 +160,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return _mm256_div_ps(a, b); }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return _mm256_max_ps(a, b); }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return _mm256_min_ps(a, b); }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return _mm256_fnmadd_ps(a, b, c); }
 
 /* a > b ? x : y per lane; |v|; the exp core: p * 2^k for p in [0.5, 2) and integral k in [-126, 128]. */
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
@@ -222,6 +223,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return vdivq_f32(a, b); }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return vmaxq_f32(a, b); }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return vminq_f32(a, b); }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return vfmaq_f32(c, a, b); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return vfmsq_f32(c, a, b); }
 
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return vbslq_f32(vcgtq_f32(a, b), x, y); }
 static inline hc_vf hc_vabs(hc_vf v) { return vabsq_f32(v); }
@@ -267,6 +269,7 @@ static inline hc_vf hc_vdiv(hc_vf a, hc_vf b) { return a / b; }
 static inline hc_vf hc_vmax(hc_vf a, hc_vf b) { return a > b ? a : b; }
 static inline hc_vf hc_vmin(hc_vf a, hc_vf b) { return a < b ? a : b; }
 static inline hc_vf hc_vfma(hc_vf a, hc_vf b, hc_vf c) { return fmaf(a, b, c); }
+static inline hc_vf hc_vfnma_(hc_vf a, hc_vf b, hc_vf c) { return fmaf(-a, b, c); }
 static inline float hc_vhsum(hc_vf v) { return v; }
 static inline void hc_vtranspose(hc_vf v[1]) { (void)v; }
 static inline hc_vf hc_vsel_gt(hc_vf a, hc_vf b, hc_vf x, hc_vf y) { return a > b ? x : y; }
@@ -305,7 +308,8 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
 #endif
 
 /* ------------------------------------------------------------------ vector math, every target
- * hc_vexp(x)       e^x per lane.  Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2 (ln2 split in a 9-bit head
+ * hc_vexp(x)       e^x per lane.  Cody-Waite range reduction x = k ln2 + r, k = rint(x log2 e) by the 1.5 * 2^23
+ *                  shifter in one FMA (|r| <= ln2/2 + a few ulp) (ln2 split in a 9-bit head
  *                  and a tail, so k ln2_hi is exact), e^r by a degree-6 polynomial fitted for minimax relative
  *                  error on [-ln2/2, ln2/2] (1.8e-8 with its float coefficients) in Horner form with FMAs, then k
  *                  added to the exponent bits.  Measured against
@@ -333,8 +337,14 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  * hc_vsoftplus4(v) hc_vsoftplus of the four vectors v[0..3] in place, the same bits, evaluated statement by statement
  *                  in lockstep so that the four long dependency chains (the exp, the division, the log1p
  *                  polynomial) overlap in the vector units (the scan's dt pass).
- * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp (+inf for very negative x gives 0
- *                  and -0); a few ulp, relative accuracy of SiLU for x < 0 as conditioned as in hc_math.h.
+ * hc_vsigmoid(x), hc_vsilu(x)   1 / (1 + e^-x) and x / (1 + e^-x) on hc_vexp's core (+inf for very negative x
+ *                  gives 0 and -0; e^-x below 2^-24 vanishes in 1 + e^-x, so only the +inf end needs a select);
+ *                  sigmoid at most 3 ulp over [-87, 60] (2.32 measured), SiLU 4 over [-15, 60] (1.97); relative
+ *                  accuracy of SiLU for x < 0 as conditioned as in hc_math.h.  A true division: a reciprocal
+ *                  estimate + Newton steps (vrcp14ps / vrcpps + 2 steps give the correctly rounded 1/d for every
+ *                  float d in [1, 64) but six) measured slower than vdivps on this host's AVX-512 and AVX2 (the
+ *                  divider runs beside the FMA ports, the 4-5 extra uops do not), and llvm-mca's Oryon model
+ *                  gives fdiv .4s a reciprocal throughput of 1 cycle.
  * hc_verfc_pos_(a) erfc(a) for a >= 0 (the core of the two below): with t = 1 / (1 + a/2), erfc(a) = t Q(t) e^{-a^2},
  *                  Q a degree-10 polynomial in t on [0, 1] (t = 0 is a = inf) fitted for minimax relative error
  *                  (1.1e-8 in double, about 1 ulp with its float coefficients in Horner form with FMAs); e^{-a^2} is
@@ -344,15 +354,24 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  sign(x) (1 - erfc(|x|)).  At most 2 ulp against double over [-6, 6] (VectorMathTests).
  * hc_vgelu(x)      exact GELU 0.5 x (1 + erf(x / sqrt 2)), as hc_geluf: g = 0.5 x erfc(|x| / sqrt 2), x - g for
  *                  x >= 0 and g for x < 0 (no cancellation on either side); x^2 / 2 goes to the exp exactly (as
- *                  hi + lo), so unlike hc_geluf the rounding of x / sqrt 2 does not grow the error with x^2.  Against
- *                  double: at most 4 ulp for x >= 0, 7.5 ulp over [-13.1, 0] (7.01 measured near x = -2.2, mostly
- *                  hc_vexp's 2 ulp and the products; VectorMathTests).  Results below FLT_MIN
- *                  in magnitude (x < about -13.05, or denormal x) are flushed to -0 / +0; +inf gives +inf.
+ *                  hi + lo, from the exact x / 2), so unlike hc_geluf the rounding of x / sqrt 2 does not grow the
+ *                  error with x^2.  x is clamped to [-13.2, 9] so that the exp core needs no range checks, and
+ *                  below x = -13.146246 (the float where |g| falls under FLT_MIN) e^{-x^2/2} is replaced by 0: one
+ *                  select in all, and no denormal is made for any x outside [-13.146246, -12.9].  Against double:
+ *                  at most 4 ulp for x >= 0 (3.86 measured), 7.5 ulp over [-13.1, 0] (7.01 measured near x = -2.2,
+ *                  mostly hc_vexp's 2 ulp and the products; 5.69 below -3; VectorMathTests, the same on every
+ *                  target).  Results below FLT_MIN in magnitude (x < -13.146246, or denormal x) are -0 / +0;
+ *                  +inf gives +inf.  46 instructions per vector on AVX-512 (was 57), 49 on AVX2 (56), 66 on NEON
+ *                  (84); 0.56-0.58 ns per element on this host's AVX-512 (was 0.70-0.73), 0.87-0.88 on AVX2 (was
+ *                  1.15-1.19), by Benchmarks/vmath_bench.c (gcc -O3, min of 301 runs).
  */
-static inline hc_vf hc_vexp(hc_vf x)
+/* e^x for x in [-87.3, 88.72283] (no range checks): the core of hc_vexp. */
+static inline hc_vf hc_vexp_core_(hc_vf x)
 {
-    /* No clamp of x: whatever the lanes outside [-87.3, 88.72283] compute is replaced by 0 or +inf at the end. */
-    const hc_vf k = hc_vround_(hc_vmul(x, hc_vset1(1.44269504088896341f)));
+    /* k = rint(x log2 e) by the 1.5 * 2^23 shifter: an FMA and a subtraction (vroundps/vrndscaleps are two uops on
+       Intel, plus the multiply); k may differ by one from rint of the rounded product, which keeps |r| <= ln2/2 +
+       a few ulp, well inside the polynomial's accuracy. */
+    const hc_vf k = hc_vsub(hc_vfma(x, hc_vset1(1.44269504088896341f), hc_vset1(12582912.0f)), hc_vset1(12582912.0f));
     hc_vf r = hc_vfma(k, hc_vset1(-0.693359375f), x);
     r = hc_vfma(k, hc_vset1(2.12194440e-4f), r);
     hc_vf p = hc_vset1(1.38368423e-3f);
@@ -362,8 +381,13 @@ static inline hc_vf hc_vexp(hc_vf x)
     p = hc_vfma(p, r, hc_vset1(4.99999911e-1f));
     p = hc_vfma(p, r, hc_vset1(1.0f));
     p = hc_vfma(p, r, hc_vset1(1.0f));
-    hc_vf e = hc_vscale2_(p, k);
-    e = hc_vsel_gt(hc_vset1(-87.3f), x, hc_vzero(), e);
+    return hc_vscale2_(p, k);
+}
+
+static inline hc_vf hc_vexp(hc_vf x)
+{
+    /* No clamp of x: whatever the lanes outside [-87.3, 88.72283] compute is replaced by 0 or +inf at the end. */
+    const hc_vf e = hc_vsel_gt(hc_vset1(-87.3f), x, hc_vzero(), hc_vexp_core_(x));
     return hc_vsel_gt(x, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e);
 }
 
@@ -483,17 +507,22 @@ static inline void hc_vsoftplus4(hc_vf *v)
     }
 }
 
-static inline hc_vf hc_vsigmoid(hc_vf x)
+/* 1 + e^-x for hc_vsigmoid and hc_vsilu: -x is raised to -87.3 (e^-87.3 < 2^-24 vanishes in 1 + e exactly as the
+ * 0 of hc_vexp would; the max keeps a NaN on every target) and +inf replaces e^-x above 88.72283, so the bits are those
+ * of 1 + hc_vexp(-x) with one select fewer. */
+static inline hc_vf hc_vsigden_(hc_vf x)
 {
-    return hc_vdiv(hc_vset1(1.0f), hc_vadd(hc_vset1(1.0f), hc_vexp(hc_vsub(hc_vzero(), x))));
+    const hc_vf nx = hc_vsub(hc_vzero(), x);
+    const hc_vf e = hc_vexp_core_(hc_vmax(hc_vset1(-87.3f), nx));
+    return hc_vadd(hc_vset1(1.0f), hc_vsel_gt(nx, hc_vset1(88.72283f), hc_vset1(__builtin_inff()), e));
 }
 
-static inline hc_vf hc_vsilu(hc_vf x)
-{
-    return hc_vdiv(x, hc_vadd(hc_vset1(1.0f), hc_vexp(hc_vsub(hc_vzero(), x))));
-}
+static inline hc_vf hc_vsigmoid(hc_vf x) { return hc_vdiv(hc_vset1(1.0f), hc_vsigden_(x)); }
 
-static inline hc_vf hc_verfc_core_(hc_vf a, hc_vf hi, hc_vf lo)
+static inline hc_vf hc_vsilu(hc_vf x) { return hc_vdiv(x, hc_vsigden_(x)); }
+
+/* t Q(t), t = 1 / (1 + a/2), the rational part of erfc(a) = t Q(t) e^{-a^2}; returns t Q(t). */
+static inline hc_vf hc_verfc_tq_(hc_vf a)
 {
     const hc_vf t = hc_vdiv(hc_vset1(1.0f), hc_vfma(a, hc_vset1(0.5f), hc_vset1(1.0f)));
     hc_vf q = hc_vset1(4.41950336e-2f);
@@ -507,8 +536,13 @@ static inline hc_vf hc_verfc_core_(hc_vf a, hc_vf hi, hc_vf lo)
     q = hc_vfma(q, t, hc_vset1(2.46906087e-1f));
     q = hc_vfma(q, t, hc_vset1(2.82092839e-1f));
     q = hc_vfma(q, t, hc_vset1(2.82094806e-1f));
+    return hc_vmul(t, q);
+}
+
+static inline hc_vf hc_verfc_core_(hc_vf a, hc_vf hi, hc_vf lo)
+{
     const hc_vf e = hc_vexp(hc_vsub(hc_vzero(), hi));
-    return hc_vmul(hc_vmul(t, q), hc_vfma(hc_vsub(hc_vzero(), lo), e, e));
+    return hc_vmul(hc_verfc_tq_(a), hc_vfnma_(lo, e, e));
 }
 
 static inline hc_vf hc_verfc_pos_(hc_vf a)
@@ -535,13 +569,17 @@ static inline hc_vf hc_verf(hc_vf x)
 
 static inline hc_vf hc_vgelu(hc_vf x)
 {
-    /* a = |x| / sqrt 2 (clamped where erfc(a) is 0 in float) feeds only t; a^2 = x^2 / 2 is passed exactly as hi + lo. */
-    const hc_vf xc = hc_vmax(hc_vmin(x, hc_vset1(14.0f)), hc_vset1(-14.0f));
-    const hc_vf x2 = hc_vmul(xc, xc), x2lo = hc_vfma(xc, xc, hc_vsub(hc_vzero(), x2));
-    const hc_vf h = hc_vset1(0.5f);
-    const hc_vf e = hc_verfc_core_(hc_vmul(hc_vabs(xc), hc_vset1(0.70710678118654752440f)), hc_vmul(h, x2), hc_vmul(h, x2lo));
-    hc_vf g = hc_vmul(hc_vmul(h, xc), e);
-    g = hc_vsel_gt(hc_vabs(g), hc_vset1(1.17549435e-38f), g, hc_vmul(g, hc_vzero()));   /* no denormal out */
+    /* x clamped to [-13.2, 9]: above 9, x - g rounds to x whatever g <= 5e-19 is; below -13.2, e^{-x^2/2} would leave
+       the normal range.  For x < -13.146246 (the largest float where |g| < FLT_MIN, found by an exhaustive scan)
+       e^{-x^2/2} (1 - lo) is replaced by 0, so g = -0 without a denormal anywhere; no other range checks.
+       a = |x| / sqrt 2 feeds only t; x^2 / 2 = hi + lo exactly (hx = x / 2 is exact), e^{-x^2/2} = e^{-hi} (1 - lo). */
+    const hc_vf xc = hc_vmax(hc_vmin(x, hc_vset1(9.0f)), hc_vset1(-13.2f));
+    const hc_vf hx = hc_vmul(hc_vset1(0.5f), xc);
+    const hc_vf nhi = hc_vsub(hc_vzero(), hc_vmul(hx, xc));
+    const hc_vf lo = hc_vfma(hx, xc, nhi);
+    const hc_vf e = hc_vexp_core_(nhi);
+    const hc_vf el = hc_vsel_gt(hc_vset1(-0x1.a4ae0cp+3f), x, hc_vzero(), hc_vfnma_(lo, e, e));
+    const hc_vf g = hc_vmul(hx, hc_vmul(hc_verfc_tq_(hc_vmul(hc_vabs(xc), hc_vset1(0.70710678118654752440f))), el));
     return hc_vsel_gt(hc_vzero(), x, g, hc_vsub(x, g));
 }
 
