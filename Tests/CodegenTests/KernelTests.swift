@@ -376,6 +376,16 @@ final class KernelTests: XCTestCase {
              attributes: ["transpose_a": .bool(true)], tolerance: 1e-4),
         Case(name: "x_proj transpose_a computed B K 33 M 70 N 53", kind: .matmul, shapes: [[33, 70], [33, 53]],
              attributes: ["transpose_a": .bool(true)], tolerance: 1e-4, computed: [1]),
+        // A's rows copied in whole vectors: decoder_level1's K 192 and N 88 (two K blocks on x86; 48 + 40 columns on
+        // AVX-512, the last vector partial) with tokens over several blocks whose last one ends inside a vector and
+        // inside an MR tile; fewer tokens than one vector (only the partial load and the zeroed tile tail); an MR
+        // tile that ends exactly at a vector boundary.
+        Case(name: "x_proj transpose_a K 192 M 509 N 88", kind: .matmul, shapes: [[192, 509], [192, 88]],
+             attributes: ["transpose_a": .bool(true)], tolerance: 1e-4),
+        Case(name: "x_proj transpose_a K 7 M 3 N 20", kind: .matmul, shapes: [[7, 3], [7, 20]],
+             attributes: ["transpose_a": .bool(true)]),
+        Case(name: "x_proj transpose_a K 9 M 48 N 17", kind: .matmul, shapes: [[9, 48], [9, 17]],
+             attributes: ["transpose_a": .bool(true)]),
     ]
 
     static func fusedAttentionAttributes(heads: Int, bias: Bool) -> Attributes {
