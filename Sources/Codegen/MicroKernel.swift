@@ -247,6 +247,12 @@ public enum MicroKernel {
                             const float *mv = mean + pb, *rv = rstd + pb;
                             const hc_vf gv = hc_vset1(gamma[k0 + k]), bv = hc_vset1(beta ? beta[k0 + k] : 0.0f);
                             (void)bv; (void)mv;
+                            /* The next NC pixels of both rows (the next panel, or the thread's next item): the rows are a
+                               plane apart, too many streams for the hardware prefetchers. */
+                            for (long u = 0; u < NC; u += 16) {
+                                hc_prefetch(xr + NC + u);
+                                hc_prefetch(zr + NC + u);
+                            }
                             for (long j = 0; j < nslices; j++) {
                                 float *dst = panel + (j * kc + k) * NR;
                                 const long l0 = j * NR, n = pn - l0 < NR ? pn - l0 : NR;
