@@ -9,9 +9,10 @@
 ///    panel into per-thread scratch as [NC/NR][kc][NR] (so the tile streams contiguous memory instead of rows a whole
 ///    image plane apart, which all map to the same L1 sets), applying the fused prologue (the folded layer norm's
 ///    x̂ = (x − μ)·r) or, for dense KxK convolutions, gathering the shifted, zero-padded input rows (implicit GEMM,
-///    stride 1 or 2; with an unfolded norm, `norm_affine`, each tap inside the image normalised as
+///    stride 1 or 2; with an unfolded norm, `norm_affine`, at stride 2 each tap inside the image normalised as
 ///    (x − μ)·r·γ + β from statistics the kernel body computed once per item for the input rows its panel reads,
-///    each tap in the padding 0); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
+///    each tap in the padding 0; at stride 1 the body copies the item's input rows once into a zero-padded slab,
+///    normalises each pixel there once, and the panel's taps are plain contiguous runs of slab rows); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
 ///    later ones from the partial sums in Y (with a fused residual, the first starts from bias + res·scale, written
 ///    into Y element by element, so Y may be the residual's slot); after the last K block the fused epilogue
 ///    (bias-free norm scale r·acc + b, activation) runs on each tile while it is in L1;

@@ -313,8 +313,9 @@ final class KernelTests: XCTestCase {
         Case(name: "dense residual 2 images 6->5 bias 7x9", kind: .conv2d,
              shapes: [[2, 6, 7, 9], [5, 6, 3, 3], [5], [2, 5, 7, 9]],
              attributes: ["groups": .int(1), "padding": .int(1), "residual": .bool(true)], tolerance: 1e-4),
-        // Unfolded norms in dense convolutions (fold-layer-norm: CAB's ln_2 before its first 3x3): the implicit
-        // GEMM normalises each tap inside the image, (x − μ)·r·γ + β or x·r·γ, and packs 0 in the padding; stride
+        // Unfolded norms in dense convolutions (fold-layer-norm: CAB's ln_2 before its first 3x3): (x − μ)·r·γ + β
+        // or x·r·γ inside the image, 0 in the padding (stride 2: each tap normalised while packing; stride 1: each
+        // input pixel normalised once in the item's slab); stride
         // 1 and 2, odd sizes (borders on every side), panels that split rows or are narrower than a row, K blocks,
         // two images, channels sharing a +100 offset (no cancellation), a fused activation.
         Case(name: "dense with_bias affine norm CAB 12->4 bias offset 100 11x13", kind: .conv2d,
