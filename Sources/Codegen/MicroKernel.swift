@@ -9,9 +9,10 @@
 ///    panel into per-thread scratch as [NC/NR][kc][NR] (so the tile streams contiguous memory instead of rows a whole
 ///    image plane apart, which all map to the same L1 sets), applying the fused prologue (the folded layer norm's
 ///    x̂ = (x − μ)·r) or, for dense KxK convolutions, gathering the shifted, zero-padded input rows (implicit GEMM,
-///    stride 1 or 2; with an unfolded norm, `norm_affine`, each tap inside the image normalised as
+///    stride 1 or 2; with an unfolded norm, `norm_affine`, at stride 2 each tap inside the image normalised as
 ///    (x − μ)·r·γ + β from statistics the kernel body computed once per item for the input rows its panel reads,
-///    each tap in the padding 0); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
+///    each tap in the padding 0; at stride 1 the body copies the item's input rows once into a zero-padded slab,
+///    normalises each pixel there once, and the panel's taps are plain contiguous runs of slab rows); then runs the tiles of a range of MR-channel blocks, the first K block starting from the bias,
 ///    later ones from the partial sums in Y (with a fused residual, the first starts from bias + res·scale, written
 ///    into Y element by element, so Y may be the residual's slot); after the last K block the fused epilogue
 ///    (bias-free norm scale r·acc + b, activation) runs on each tile while it is in L1;
@@ -82,6 +83,16 @@ public enum MicroKernel {
         case pointwise
         /// X[(ci,ky,kx)][p] = x[ci][oy*S + ky - PAD][ox*S + kx - PAD] (0 outside) for output pixel p = oy*OW + ox.
         case conv(kh: Int, kw: Int, stride: Int, padding: Int)
+        /// A stride-1 KxK convolution with an unfolded norm (norm_affine), read from the slab the kernel body
+        /// built for its item: input rows ylo .. ylo+SR-1 of every channel already normalised, rows outside the
+        /// image 0, each row W2 = W + 2·padding floats with the padding columns 0 (slab[(ci·SR + r)·W2 + c]), so
+        /// that every tap of an output row segment is one contiguous run of a slab row.
+        case slab(kh: Int, kw: Int, padding: Int)
+
+        var isSlab: Bool {
+            if case .slab = self { return true }
+            return false
+        }
     }
 
     public struct Options {
@@ -192,9 +203,10 @@ public enum MicroKernel {
         switch o.input {
         case .pointwise: s += "long xs, long np"
         case .conv: s += "long H, long W, long OW, long p0, long np"
+        case .slab: s += "long SR, long W2, long OW, long p0, long np, long ylo"
         }
         s += ",\n        const float *restrict w, const float *restrict bias, long M, long K, long mb0, long mb1, float *restrict pack"
-        if let norm = o.norm {
+        if let norm = o.norm, !o.input.isSlab {
             s += ", const float *restrict mean, const float *restrict rstd"
             if norm.gated {
                 // Gated (1x1): the panel's statistics, γ and β (NULL: none), and the gate z (x's layout).
@@ -236,6 +248,12 @@ public enum MicroKernel {
                             const float *mv = mean + pb, *rv = rstd + pb;
                             const hc_vf gv = hc_vset1(gamma[k0 + k]), bv = hc_vset1(beta ? beta[k0 + k] : 0.0f);
                             (void)bv; (void)mv;
+                            /* The next NC pixels of both rows (the next panel, or the thread's next item): the rows are a
+                               plane apart, too many streams for the hardware prefetchers. */
+                            for (long u = 0; u < NC; u += 16) {
+                                hc_prefetch(xr + NC + u);
+                                hc_prefetch(zr + NC + u);
+                            }
                             for (long j = 0; j < nslices; j++) {
                                 float *dst = panel + (j * kc + k) * NR;
                                 const long l0 = j * NR, n = pn - l0 < NR ? pn - l0 : NR;
@@ -270,6 +288,30 @@ public enum MicroKernel {
                                 }
                             }
                         }
+            """
+        case .slab(let kh, let kw, let padding):
+            // Per panel, its output row segments cut at NR-slice boundaries (computed once for every K block);
+            // per segment and k, one contiguous run of the slab: no padding tests and no normalisation here (the
+            // body normalised each input pixel once).
+            what = "X[(ci*\(kh) + ky)*\(kw) + kx][p] = x[ci][oy + ky - \(padding)][ox + kx - \(padding)] normalised (0 outside), read from the slab at ((ci*SR + oy + ky - \(padding) - ylo)*W2 + ox + kx), output pixel p0 + p = oy*OW + ox"
+            pack = """
+                        /* Pack the panel from the slab: per segment (slice lane sl, len pixels, slab offset base of tap (0, 0)), the
+                           kc taps' runs, each contiguous in a slab row. */
+                        for (long s = 0; s < nseg; s++) {
+                            const long sl = seg[3 * s], len = seg[3 * s + 1], base = seg[3 * s + 2];
+                            float *dst = panel + (sl / NR) * kc * NR + sl % NR;
+                            for (long k = 0; k < kc; k++, dst += NR) {
+                                const long kk = k0 + k, ci = kk / (KH * KW), ky = (kk / KW) % KH, kx = kk % KW;
+                                const float *src = x + (ci * SR + ky) * W2 + kx + base;
+                                long j = 0;
+                                for (; j + HC_VLEN <= len; j += HC_VLEN) hc_vst(dst + j, hc_vld(src + j));
+                                if (j < len) hc_vst_partial(dst + j, hc_vld_partial(src + j, (int)(len - j)), (int)(len - j));
+                            }
+                        }
+                        /* The last slice's lanes past the panel's pixels. */
+                        if (pn % NR)
+                            for (long k = 0; k < kc; k++)
+                                for (long l = pn % NR; l < NR; l++) panel[((nslices - 1) * kc + k) * NR + l] = 0.0f;
             """
         case .conv(let kh, let kw, let stride, let padding):
             // An unfolded norm (norm_affine): each tap inside the image reads x̂ = (x − μ)·r·γ + β (with_bias) or
@@ -420,8 +462,27 @@ public enum MicroKernel {
                 String(repeating: " ", count: 36) + "\(v > 1 ? "else " : "")if (pc == \(v) * HC_VLEN) \(micro)_micro_c\(v)(kc, ablk, bslice, c, ys, first && !RES ? init : NULL);\n"
             }.joined() + String(repeating: " ", count: 32) + "} "
         let convConstants: String
+        var segments = ""
         if case .conv(let kh, let kw, let stride, let padding) = o.input {
             convConstants = "const long KH = \(kh), KW = \(kw), S = \(stride), PAD = \(padding);\n    "
+        } else if case .slab(let kh, let kw, let padding) = o.input {
+            convConstants = "const long KH = \(kh), KW = \(kw), PAD = \(padding);\n    "
+            segments = """
+
+                    /* The panel's output row segments cut at NR-slice boundaries: (panel lane, length, slab offset of the
+                       first pixel's tap (0, 0) in channel 0). */
+                    long nseg = 0;
+                    for (long l = 0; l < pn;) {
+                        const long q = p0 + pb + l, oy = q / OW, ox = q % OW;
+                        long n = OW - ox < pn - l ? OW - ox : pn - l;
+                        if (NR - l % NR < n) n = NR - l % NR;
+                        seg[3 * nseg] = l;
+                        seg[3 * nseg + 1] = n;
+                        seg[3 * nseg + 2] = (oy - PAD - ylo) * W2 + ox;
+                        nseg++;
+                        l += n;
+                    }
+            """
         } else {
             convConstants = ""
         }
@@ -435,9 +496,9 @@ public enum MicroKernel {
             const long NR = \(nv) * HC_VLEN, KCMAX = \(t.kc), NC = \(t.nc);
             const long nkb = (K + KCMAX - 1) / KCMAX, kcs = nkb > 0 ? (K + nkb - 1) / nkb : 1;
             float *restrict wblk = pack, *restrict panel = pack + MR * kcs;
-            (void)wblk;
+            (void)wblk;\(o.input.isSlab ? "\n    long seg[3 * (\(t.nc) + 2)];" : "")
             for (long pb = 0; pb < np; pb += NC) {
-                const long pn = np - pb < NC ? np - pb : NC, nslices = (pn + NR - 1) / NR;
+                const long pn = np - pb < NC ? np - pb : NC, nslices = (pn + NR - 1) / NR;\(segments)
                 for (long k0 = 0; k0 < K; k0 += kcs) {
                     const long kc = K - k0 < kcs ? K - k0 : kcs;
                     const int first = k0 == 0, last = k0 + kc >= K;
@@ -509,6 +570,10 @@ extension KernelEmitter {
             // a gated one (1x1 only) while packing the pointwise panel.
             if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || (norm?.affine == true && norm?.gated != true) {
                 o.input = .conv(kh: w[2], kw: w[3], stride: stride, padding: padding)
+                // Stride 1 with an unfolded norm: the body normalises each input pixel once into the item's slab.
+                if norm?.affine == true && norm?.gated != true && stride == 1 {
+                    o.input = .slab(kh: w[2], kw: w[3], padding: padding)
+                }
             }
             o.norm = norm
             o.packed = k.packedOperands.contains(1)
@@ -560,10 +625,10 @@ extension KernelEmitter {
     /// thread the channel blocks are split into groups as well (each output element is still summed in one item,
     /// in one order, so the result does not depend on the grouping). `call` is the `_gemm` call of one item, which
     /// sees n, p0, pn, mb0, mb1 and pack; `stats` (C, optional) runs first for the item's pixels.
-    static func gemmItems(_ t: GemmTiles, images: String, pixels: String, rows: String, stats: String = "",
+    static func gemmItems(_ t: GemmTiles, images: String, pixels: String, rows: String, panels: Int = 1, stats: String = "",
                           call: String) -> String {
         """
-            const long MR = \(t.mr), NC = \(t.nc), NIMG = \(images), PIX = \(pixels), ROWS = \(rows);
+            const long MR = \(t.mr), NC = \(t.nc * max(1, panels)), NIMG = \(images), PIX = \(pixels), ROWS = \(rows);
             const long nmb = (ROWS + MR - 1) / MR, npb = (PIX + NC - 1) / NC;
             long ncg = 1;
             while (NIMG * npb * ncg < 4 * nt && ncg < nmb) ncg++;
@@ -581,6 +646,14 @@ extension KernelEmitter {
         """
     }
 
+    /// The normalised value of slab pixels d[l ..] (statistics mr, rr; gv, bv the channel's γ and β) as an hc_vf:
+    /// whole vectors (`load` "hc_vld") or the first m lanes ("m").
+    static func slabNormalize(_ norm: FoldedNorm, _ load: String) -> String {
+        let ld = { (p: String) in load == "hc_vld" ? "hc_vld(\(p) + l)" : "hc_vld_partial(\(p) + l, m)" }
+        return norm.centered ? "hc_vfma(hc_vmul(hc_vsub(\(ld("d")), \(ld("mr"))), \(ld("rr"))), gv, bv)"
+                             : "hc_vmul(hc_vmul(\(ld("d")), \(ld("rr"))), gv)"
+    }
+
     /// `conv2d` with groups 1: 1x1 (pointwise, optionally with a folded norm) or dense KxK (implicit GEMM).
     static func gemmConv2d(_ k: Kernel) throws -> String {
         let t = gemmTiles(k)
@@ -594,6 +667,52 @@ extension KernelEmitter {
         let affine = try FoldedNorm.of(k.op.attributes).map { $0.affine && !$0.gated } == true
         if w[2] != 1 || w[3] != 1 || padding != 0 || stride != 1 || affine {
             let head = "    const long CI = x0_d1, H = x0_d2, W = x0_d3, CO = y_d1, OW = y_d3, K = CI * x1_d2 * x1_d3;\n"
+            if let norm = try FoldedNorm.of(k.op.attributes), norm.affine, stride == 1 {
+                // An unfolded norm at stride 1: per item of ScratchNeeds.convSlabPanels panels, the input rows its
+                // output rows read, every channel, copied once into the slab (rows of W2 = W + 2·PAD floats, the
+                // padding columns and the rows outside the image 0), the per-pixel mean and 1/σ of the slab's pixels
+                // (same sums, same order, as from the image), each pixel inside the image normalised in place, then
+                // the GEMM packs its panels from the slab (ScratchNeeds.convSlabFloats: the slab, then the statistics,
+                // then the packing buffer).
+                let gamma = k.operands.count - norm.operandCount
+                let beta = norm.centered ? "x\(gamma + 1)[ci]" : "0.0f"
+                return head + gemmItems(t, images: "x0_d0", pixels: "y_d2 * y_d3", rows: "CO", panels: ScratchNeeds.convSlabPanels, stats: """
+
+                        const long KH = x1_d2, PAD = \(padding), W2 = W + 2 * PAD;
+                        const long ylo = p0 / OW - PAD, SR = (p0 + pn - 1) / OW - p0 / OW + KH, SP = SR * W2;
+                        float *restrict slab = pack, *restrict mean = slab + CI * SP, *restrict rstd = mean + SP;
+                        const float *xn = x0 + n * CI * H * W;
+                        for (long ci = 0; ci < CI; ci++)
+                            for (long r = 0; r < SR; r++) {
+                                float *d = slab + (ci * SR + r) * W2;
+                                const long iy = ylo + r;
+                                if (iy < 0 || iy >= H) {
+                                    memset(d, 0, (size_t)W2 * sizeof(float));
+                                    continue;
+                                }
+                                for (long l = 0; l < PAD; l++) d[l] = d[PAD + W + l] = 0.0f;
+                                memcpy(d + PAD, xn + ci * H * W + iy * W, (size_t)W * sizeof(float));
+                            }
+                        \(k.name)_stats(mean, rstd, slab, SP, SP, CI, \(cFloat(norm.eps)));
+                        for (long ci = 0; ci < CI; ci++) {
+                            const hc_vf gv = hc_vset1(x\(gamma)[ci]), bv = hc_vset1(\(beta));
+                            (void)bv;
+                            for (long r = 0; r < SR; r++) {
+                                const long iy = ylo + r;
+                                if (iy < 0 || iy >= H) continue;
+                                float *d = slab + (ci * SR + r) * W2 + PAD;
+                                const float *mr = mean + r * W2 + PAD, *rr = rstd + r * W2 + PAD;
+                                (void)mr;
+                                long l = 0;
+                                for (; l + HC_VLEN <= W; l += HC_VLEN) hc_vst(d + l, \(slabNormalize(norm, "hc_vld")));
+                                if (l < W) {
+                                    const int m = (int)(W - l);
+                                    hc_vst_partial(d + l, \(slabNormalize(norm, "m")), m);
+                                }
+                            }
+                        }
+                """, call: "\(k.name)_gemm(y + n * CO * PIX + p0, PIX, slab, SR, W2, OW, p0, pn, ylo, x1, \(bias), CO, K, mb0, mb1, rstd + SP)")
+            }
             if let norm = try FoldedNorm.of(k.op.attributes), norm.affine {
                 // An unfolded norm: the mean and 1/σ of the input rows the item's panel reads, two passes over the
                 // channels, in the thread's scratch before its packing buffer (ScratchNeeds.convNormStatsFloats).

@@ -32,6 +32,19 @@ public enum ScratchNeeds {
         min(h * w, (s + kh) * (s * (nc - 1) + w))
     }
 
+    /// NC-pixel panels per item of a stride-1 dense convolution with an unfolded norm: the item's slab holds the
+    /// input rows of its output rows plus KH − 1, so longer items normalise fewer rows twice.
+    public static let convSlabPanels = 4
+
+    /// Floats of one channel of that slab (and of each of its mean and 1/σ buffers): SR rows of W2 = W + 2·pad,
+    /// SR = oy1 − oy0 + KH for output rows oy0..oy1 of an item of at most ip = convSlabPanels·nc pixels, so
+    /// SR·W2 ≤ ((ip − 1)/OW + 1 + KH)·(OW + KW − 1) ≤ (ip − 1)·KW + (KH + 1)·W2, and SR ≤ H + 2·pad; both grow
+    /// with H and W (a slot sized at the compiled maximum holds every smaller image). The kernel computes SR·W2.
+    public static func convSlabFloats(h: Int, w: Int, kh: Int, kw: Int, padding p: Int, nc: Int) -> Int {
+        let w2 = w + 2 * p, ip = convSlabPanels * nc
+        return min((h + 2 * p) * w2, (ip - 1) * kw + (kh + 1) * w2)
+    }
+
     /// The scratch of the kernel computing `op`, at the given operand and result shapes, under `schedule`.
     public static func of(_ op: Operation, operandShapes: [[Int]], resultShape: [Int], schedule: Schedule) -> ScratchNeed {
         switch op.kind {
@@ -89,6 +102,12 @@ public enum ScratchNeeds {
             let pack = tiles.packFloats(k: w[1] * w[2] * w[3], pixels: resultShape.dropFirst(2).reduce(1, *))
             let norm = (try? FoldedNorm.of(op.attributes)) ?? nil
             guard norm?.affine == true, norm?.gated != true, x.count == 4 else { return ScratchNeed(perThread: pack) }
+            if ((try? op.attributes.int("stride", default: 1)) ?? 1) == 1 {
+                // Stride 1: the item's slab of every input channel, its mean and 1/σ, then the packing buffer.
+                let slab = convSlabFloats(h: x[2], w: x[3], kh: w[2], kw: w[3],
+                                          padding: (try? op.attributes.int("padding")) ?? 0, nc: tiles.nc)
+                return ScratchNeed(perThread: (x[1] + 2) * slab + pack)
+            }
             let stats = convNormStatsFloats(h: x[2], w: x[3], kh: w[2], stride: (try? op.attributes.int("stride", default: 1)) ?? 1,
                                             nc: tiles.nc)
             return ScratchNeed(perThread: 2 * stats + pack)

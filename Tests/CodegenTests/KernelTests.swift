@@ -313,8 +313,9 @@ final class KernelTests: XCTestCase {
         Case(name: "dense residual 2 images 6->5 bias 7x9", kind: .conv2d,
              shapes: [[2, 6, 7, 9], [5, 6, 3, 3], [5], [2, 5, 7, 9]],
              attributes: ["groups": .int(1), "padding": .int(1), "residual": .bool(true)], tolerance: 1e-4),
-        // Unfolded norms in dense convolutions (fold-layer-norm: CAB's ln_2 before its first 3x3): the implicit
-        // GEMM normalises each tap inside the image, (x − μ)·r·γ + β or x·r·γ, and packs 0 in the padding; stride
+        // Unfolded norms in dense convolutions (fold-layer-norm: CAB's ln_2 before its first 3x3): (x − μ)·r·γ + β
+        // or x·r·γ inside the image, 0 in the padding (stride 2: each tap normalised while packing; stride 1: each
+        // input pixel normalised once in the item's slab); stride
         // 1 and 2, odd sizes (borders on every side), panels that split rows or are narrower than a row, K blocks,
         // two images, channels sharing a +100 offset (no cancellation), a fused activation.
         Case(name: "dense with_bias affine norm CAB 12->4 bias offset 100 11x13", kind: .conv2d,
@@ -334,6 +335,18 @@ final class KernelTests: XCTestCase {
              attributes: affineNorm(["padding": .int(1), "stride": .int(2)], "bias_free"), tolerance: 1e-4),
         Case(name: "dense 1x1 padded bias_free affine norm 6->5 3x7", kind: .conv2d, shapes: [[1, 6, 3, 7], [5, 6, 1, 1], [6]],
              attributes: affineNorm(["padding": .int(1)], "bias_free"), tolerance: 1e-4),
+        // Stride 1 reads the item's slab (input rows of several panels, normalised once): two images whose items
+        // span many short rows, a 5x5 kernel with padding 2 and rows not a multiple of any vector, a non-square
+        // 1x3 kernel, output channels not a multiple of MR.
+        Case(name: "dense with_bias affine norm slab 2 images 10->13 37x6", kind: .conv2d,
+             shapes: [[2, 10, 37, 6], [13, 10, 3, 3], [13], [10], [10]], attributes: affineNorm(["padding": .int(1)], "with_bias"),
+             ranges: [0: 49...51, 3: 0.5...2], tolerance: 1e-4),
+        Case(name: "dense bias_free affine norm slab 5x5 pad 2 5->9 23x17", kind: .conv2d,
+             shapes: [[1, 5, 23, 17], [9, 5, 5, 5], [9], [5]], attributes: affineNorm(["padding": .int(2), "activation": .string("gelu")], "bias_free"),
+             ranges: [3: 0.5...2], tolerance: 1e-4),
+        Case(name: "dense with_bias affine norm slab 1x3 kernel 7->6 9x21", kind: .conv2d,
+             shapes: [[1, 7, 9, 21], [6, 7, 1, 3], [6], [7], [7]], attributes: affineNorm(["padding": .int(1)], "with_bias"),
+             tolerance: 1e-4),
         // Gated norms in 1x1 convolutions (fuse-gated-norm: SS2D's out_norm and gate in out_proj, with its scaled
         // residual): the pointwise panel packs ((x − μ)·r·γ + β)·silu(z) or x·r·γ·silu(z); channels (K) not a
         // multiple of any vector width, pixel counts with partial vectors and partial NR slices (token tails),
