@@ -2,7 +2,7 @@
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
 /// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
-/// vectors, exp(dt·A) as hc_vexp2_scan(dt · A log2 e) and softplus with hc_vsoftplus4); each work item copies its
+/// vectors, exp(dt·A) as hc_vexp2_mul(dt, A log2 e) and softplus with hc_vsoftplus4); each work item copies its
 /// channels' xs pixel-major into the thread's scratch (HC_VLEN x HC_VLEN squares transposed in registers), runs the
 /// four directions one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing
 /// the block's y (pixel-major, in the scratch too) and the others adding to it, and finally writes y back planar;
@@ -40,6 +40,15 @@
 /// prefetchers stop; software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during this chunk's
 /// scan) remove most of it (256² costs ~10 % more per step than 64²). Also tried before and not kept: scanning the
 /// column directions on a transposed copy of the block's scratch, and two vectors of channels per work item.
+/// Then (AVX-512): the decay by hc_vexp2_mul, a 16-entry table of 2^(j/16) (vpermps) and a quadratic in the
+/// remainder, with dt·A fused into the FMAs of the range reduction: 9 vector operations with the product instead of
+/// 10, so 12 per state and step; and hc_vsoftplus4 two operations shorter (same bits). Kernel alone (C harness,
+/// thread CPU time, min of 20 runs, 64², 1 thread): d_state 8 6.84 -> 6.77 ms... see the session's notes; ~5 % at
+/// d_state 8, ~4 % at 4. Measured and not kept: a second copy of A's lanes so that the compiler reads A from memory
+/// instead of copying registers (no change); transparent huge pages for the scratch, x_dbl and y (no measurable
+/// change at 256² against the noise; the column steps' page misses are hidden by the software prefetches). At 256²
+/// a step costs ~20 % more than at 64²: the xs/y transposes (4 MB each way per item, ~10 % of the kernel) and the
+/// column directions' strided walks.
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR

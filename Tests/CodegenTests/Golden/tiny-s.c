@@ -752,14 +752,17 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[2][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -839,9 +842,17 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -2844,14 +2855,17 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -2931,9 +2945,17 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -4944,14 +4966,17 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -5031,9 +5056,17 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -7016,14 +7049,17 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[16][HC_VLEN], at[8][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -7103,9 +7139,17 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -9272,14 +9316,17 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -9359,9 +9406,17 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -11516,14 +11571,17 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -11603,9 +11661,17 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -13616,14 +13682,17 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -13703,9 +13772,17 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -15489,14 +15566,17 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -15576,9 +15656,17 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
