@@ -43,8 +43,10 @@
 /// Then (AVX-512): the decay by hc_vexp2_mul, a 16-entry table of 2^(j/16) (vpermps) and a quadratic in the
 /// remainder, with dt·A fused into the FMAs of the range reduction: 9 vector operations with the product instead of
 /// 10, so 12 per state and step; and hc_vsoftplus4 two operations shorter (same bits). Kernel alone (C harness,
-/// thread CPU time, min of 20 runs, 64², 1 thread): d_state 8 6.84 -> 6.77 ms... see the session's notes; ~5 % at
-/// d_state 8, ~4 % at 4. Measured and not kept: a second copy of A's lanes so that the compiler reads A from memory
+/// thread CPU time, min of 20 runs, 64², 1 thread, three alternating rounds): E 192 d_state 8 7.03-7.10 -> 6.73-6.78
+/// ms, E 96 d_state 4 2.25-2.27 -> 2.15-2.17 ms (both x0.955); llvm-mca -mcpu=sapphirerapids on the recurrence
+/// loop (one step, d_state 8): 98 -> 82 cycles (its model puts every 512-bit FMA on port 0; the host runs two).
+/// Measured and not kept: a second copy of A's lanes so that the compiler reads A from memory
 /// instead of copying registers (no change); transparent huge pages for the scratch, x_dbl and y (no measurable
 /// change at 256² against the noise; the column steps' page misses are hidden by the software prefetches). At 256²
 /// a step costs ~20 % more than at 64²: the xs/y transposes (4 MB each way per item, ~10 % of the kernel) and the

@@ -351,10 +351,9 @@ static inline void hc_vst_partial(float *p, hc_vf v, int n)
  *                  then replaced by 0) instead of selecting both ends, and log1p(u), u in (0, 1], as
  *                  2 s (1 + z Q(z)), s = u / (2 + u), z = s^2 <= 1/9, Q a cubic fitted for minimax error in
  *                  atanh(s)/s (4.6e-9; one division).  At most 3 ulp against double over [-87, 60] (same test).
- *                  Evaluated in 2 s = u / (1 + u/2) and (2 s)^2 with Q's coefficients scaled by powers of 4, and
- *                  -|x| as x or the sign bit: two operations fewer than 0 - |x|, s = u / (2 + u), s + s, with the
- *                  same roundings (all scalings exact; -0 instead of +0 for x = +-0 is lost in 1 + r p) except
- *                  where s would be denormal (x < -86.65: now 2 s is a normal float).
+ *                  Two operations fewer than 0 - |x|, s + s, 2 s (1 + z Q) and max(x, 0) + l, with the same bits:
+ *                  -|x| as x or the sign bit (-0 instead of +0 for x = +-0, lost in 1 + r p with r = +-0) and
+ *                  l = s (1 + z Q) added as max(x, 0) + 2 l by one FMA (the doubling is exact).
  * hc_vsoftplus4(v) hc_vsoftplus of the four vectors v[0..3] in place, the same bits, evaluated statement by statement
  *                  in lockstep so that the four long dependency chains (the exp, the division, the log1p
  *                  polynomial) overlap in the vector units (the scan's dt pass).
@@ -513,18 +512,17 @@ static inline hc_vf hc_vsoftplus(hc_vf x)
 #else
     const hc_vf u = hc_vscale2_(p, k);
 #endif
-    /* log1p(u) = 2 atanh(s) = 2 s (1 + z Q(z)), s = u / (2 + u) in [0, 1/3], z = s^2, evaluated in s2 = 2 s =
-       u / (1 + u/2) and z' = s2^2 = 4 z with Q's coefficients times powers of 4 (the same roundings as in s and z,
-       all scalings being exact, except that 2 s stays normal where s would be denormal, u < 2 FLT_MIN). */
-    const hc_vf s2 = hc_vdiv(u, hc_vfma(u, hc_vset1(0.5f), hc_vset1(1.0f)));
-    const hc_vf z = hc_vmul(s2, s2);
-    hc_vf q = hc_vset1(1.40121847e-1f / 256.0f);
-    q = hc_vfma(q, z, hc_vset1(1.39995784e-1f / 64.0f));
-    q = hc_vfma(q, z, hc_vset1(2.00108483e-1f / 16.0f));
-    q = hc_vfma(q, z, hc_vset1(3.33332062e-1f / 4.0f));
+    /* log1p(u) = 2 atanh(s) = 2 s (1 + z Q(z)), s = u / (2 + u) in [0, 1/3], z = s^2: l = s (1 + z Q(z)) here and
+       max(x, 0) + 2 l by one FMA (2 l is exact: the bits of max(x, 0) + (2 s + 2 s z Q)). */
+    const hc_vf s = hc_vdiv(u, hc_vadd(hc_vset1(2.0f), u));
+    const hc_vf z = hc_vmul(s, s);
+    hc_vf q = hc_vset1(1.40121847e-1f);
+    q = hc_vfma(q, z, hc_vset1(1.39995784e-1f));
+    q = hc_vfma(q, z, hc_vset1(2.00108483e-1f));
+    q = hc_vfma(q, z, hc_vset1(3.33332062e-1f));
     q = hc_vmul(q, z);
-    const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t, hc_vzero(), hc_vfma(s2, q, s2));
-    return hc_vadd(hc_vmax(x, hc_vzero()), l);
+    const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t, hc_vzero(), hc_vfma(s, q, s));
+    return hc_vfma(l, hc_vset1(2.0f), hc_vmax(x, hc_vzero()));
 }
 
 /* The statements of hc_vsoftplus, each applied to v[0..3] before the next one. */
@@ -549,16 +547,16 @@ static inline void hc_vsoftplus4(hc_vf *v)
 #else
     for (int i = 0; i < 4; i++) p[i] = hc_vscale2_(p[i], k[i]);
 #endif
-    /* p is u = e^t now; r becomes s2 = 2 s = u / (1 + u/2), k becomes z' = s2^2. */
-    for (int i = 0; i < 4; i++) r[i] = hc_vdiv(p[i], hc_vfma(p[i], hc_vset1(0.5f), hc_vset1(1.0f)));
+    /* p is u = e^t now; r becomes s = u / (2 + u), k becomes z = s^2. */
+    for (int i = 0; i < 4; i++) r[i] = hc_vdiv(p[i], hc_vadd(hc_vset1(2.0f), p[i]));
     for (int i = 0; i < 4; i++) k[i] = hc_vmul(r[i], r[i]);
-    for (int i = 0; i < 4; i++) q[i] = hc_vfma(hc_vset1(1.40121847e-1f / 256.0f), k[i], hc_vset1(1.39995784e-1f / 64.0f));
-    for (int i = 0; i < 4; i++) q[i] = hc_vfma(q[i], k[i], hc_vset1(2.00108483e-1f / 16.0f));
-    for (int i = 0; i < 4; i++) q[i] = hc_vfma(q[i], k[i], hc_vset1(3.33332062e-1f / 4.0f));
+    for (int i = 0; i < 4; i++) q[i] = hc_vfma(hc_vset1(1.40121847e-1f), k[i], hc_vset1(1.39995784e-1f));
+    for (int i = 0; i < 4; i++) q[i] = hc_vfma(q[i], k[i], hc_vset1(2.00108483e-1f));
+    for (int i = 0; i < 4; i++) q[i] = hc_vfma(q[i], k[i], hc_vset1(3.33332062e-1f));
     for (int i = 0; i < 4; i++) q[i] = hc_vmul(q[i], k[i]);
     for (int i = 0; i < 4; i++) {
         const hc_vf l = hc_vsel_gt(hc_vset1(-87.3f), t[i], hc_vzero(), hc_vfma(r[i], q[i], r[i]));
-        v[i] = hc_vadd(hc_vmax(v[i], hc_vzero()), l);
+        v[i] = hc_vfma(l, hc_vset1(2.0f), hc_vmax(v[i], hc_vzero()));
     }
 }
 
