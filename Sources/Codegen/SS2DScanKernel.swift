@@ -44,7 +44,8 @@
 /// remainder, with dt·A fused into the FMAs of the range reduction: 9 vector operations with the product instead of
 /// 10, so 12 per state and step; and hc_vsoftplus4 two operations shorter (same bits). Kernel alone (C harness,
 /// thread CPU time, min of 20 runs, 64², 1 thread, three alternating rounds): E 192 d_state 8 7.03-7.10 -> 6.73-6.78
-/// ms, E 96 d_state 4 2.25-2.27 -> 2.15-2.17 ms (both x0.955); llvm-mca -mcpu=sapphirerapids on the recurrence
+/// ms, E 96 d_state 4 2.25-2.27 -> 2.15-2.17 ms (both x0.955); E 384 d_state 16 at 64² and E 768 d_state 32 at 32²:
+/// x0.94-0.99 (min of 10); llvm-mca -mcpu=sapphirerapids on the recurrence
 /// loop (one step, d_state 8): 98 -> 82 cycles (its model puts every 512-bit FMA on port 0; the host runs two).
 /// Measured and not kept: a second copy of A's lanes so that the compiler reads A from memory
 /// instead of copying registers (no change); transparent huge pages for the scratch, x_dbl and y (no measurable
