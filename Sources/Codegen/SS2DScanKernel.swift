@@ -2,7 +2,7 @@
 /// directions' pixel maps (no flipped or transposed copies), with dt_proj and softplus computed per step.
 ///
 /// Recurrent form: parallel over blocks of HC_VLEN channels (vector lanes = channels, the d_state states in NS
-/// vectors, exp(dt·A) as hc_vexp2_scan(dt · A log2 e) and softplus with hc_vsoftplus4); each work item copies its
+/// vectors, exp(dt·A) as hc_vexp2_mul(dt, A log2 e) and softplus with hc_vsoftplus4); each work item copies its
 /// channels' xs pixel-major into the thread's scratch (HC_VLEN x HC_VLEN squares transposed in registers), runs the
 /// four directions one after another in the merge order 0, 2, 1, 3 (ARCHITECTURES.md 2.1 step 7), the first writing
 /// the block's y (pixel-major, in the scratch too) and the others adding to it, and finally writes y back planar;
@@ -40,6 +40,18 @@
 /// prefetchers stop; software prefetches (u and y 16 steps ahead, the next chunk's x_dbl rows during this chunk's
 /// scan) remove most of it (256² costs ~10 % more per step than 64²). Also tried before and not kept: scanning the
 /// column directions on a transposed copy of the block's scratch, and two vectors of channels per work item.
+/// Then (AVX-512): the decay by hc_vexp2_mul, a 16-entry table of 2^(j/16) (vpermps) and a quadratic in the
+/// remainder, with dt·A fused into the FMAs of the range reduction: 9 vector operations with the product instead of
+/// 10, so 12 per state and step; and hc_vsoftplus4 two operations shorter (same bits). Kernel alone (C harness,
+/// thread CPU time, min of 20 runs, 64², 1 thread, three alternating rounds): E 192 d_state 8 7.03-7.10 -> 6.73-6.78
+/// ms, E 96 d_state 4 2.25-2.27 -> 2.15-2.17 ms (both x0.955); E 384 d_state 16 at 64² and E 768 d_state 32 at 32²:
+/// x0.94-0.99 (min of 10); llvm-mca -mcpu=sapphirerapids on the recurrence
+/// loop (one step, d_state 8): 98 -> 82 cycles (its model puts every 512-bit FMA on port 0; the host runs two).
+/// Measured and not kept: a second copy of A's lanes so that the compiler reads A from memory
+/// instead of copying registers (no change); transparent huge pages for the scratch, x_dbl and y (no measurable
+/// change at 256² against the noise; the column steps' page misses are hidden by the software prefetches). At 256²
+/// a step costs ~20 % more than at 64²: the xs/y transposes (4 MB each way per item, ~10 % of the kernel) and the
+/// column directions' strided walks.
 /// Carry form (section 3.1, few channels): four phases over (direction, channel, chunk) items; directions 2, 1, 3
 /// write their partial outputs to workspace scratch and the last phase adds them to y in the merge order.
 import HybridIR
@@ -130,14 +142,17 @@ extension KernelEmitter {
                        the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
                     for (int q = 0; q < 4; q++) {
                         const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-                        /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-                           0 (their state stays 0). */
+                        /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+                           domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
                         float wt[\(r)][HC_VLEN], at[\(n)][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
                         memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
                         for (long i = 0; i < nl; i++) {
                             const long ch = k * E + d0 + i;
                             for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                            for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                            for (long s = 0; s < NS; s++) {
+                                const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                                at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                            }
                             dv[i] = x4[ch];
                             bv[i] = x5[ch];
                         }
@@ -216,9 +231,17 @@ extension KernelEmitter {
                                     float *yp = yr + px[t] * HC_VLEN;
                                     /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
             \(prefetchXD)                        const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                                    /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                                       <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                                       targets' clamp in hc_vexp2_decay. */
+            #if defined(HC_TARGET_AVX512)
+                                    const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+            #else
+                                    const hc_vf dte = dt;
+            #endif
                                     hc_vf yv = hc_vzero();
                                     for (long s = 0; s < NS; s++) {
-                                        const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                                        const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                                         h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                                         yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                                     }

@@ -740,14 +740,17 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[2][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -827,9 +830,17 @@ static void k4_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -2832,14 +2843,17 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -2919,9 +2933,17 @@ static void k17_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -4932,14 +4954,17 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -5019,9 +5044,17 @@ static void k30_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -7004,14 +7037,17 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[16][HC_VLEN], at[8][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -7091,9 +7127,17 @@ static void k43_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -9260,14 +9304,17 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[8][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -9347,9 +9394,17 @@ static void k57_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -11504,14 +11559,17 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -11591,9 +11649,17 @@ static void k71_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -13604,14 +13670,17 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[4][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -13691,9 +13760,17 @@ static void k84_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
@@ -15477,14 +15554,17 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
            the others add to it, so y = ((y0 + y2) + y1) + y3 element by element. */
         for (int q = 0; q < 4; q++) {
             const long k = q == 0 ? 0 : q == 1 ? 2 : q == 2 ? 1 : 3;
-            /* The direction's parameters per lane (A times log2 e, for hc_vexp2_scan); lanes past E stay
-               0 (their state stays 0). */
+            /* The direction's parameters per lane (A times log2 e for hc_vexp2_mul, kept >= -2^40 for its
+               domain: 2^(dt A log2 e) is 0 long before); lanes past E stay 0 (their state stays 0). */
             float wt[4][HC_VLEN], at[2][HC_VLEN], dv[HC_VLEN], bv[HC_VLEN];
             memset(wt, 0, sizeof wt); memset(at, 0, sizeof at); memset(dv, 0, sizeof dv); memset(bv, 0, sizeof bv);
             for (long i = 0; i < nl; i++) {
                 const long ch = k * E + d0 + i;
                 for (long j = 0; j < R; j++) wt[j][i] = x2[ch * R + j];
-                for (long s = 0; s < NS; s++) at[s][i] = x3[ch * NS + s] * 1.44269504088896341f;
+                for (long s = 0; s < NS; s++) {
+                    const float al = x3[ch * NS + s] * 1.44269504088896341f;
+                    at[s][i] = al < -0x1p40f ? -0x1p40f : al;
+                }
                 dv[i] = x4[ch];
                 bv[i] = x5[ch];
             }
@@ -15564,9 +15644,17 @@ static void k95_ss2d_scan(void *argp, int tid, int nt) {
                         /* The next chunk's x_dbl row of this step (on a new page too if column-major). */
                         if (t < nsteps) { const float *nx = XD_AT(pn[t], k); hc_prefetch(nx); hc_prefetch(nx + J - 1); }
                         const hc_vf dt = hc_vld(dtb[t - t0]), u = hc_vld(ub[t - t0]), du = hc_vmul(dt, u);
+                        /* dt for the decays, <= 2^20 for AVX-512's hc_vexp2_mul (its domain |dt A log2 e|
+                           <= 2^60; a larger dt decays to 0 all the same unless |A| < 1.2e-4); the other
+                           targets' clamp in hc_vexp2_decay. */
+#if defined(HC_TARGET_AVX512)
+                        const hc_vf dte = hc_vmin(dt, hc_vset1(0x1p20f));
+#else
+                        const hc_vf dte = dt;
+#endif
                         hc_vf yv = hc_vzero();
                         for (long s = 0; s < NS; s++) {
-                            const hc_vf da = hc_vexp2_scan(hc_vmul(dt, hc_vld(at[s])));
+                            const hc_vf da = hc_vexp2_mul(dte, hc_vld(at[s]));
                             h[s] = hc_vfma(da, h[s], hc_vmul(du, hc_vset1(xd[R + s])));
                             yv = hc_vfma(h[s], hc_vset1(xd[R + NS + s]), yv);
                         }
