@@ -154,9 +154,10 @@ public enum MicroKernel {
     }
 
     /// The k loop of a register tile: per k, nv vectors of B (then b += bStep), and per row r < rows one broadcast
-    /// of a[r] (A interleaved by mr) and nv FMAs into c<r><v>.
-    static func fmaLoop(rows: Int, mr: Int, nv: Int, bStep: String) -> String {
-        var s = "    for (long k = 0; k < kc; k++, a += \(mr), b += \(bStep)) {\n"
+    /// of a[r] (then a += aStep: A interleaved by mr unless the caller reads A in rows of another stride) and nv FMAs
+    /// into c<r><v>.
+    static func fmaLoop(rows: Int, mr: Int, nv: Int, bStep: String, aStep: String? = nil) -> String {
+        var s = "    for (long k = 0; k < kc; k++, a += \(aStep ?? "\(mr)"), b += \(bStep)) {\n"
         s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
         s += "        hc_vf w;\n"
         for r in 0..<rows {

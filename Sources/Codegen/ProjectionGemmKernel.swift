@@ -71,13 +71,7 @@ public enum ProjectionGemm {
             s += "        " + row(r, (0..<nv).map { "c\(r)\($0) = \(load(r, $0));" }.joined(separator: " ")) + "\n"
         }
         s += "    }\n"
-        s += "    for (long k = 0; k < kc; k++, a += ast, b += \(bstride)) {\n"
-        s += "        const hc_vf " + (0..<nv).map { "b\($0) = hc_vld(b + \($0) * HC_VLEN)" }.joined(separator: ", ") + ";\n"
-        s += "        hc_vf w;\n"
-        for r in 0..<mr {
-            s += "        w = hc_vset1(a[\(r)]);" + (0..<nv).map { " c\(r)\($0) = hc_vfma(w, b\($0), c\(r)\($0));" }.joined() + "\n"
-        }
-        s += "    }\n"
+        s += MicroKernel.fmaLoop(rows: mr, mr: mr, nv: nv, bStep: bstride, aStep: "ast")
         for r in 0..<mr {
             s += "    " + row(r, (0..<nv).map { store(r, $0) }.joined(separator: " ")) + "\n"
         }
